@@ -1,0 +1,200 @@
+"""Table names and schemas of the data contract, declared once.
+
+Every reader passes one of these schemas; every writer produces one of them.
+Field names are the contract's defaults (see the data contract); deployments
+map their own source column names onto them in ``conf/`` (``ingest.rename``).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+# ---------------------------------------------------------------- table names
+CUSTOMERS = "customers"
+BILLS = "bills"
+READINGS = "readings"
+EVENTS = "events"
+INSPECTIONS = "inspections"
+SOURCE_TABLES = (CUSTOMERS, BILLS, READINGS, EVENTS, INSPECTIONS)
+
+QUARANTINE = "quarantine"
+INGEST_LOG = "ingest_log"
+MONTHLY_FEATURES = "monthly_features"
+TRAINING_SET = "training_set"
+SCORES = "scores"
+
+# ------------------------------------------------------------ domain values
+METER_TYPES = ("conventional", "smart")
+CUSTOMER_STATUS = ("active", "inactive")
+READ_TYPES = ("actual", "estimated")
+OUTCOMES = ("irregular", "regular", "no_access")
+EVENT_CODES = ("COVER_OPEN", "MAGNETIC_TAMPER", "REVERSE_ENERGY", "POWER_FAIL", "CLOCK_SET")
+TARIFFS = ("residential", "residential_two_period", "general", "medium")
+
+# ------------------------------------------------------------- input tables
+CUSTOMERS_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType(), False),
+        StructField("meter_id", StringType(), True),
+        StructField("meter_type", StringType(), False),
+        StructField("region", StringType(), False),
+        StructField("tariff", StringType(), False),
+        StructField("contracted_kw", DoubleType(), False),
+        StructField("activity", StringType(), True),
+        StructField("latitude", DoubleType(), True),
+        StructField("longitude", DoubleType(), True),
+        StructField("connected_on", DateType(), False),
+        StructField("status", StringType(), False),
+    ]
+)
+
+BILLS_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType(), False),
+        StructField("period", DateType(), False),
+        StructField("kwh", DoubleType(), True),
+        StructField("days", IntegerType(), True),
+        StructField("read_type", StringType(), True),
+    ]
+)
+
+READINGS_SCHEMA = StructType(
+    [
+        StructField("meter_id", StringType(), False),
+        StructField("ts", TimestampType(), False),
+        StructField("kwh", DoubleType(), True),
+    ]
+)
+
+EVENTS_SCHEMA = StructType(
+    [
+        StructField("meter_id", StringType(), False),
+        StructField("ts", TimestampType(), False),
+        StructField("code", StringType(), False),
+    ]
+)
+
+INSPECTIONS_SCHEMA = StructType(
+    [
+        StructField("inspection_id", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("inspected_on", DateType(), False),
+        StructField("outcome", StringType(), False),
+        StructField("irregularity", StringType(), True),
+        StructField("recovered_kwh", DoubleType(), True),
+        StructField("campaign_id", StringType(), True),
+    ]
+)
+
+SOURCE_SCHEMAS: dict[str, StructType] = {
+    CUSTOMERS: CUSTOMERS_SCHEMA,
+    BILLS: BILLS_SCHEMA,
+    READINGS: READINGS_SCHEMA,
+    EVENTS: EVENTS_SCHEMA,
+    INSPECTIONS: INSPECTIONS_SCHEMA,
+}
+
+# Natural keys: one row per key in the bronze tables (duplicates are quarantined).
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    CUSTOMERS: ("customer_id",),
+    BILLS: ("customer_id", "period"),
+    READINGS: ("meter_id", "ts"),
+    EVENTS: ("meter_id", "ts", "code"),
+    INSPECTIONS: ("inspection_id",),
+}
+
+# Column that places a row in time: re-ingesting a period replaces exactly it.
+PERIOD_COLUMNS: dict[str, str | None] = {
+    CUSTOMERS: None,
+    BILLS: "period",
+    READINGS: "ts",
+    EVENTS: "ts",
+    INSPECTIONS: "inspected_on",
+}
+
+# Columns that bronze tables add to the source schema.
+INGEST_METADATA = StructType(
+    [
+        StructField("_ingest_run_id", StringType(), False),
+        StructField("_ingest_source", StringType(), False),
+        StructField("_ingested_at", TimestampType(), False),
+    ]
+)
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        StructField("table", StringType(), False),
+        StructField("reason", StringType(), False),
+        StructField("record", StringType(), True),
+        StructField("_ingest_run_id", StringType(), False),
+        StructField("_ingest_source", StringType(), False),
+        StructField("_ingested_at", TimestampType(), False),
+    ]
+)
+
+INGEST_LOG_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("table", StringType(), False),
+        StructField("source", StringType(), False),
+        StructField("period_start", DateType(), True),
+        StructField("period_end", DateType(), True),
+        StructField("rows_read", LongType(), False),
+        StructField("rows_written", LongType(), False),
+        StructField("rows_quarantined", LongType(), False),
+        StructField("delta_version", LongType(), True),
+        StructField("ingested_at", TimestampType(), False),
+    ]
+)
+
+# ------------------------------------------------------------------ outputs
+SCORES_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType(), False),
+        StructField("region", StringType(), False),
+        StructField("score", DoubleType(), False),
+        StructField("rank", IntegerType(), False),
+        StructField("region_rank", IntegerType(), False),
+        StructField("model_name", StringType(), False),
+        StructField("model_version", StringType(), False),
+        StructField("run_id", StringType(), False),
+        StructField("scored_on", DateType(), False),
+        StructField("reference_month", DateType(), False),
+        StructField("data_versions", StringType(), False),
+        StructField(
+            "top_features",
+            ArrayType(
+                StructType(
+                    [
+                        StructField("feature", StringType(), False),
+                        StructField("contribution", FloatType(), False),
+                    ]
+                )
+            ),
+            True,
+        ),
+    ]
+)
+
+
+def consumption_columns(months: int) -> list[str]:
+    """Names of the monthly consumption features, C1 = the most recent month.
+
+    Args:
+        months: how many months of history the model sees (36 by default).
+
+    Returns:
+        ``["C1", ..., "C<months>"]``.
+    """
+    return [f"C{i}" for i in range(1, months + 1)]

@@ -1,0 +1,80 @@
+"""SparkSession factory: one place that turns ``Config.spark`` into a session.
+
+Delta and the JDBC drivers come from jars resolved by ``scripts/fetch-jars.sh``
+into ``spark.jars_dir`` (never from the internet at run time), so a cluster
+without internet access starts sessions the same way.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ntl_spark.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def jar_paths(jars_dir: str) -> list[str]:
+    """The jars to hand to Spark, or a clear error when they were never fetched.
+
+    Raises:
+        FileNotFoundError: no Delta jar in ``jars_dir``.
+    """
+    folder = Path(jars_dir)
+    if not folder.is_absolute():
+        folder = REPO_ROOT / folder
+    jars = sorted(glob.glob(str(folder / "*.jar")))
+    if not any(Path(j).name.startswith("delta-spark_") for j in jars):
+        raise FileNotFoundError(
+            f"no Delta jar in {folder}: run scripts/fetch-jars.sh (spark.jars_dir={jars_dir!r})"
+        )
+    return jars
+
+
+def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
+    """Create (or reuse) the SparkSession for a job.
+
+    Args:
+        cfg: loaded configuration.
+        app_name: overrides ``cfg.spark.app_name``.
+
+    Returns:
+        A session with Delta, Arrow and the embedded (or cluster) Hive metastore.
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    sc = cfg.spark
+    jars = jar_paths(sc.jars_dir)
+    metastore = cfg.paths.resolve("metastore")
+    warehouse = cfg.paths.resolve("warehouse")
+    builder = (
+        SparkSession.builder.master(sc.master)
+        .appName(app_name or sc.app_name)
+        .config("spark.jars", ",".join(jars))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(sc.shuffle_partitions))
+        .config("spark.driver.memory", sc.driver_memory)
+        .config("spark.sql.session.timeZone", "America/Montevideo")
+        .config("spark.sql.warehouse.dir", warehouse)
+        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    )
+    if sc.master.startswith("local"):
+        builder = (
+            builder.config("spark.sql.catalogImplementation", "hive")
+            .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true")
+            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}_derby -Doracle.jdbc.timezoneAsRegion=false")
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+    for key, value in sc.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel(sc.log_level)
+    return spark

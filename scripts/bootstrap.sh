@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create the project environment on first use: a venv with the pinned
+# packages (requirements.lock) and the package itself, plus the JVM jars.
+# Safe to re-run: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3.10 python3.12 python3; do
+    if command -v "$cand" >/dev/null 2>&1; then PY="$cand"; break; fi
+  done
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "[bootstrap] creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "[bootstrap] installing pinned packages (first run takes a few minutes)"
+  .venv/bin/pip install -q --upgrade "pip<27"
+  .venv/bin/pip install -q -r requirements.lock
+  .venv/bin/pip install -q --no-deps -e .
+  touch .venv/.installed
+fi
+command -v java >/dev/null || { echo "[bootstrap] java (17) is required" >&2; exit 1; }
+command -v mvn >/dev/null || { echo "[bootstrap] mvn is required to resolve the jars" >&2; exit 1; }
+scripts/fetch-jars.sh var/jars >/dev/null
+echo "[bootstrap] ready"
