@@ -180,6 +180,95 @@ class IngestConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class HbaseConf:
+    """Smart-meter readings and alarms in HBase (Thrift1, happybase)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9090
+    table: str = "readings"
+    key_pattern: str = "{meter_id}|{yyyymmdd}"
+    readings_family: str = "q"
+    events_family: str = "e"
+    intervals_per_day: int = 96
+    value_encoding: str = "string"  # string (decimal text) or double (8-byte big-endian IEEE-754)
+    timeout_ms: int = 60000
+    batch_size: int = 500
+    tasks_per_region: int = 1
+    retries: int = 3
+    retry_backoff_s: float = 1.0
+
+    def validate(self) -> None:
+        _check(self.value_encoding in ("string", "double"), "hbase.value_encoding", self.value_encoding,
+               "must be string or double")
+        _check(self.intervals_per_day in (24, 48, 96, 144, 288), "hbase.intervals_per_day",
+               self.intervals_per_day, "must divide a day into whole minutes (24, 48, 96, 144, 288)")
+        _check(self.tasks_per_region >= 1, "hbase.tasks_per_region", self.tasks_per_region, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class JdbcConf:
+    """Bills, customers and inspections from a relational database (Oracle in production)."""
+
+    url: str = "jdbc:postgresql://127.0.0.1:5432/ntl"
+    driver: str = "org.postgresql.Driver"
+    user: str = "ntl"
+    password_env: str = "NTL_JDBC_PASSWORD"
+    password_file: str = ""
+    fetchsize: int = 10000
+    num_partitions: int = 4
+    session_init: str = ""
+    # Contract table -> source table name, "(select ...) t" or table function call.
+    tables: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {"customers": "customers", "bills": "bills", "inspections": "inspections"}
+    )
+    # Contract table -> column used to split the read into partitions.
+    partition_columns: dict[str, str] = dataclasses.field(default_factory=dict)
+    custom_schema: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check(self.fetchsize > 0, "jdbc.fetchsize", self.fetchsize, "must be > 0")
+        _check(self.num_partitions >= 1, "jdbc.num_partitions", self.num_partitions, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowsConf:
+    """DeepDAICE input windows: days x intervals_per_day per meter and end date."""
+
+    days: int = 90
+    intervals_per_day: int = 96
+    scoring_end: str = ""  # empty = day before the scoring date
+    min_coverage: float = 0.5
+
+    def validate(self) -> None:
+        _check(1 <= self.days <= 366, "windows.days", self.days, "must be in [1, 366]")
+        _check(self.intervals_per_day in (24, 48, 96, 144, 288), "windows.intervals_per_day",
+               self.intervals_per_day, "must be 24, 48, 96, 144 or 288")
+        _check(0.0 <= self.min_coverage <= 1.0, "windows.min_coverage", self.min_coverage, "must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepConf:
+    """DeepDAICE model (Keras) trained from the windows table through Petastorm."""
+
+    model_name: str = "DeepDAICE"
+    architecture: str = "lstm"  # lstm, gru or conv1d
+    units: int = 64
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    patience: int = 3
+    validation_fraction: float = 0.2
+    seed: int = 11
+    alias: str = "candidate"
+
+    def validate(self) -> None:
+        _check(self.architecture in ("lstm", "gru", "conv1d"), "deep.architecture", self.architecture,
+               "must be lstm, gru or conv1d")
+        _check(self.epochs >= 1, "deep.epochs", self.epochs, "must be >= 1")
+        _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class FeaturesConf:
     months: int = 36
     reference_month: str = ""  # empty = the last billed month in the bills table
@@ -246,6 +335,10 @@ class Config:
     mlflow: MlflowConf = dataclasses.field(default_factory=MlflowConf)
     generate: GenerateConf = dataclasses.field(default_factory=GenerateConf)
     ingest: IngestConf = dataclasses.field(default_factory=IngestConf)
+    hbase: HbaseConf = dataclasses.field(default_factory=HbaseConf)
+    jdbc: JdbcConf = dataclasses.field(default_factory=JdbcConf)
+    windows: WindowsConf = dataclasses.field(default_factory=WindowsConf)
+    deep: DeepConf = dataclasses.field(default_factory=DeepConf)
     features: FeaturesConf = dataclasses.field(default_factory=FeaturesConf)
     train: TrainConf = dataclasses.field(default_factory=TrainConf)
     score: ScoreConf = dataclasses.field(default_factory=ScoreConf)

@@ -1,0 +1,91 @@
+"""Shared entry-point plumbing for ``jobs/*.py``.
+
+A job parses ``--env`` and ``--set key=value`` (plus ``--help``), loads and
+validates the configuration before any Spark start, builds the session when
+the stage needs one, calls the stage's ``run`` and returns an exit code:
+0 success, 2 bad configuration or arguments, 3 bad input data, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ntl_spark.config import ConfigError, load_config
+
+log = logging.getLogger("ntl_spark")
+
+
+class DataError(ValueError):
+    """Input data breaks the contract in a way that stops the job (message names it)."""
+
+
+def parse_args(job: str, description: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"spark-submit.sh {job}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Configuration: conf/base.yaml + conf/<env>.yaml + --set overrides (e.g. --set train.seed=3).",
+    )
+    parser.add_argument("--env", default=None, help="configuration layer in conf/ (default: $NTL_ENV or local)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one configuration key (repeatable), e.g. --set generate.customers=20000",
+    )
+    return parser.parse_args(argv)
+
+
+def run_job(
+    job: str,
+    description: str,
+    stage: Callable[..., Any],
+    argv: Sequence[str] | None = None,
+    needs_spark: bool = True,
+) -> int:
+    """Run one stage as a job and map failures to exit codes.
+
+    Args:
+        job: job name (file name in ``jobs/``).
+        description: one paragraph shown by ``--help``.
+        stage: ``run(spark, cfg)`` (or ``run(cfg)`` when ``needs_spark`` is false).
+        argv: arguments (defaults to ``sys.argv[1:]``).
+        needs_spark: whether to build a SparkSession first.
+
+    Returns:
+        Process exit code.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "alembic", "urllib3", "mlflow.store", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parse_args(job, description, argv)
+    try:
+        cfg = load_config(args.env, args.overrides)
+    except ConfigError as e:
+        print(f"[{job}] configuration error: {e}", file=sys.stderr)
+        return 2
+    started = time.time()
+    spark = None
+    try:
+        if needs_spark:
+            from ntl_spark.session import build_session
+
+            spark = build_session(cfg, app_name=f"ntl-{job}")
+            stage(spark, cfg)
+        else:
+            stage(cfg)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"[{job}] error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, TypeError, ValueError) as e:
+        print(f"[{job}] bad input: {e}", file=sys.stderr)
+        return 3
+    finally:
+        if spark is not None:
+            spark.stop()
+    log.info("%s finished in %.1f s", job, time.time() - started)
+    return 0
+
