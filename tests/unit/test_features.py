@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import Row
+
+from ntl_spark import features, schemas
+
+D = dt.date
+
+
+def bills_df(spark, rows):
+    return spark.createDataFrame(rows, schemas.BILLS_SCHEMA)
+
+
+def customers_df(spark, ids):
+    rows = [
+        (cid, None, "conventional", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active")
+        for cid in ids
+    ]
+    return spark.createDataFrame(rows, schemas.CUSTOMERS_SCHEMA)
+
+
+def test_monthly_matrix_orders_most_recent_first_and_keeps_gaps(spark):
+    bills = bills_df(spark, [
+        ("A", D(2026, 3, 1), 30.0, 31, "actual"),
+        ("A", D(2026, 2, 1), 20.0, 28, "estimated"),
+        # January missing
+        ("A", D(2025, 12, 1), 10.0, 31, "actual"),
+        ("A", D(2026, 4, 1), 999.0, 30, "actual"),  # after the reference month: must not appear
+    ])
+    keys = spark.createDataFrame([("A", D(2026, 3, 1))], "customer_id string, reference_month date")
+    row = features.monthly_matrix(bills, keys, 4).first()
+    assert row["kwh"] == [30.0, 20.0, None, 10.0]
+    assert row["est"] == [0, 1, 0, 0]
+
+
+def test_point_in_time_rule_excludes_the_inspection_month_and_after(spark):
+    bills = bills_df(spark, [("A", D(2026, m, 1), float(m * 100), 30, "actual") for m in range(1, 10)])
+    insp = spark.createDataFrame(
+        [("I1", "A", D(2026, 6, 15), "irregular", "bypass", None, None),
+         ("I2", "A", D(2026, 8, 2), "no_access", None, None, None)],
+        schemas.INSPECTIONS_SCHEMA,
+    )
+    rows = features.training_rows(bills, customers_df(spark, ["A"]), insp, 6, 1).collect()
+    assert len(rows) == 1  # no_access carries no label
+    r = rows[0]
+    assert r["reference_month"] == D(2026, 5, 1)
+    assert r["label"] == 1
+    # C1 is May (500), nothing from June (inspection month) or later
+    assert [r[f"C{i}"] for i in range(1, 7)] == [500.0, 400.0, 300.0, 200.0, 100.0, None]
+
+
+def test_derived_features_see_a_drop(spark):
+    months = 24
+    series = [100.0] * 12 + [20.0] * 3  # oldest first: 12 normal months then a drop
+    start = D(2025, 1, 1)
+    rows = []
+    for i, v in enumerate(series):
+        y, m = divmod(start.month - 1 + i, 12)
+        rows.append(("A", D(start.year + y, m + 1, 1), v, 30, "actual"))
+    bills = bills_df(spark, rows)
+    ref = rows[-1][1]
+    keys = spark.createDataFrame([("A", ref)], "customer_id string, reference_month date")
+    out = features.build_features(bills, customers_df(spark, ["A"]), keys, months).first()
+    assert out["mean_3"] == pytest.approx(20.0)
+    assert out["ratio_3_12"] < 0.5
+    assert out["slope_12"] < 0  # consumption fell over time
+    assert out["missing_months"] == months - len(series)
+    assert out["kwh_per_kw"] == pytest.approx(out["mean_12"] / 5.0)
+    cols = features.feature_columns(months)
+    assert set(cols) <= set(out.asDict())
+
+
+def test_scoring_keys_only_active(spark):
+    cust = customers_df(spark, ["A", "B"]).union(
+        spark.createDataFrame([Row("C", None, "conventional", "SUR", "general", 3.0, "X", None, None,
+                                   D(2020, 1, 1), "inactive")], schemas.CUSTOMERS_SCHEMA)
+    )
+    keys = features.scoring_keys(cust, D(2026, 1, 1))
+    assert sorted(r.customer_id for r in keys.collect()) == ["A", "B"]
