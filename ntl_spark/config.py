@@ -196,10 +196,22 @@ class HbaseConf:
     tasks_per_region: int = 1
     retries: int = 3
     retry_backoff_s: float = 1.0
+    # happybase (Thrift1, no Kerberos) or connector (the hbase-spark connector,
+    # format org.apache.hadoop.hbase.spark: the path for a kerberized cluster).
+    reader: str = "happybase"
+    connector_format: str = "org.apache.hadoop.hbase.spark"
+    zookeeper_quorum: str = ""  # connector only; empty = hbase-site.xml on the classpath
+    presplit_regions: int = 8  # regions a new table is pre-split into (by meter id range)
 
     def validate(self) -> None:
         _check(self.value_encoding in ("string", "double"), "hbase.value_encoding", self.value_encoding,
                "must be string or double")
+        _check(self.reader in ("happybase", "connector"), "hbase.reader", self.reader,
+               "must be happybase or connector")
+        _check("{meter_id}" in self.key_pattern and "{yyyymmdd}" in self.key_pattern, "hbase.key_pattern",
+               self.key_pattern, "must contain {meter_id} and {yyyymmdd}")
+        _check(self.retries >= 0, "hbase.retries", self.retries, "must be >= 0")
+        _check(self.presplit_regions >= 1, "hbase.presplit_regions", self.presplit_regions, "must be >= 1")
         _check(self.intervals_per_day in (24, 48, 96, 144, 288), "hbase.intervals_per_day",
                self.intervals_per_day, "must divide a day into whole minutes (24, 48, 96, 144, 288)")
         _check(self.tasks_per_region >= 1, "hbase.tasks_per_region", self.tasks_per_region, "must be >= 1")
@@ -224,9 +236,15 @@ class JdbcConf:
     # Contract table -> column used to split the read into partitions.
     partition_columns: dict[str, str] = dataclasses.field(default_factory=dict)
     custom_schema: dict[str, str] = dataclasses.field(default_factory=dict)
+    # SQL expression giving a partition number in [0, n) for a non-numeric
+    # partition column; empty = by dialect (Oracle ora_hash, PostgreSQL hashtext).
+    hash_template: str = ""
 
     def validate(self) -> None:
         _check(self.fetchsize > 0, "jdbc.fetchsize", self.fetchsize, "must be > 0")
+        if self.hash_template:
+            _check("{column}" in self.hash_template and "{n}" in self.hash_template, "jdbc.hash_template",
+                   self.hash_template, "must contain {column} and {n}")
         _check(self.num_partitions >= 1, "jdbc.num_partitions", self.num_partitions, "must be >= 1")
 
 
