@@ -1,0 +1,90 @@
+"""MLflow plumbing: tracking URI, experiments, input data versions, registry aliases.
+
+The registry uses aliases (``champion``, ``candidate`` ...), never stages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from ntl_spark.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def setup(cfg: Config, experiment: str | None = None) -> MlflowClient:
+    """Point MLflow at the configured tracking/registry store and select the experiment.
+
+    Returns:
+        A client bound to the same URIs.
+    """
+    uri = cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(cfg.registry_uri)
+    name = experiment or cfg.mlflow.experiment
+    client = MlflowClient(tracking_uri=uri, registry_uri=cfg.registry_uri)
+    if client.get_experiment_by_name(name) is None:
+        location = cfg.artifact_location
+        if "://" not in location:
+            Path(location).mkdir(parents=True, exist_ok=True)
+            location = Path(location).resolve().as_uri()
+        client.create_experiment(name, artifact_location=f"{location}/{name}")
+    mlflow.set_experiment(name)
+    return client
+
+
+def log_data_versions(versions: dict[str, int | None]) -> None:
+    """Record the Delta version of every input table on the active run."""
+    mlflow.log_params({f"data.{t}.version": v for t, v in versions.items()})
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved registered model version."""
+
+    name: str
+    version: str
+    run_id: str
+    source: str
+    tags: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def resolve(client: MlflowClient, name: str, ref: str) -> ModelRef:
+    """Find a registered model version by alias or version number.
+
+    Args:
+        client: MLflow client.
+        name: registered model name.
+        ref: alias (``champion``) or version (``3``).
+
+    Raises:
+        ValueError: no such model, alias or version (the message says which).
+    """
+    try:
+        mv = client.get_model_version(name, ref) if str(ref).isdigit() else client.get_model_version_by_alias(name, ref)
+    except mlflow.exceptions.MlflowException as e:
+        raise ValueError(f"registered model '{name}' has no version or alias '{ref}': {e.message}") from e
+    return ModelRef(name, str(mv.version), mv.run_id or "", mv.source or "", dict(mv.tags or {}))
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version`` (moves it if it pointed elsewhere)."""
+    client.set_registered_model_alias(name, alias, version)
+    log.info("alias %s@%s -> version %s", name, alias, version)
+
+
+def run_params(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a mapping into MLflow params ``prefix.key``."""
+    return {f"{prefix}.{k}": v for k, v in values.items()}

@@ -1,0 +1,164 @@
+"""Train DAICE: training_set (Delta) -> XGBoost model in the MLflow registry.
+
+In: the ``training_set`` Delta table written by the features stage.
+Out: an MLflow run with parameters, metrics (f1, precision, recall,
+accuracy, PR-AUC, ROC-AUC, FPR, TPR, precision at the campaign size, also per
+region), PR/ROC curves, feature importance, the configuration and the Delta
+version of every input table; the native booster registered under
+``train.model_name`` with alias ``train.alias``.
+
+Training runs distributed with ``xgboost.spark``; the split keeps customers
+apart (a customer's inspections are all in train or all in test).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ntl_spark import evaluate, features, schemas, tracking
+from ntl_spark.cli import DataError
+from ntl_spark.config import Config, as_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_name: str
+    model_version: str | None
+    metrics: dict[str, float]
+
+
+def split_by_customer(df: DataFrame, test_fraction: float, seed: int) -> tuple[DataFrame, DataFrame]:
+    """Deterministic split on a hash of customer_id, so a customer never sits on both sides."""
+    bucket = F.pmod(F.xxhash64(F.col("customer_id"), F.lit(seed)), F.lit(10_000))
+    is_test = bucket < F.lit(int(round(test_fraction * 10_000)))
+    return df.where(~is_test), df.where(is_test)
+
+
+def with_score(predictions: DataFrame, probability_col: str = "probability") -> DataFrame:
+    """Add ``score`` = probability of the positive class from a Spark ML probability vector."""
+    return predictions.withColumn("score", vector_to_array(F.col(probability_col))[1])
+
+
+def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
+    """Raise naming what is missing before any heavy work."""
+    missing = [c for c in ["customer_id", "label", "region", *feature_cols] if c not in df.columns]
+    if missing:
+        raise DataError(f"training_set lacks column(s) {missing}: rebuild it with the features job "
+                        f"(features.months must match between the two jobs)")
+
+
+def build_estimator(feature_cols: list[str], params: dict[str, Any], num_workers: int, seed: int) -> Any:
+    """The xgboost.spark classifier for DAICE."""
+    from xgboost.spark import SparkXGBClassifier
+
+    return SparkXGBClassifier(
+        features_col=feature_cols,
+        label_col="label",
+        num_workers=num_workers,
+        missing=float("nan"),
+        random_state=seed,
+        verbosity=0,
+        **params,
+    )
+
+
+def run(spark: SparkSession, cfg: Config) -> TrainResult:
+    """Train, evaluate, log and register one DAICE model."""
+    from ntl_spark.ingest import delta_version
+
+    tc = cfg.train
+    client = tracking.setup(cfg)
+    path = cfg.paths.table(schemas.TRAINING_SET)
+    version = delta_version(spark, path)
+    if version is None:
+        raise FileNotFoundError(f"no training_set Delta table at {path}: run the features job first")
+    data = spark.read.format("delta").option("versionAsOf", version).load(path)
+    feature_cols = features.feature_columns(cfg.features.months)
+    check_training_set(data, feature_cols)
+    source_versions = data.select("source_versions").first()
+    data = data.select("customer_id", "inspection_id", "region", "label", *[F.col(c).cast("double") for c in feature_cols])
+
+    train_df, test_df = split_by_customer(data, tc.test_fraction, tc.seed)
+    train_df = train_df.cache()
+    n_train = train_df.count()
+    n_pos = train_df.where(F.col("label") == 1).count()
+    if n_train == 0 or n_pos == 0 or n_pos == n_train:
+        raise DataError(f"training split has {n_train} rows and {n_pos} irregular: need both classes")
+
+    slots = spark.sparkContext.defaultParallelism
+    workers = min(tc.num_workers, slots)
+    if workers < tc.num_workers:
+        log.warning("train.num_workers=%d > %d task slots: using %d", tc.num_workers, slots, workers)
+
+    with mlflow.start_run(run_name=f"{tc.model_name}-train") as run_:
+        mlflow.log_params(tracking.run_params("xgb", tc.params))
+        mlflow.log_params({
+            "model_name": tc.model_name, "num_workers": workers, "test_fraction": tc.test_fraction,
+            "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
+            "campaign_size": tc.campaign_size, "threshold": tc.threshold,
+            "n_train": n_train, "n_train_positive": n_pos,
+        })
+        versions: dict[str, int | None] = {schemas.TRAINING_SET: version}
+        if source_versions and source_versions[0]:
+            for item in source_versions[0].split(","):
+                t, _, v = item.partition("=")
+                versions[t] = int(v) if v.isdigit() else None
+        tracking.log_data_versions(versions)
+
+        model = build_estimator(feature_cols, tc.params, workers, tc.seed).fit(train_df)
+        booster = model.get_booster()
+        booster.feature_names = feature_cols
+
+        scored = with_score(model.transform(test_df)).select("customer_id", "region", "label", "score").toPandas()
+        y, s = scored["label"].to_numpy(), scored["score"].to_numpy()
+        k = min(tc.campaign_size, len(y))
+        m = evaluate.binary_metrics(y, s, tc.threshold, k)
+        mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
+        per_region = evaluate.metrics_by_group(scored, "region", tc.threshold, k)
+
+        importance = booster.get_score(importance_type="total_gain")
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{tc.model_name} (test, n={len(y)})")
+            evaluate.plot_importance(importance, d / "feature_importance.png")
+            (d / "feature_importance.json").write_text(json.dumps(importance, indent=1, sort_keys=True))
+            (d / "metrics_by_region.json").write_text(json.dumps(per_region, indent=1, default=float))
+            (d / "config.json").write_text(json.dumps(as_dict(cfg), indent=1, default=str))
+            c = evaluate.curves(y, s)
+            np.savez(d / "curves.npz", **c)
+            (d / "test_scores.json").write_text(json.dumps({"label": y.tolist(), "score": s.tolist()}))
+            mlflow.log_artifacts(tmp, artifact_path="evaluation")
+
+        import mlflow.xgboost
+
+        info = mlflow.xgboost.log_model(
+            booster,
+            name="model",
+            registered_model_name=tc.model_name if tc.register else None,
+            metadata={"feature_columns": feature_cols, "months": cfg.features.months, "family": "DAICE"},
+        )
+        mv = info.registered_model_version if tc.register else None
+        if mv is not None:
+            tracking.set_alias(client, tc.model_name, tc.alias, str(mv))
+        train_df.unpersist()
+        result = TrainResult(run_.info.run_id, tc.model_name, str(mv) if mv is not None else None, m)
+
+    print(f"train: {tc.model_name} v{result.model_version} run {result.run_id}  "
+          f"test n={int(m['n'])} positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  "
+          f"ROC-AUC {m['roc_auc']:.3f}  precision@{k} {m['precision_at_k']:.3f}  f1 {m['f1']:.3f}")
+    return result
