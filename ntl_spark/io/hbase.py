@@ -1,0 +1,781 @@
+"""Smart-meter readings and alarms in HBase: loader and region-parallel reader.
+
+Layout (the data contract's default; every name comes from ``HbaseConf``):
+
+* row key ``<meter_id>|<yyyymmdd>`` (``hbase.key_pattern``): one row per meter-day;
+* family ``q`` (``readings_family``), qualifiers ``00`` .. ``95`` (interval of the
+  day, ``intervals_per_day`` of them, two digits or three above 100), value the
+  decimal text of the kWh (``value_encoding=string``) or the 8-byte big-endian
+  IEEE-754 double (``value_encoding=double``). A missing cell is a missing
+  interval; an empty value is an explicit null (written for null kWh, so a
+  round trip keeps the row);
+* family ``e`` (``events_family``), qualifier ``HHMMSS:CODE`` (local time of the
+  alarm within the row's day, then the alarm code), value ``1``. Two alarms of
+  the same code in the same second are one event, as in the contract's key
+  (meter_id, ts, code).
+
+Out: ``read_readings`` gives ``schemas.READINGS_SCHEMA``, ``read_events`` gives
+``schemas.EVENTS_SCHEMA``; ``ts`` is local time (the session time zone):
+``day + index * (1440 / intervals_per_day)`` minutes.
+
+The reader (``hbase.reader=happybase``) asks the Thrift server for the table's
+regions on the driver, makes ``tasks_per_region`` Spark tasks per region, and
+each task opens its own Thrift connection and scans only its key range. The
+day window is enforced by the region server: a ``RowFilter`` with a regular
+expression over the row key's date (or, with ``meter_ids``, one key range per
+meter), so rows outside it never cross the wire. Transient Thrift or socket
+errors are retried with exponential backoff, resuming after the last row
+received; after ``retries`` a ``HbaseReadError`` names host:port and region.
+
+``hbase.reader=connector`` reads readings through the hbase-spark connector
+(``format("org.apache.hadoop.hbase.spark")``), the path for Kerberos-secured
+clusters where Thrift1 + happybase cannot authenticate (see docs/sources.md).
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import re
+import socket
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ntl_spark import schemas
+from ntl_spark.config import HbaseConf
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+EVENT_VALUE = b"1"
+_NS_PER_MIN = 60 * 1_000_000_000
+
+
+class HbaseReadError(RuntimeError):
+    """A scan failed after its retries; the message names host:port, table and region."""
+
+
+# ---------------------------------------------------------------- key layout
+@dataclasses.dataclass(frozen=True)
+class KeyLayout:
+    """Row-key codec built from ``hbase.key_pattern`` (``{meter_id}`` and ``{yyyymmdd}``)."""
+
+    pattern: str
+
+    @property
+    def meter_first(self) -> bool:
+        """Whether keys start with the meter id, so one meter's days are one key range."""
+        return self.pattern.startswith("{meter_id}") and self.pattern.index("{yyyymmdd}") > len("{meter_id}")
+
+    def key(self, meter_id: str, day: dt.date) -> bytes:
+        return self.pattern.format(meter_id=meter_id, yyyymmdd=f"{day:%Y%m%d}").encode()
+
+    def meter_prefix(self, meter_id: str) -> bytes:
+        """Key prefix shared by every day of ``meter_id`` (meter-first layouts only)."""
+        return self.pattern.split("{yyyymmdd}")[0].format(meter_id=meter_id).encode()
+
+    def _regex(self, meter: str, day: str) -> str:
+        out = []
+        for part in re.split(r"(\{meter_id\}|\{yyyymmdd\})", self.pattern):
+            if part == "{meter_id}":
+                out.append(meter)
+            elif part == "{yyyymmdd}":
+                out.append(day)
+            else:
+                out.append(re.escape(part))
+        return "^" + "".join(out) + "$"
+
+    @property
+    def parser(self) -> re.Pattern[bytes]:
+        return re.compile(self._regex(r"(?P<meter>.+?)", r"(?P<day>\d{8})").encode())
+
+    def row_filter(self, start: dt.date, end: dt.date) -> str:
+        """Thrift filter string keeping only rows whose key date is in [start, end]."""
+        regex = self._regex(".+", "(?:" + "|".join(date_alternation(start, end)) + ")")
+        # Java regex; Python's re.escape output is valid there for the literal parts.
+        return "RowFilter(=, 'regexstring:{}')".format(regex.replace("'", "''"))
+
+
+def date_alternation(start: dt.date, end: dt.date) -> list[str]:
+    """Regex alternatives matching the ``yyyymmdd`` strings of [start, end].
+
+    Whole years and whole months collapse to ``yyyy\\d{4}`` / ``yyyymm\\d{2}``,
+    so a filter for a long window stays short.
+    """
+    if end < start:
+        raise ValueError(f"empty day window: start {start} is after end {end}")
+    parts: list[str] = []
+    day = start
+    while day <= end:
+        if day.month == 1 and day.day == 1 and dt.date(day.year, 12, 31) <= end:
+            parts.append(f"{day.year}\\d{{4}}")
+            day = dt.date(day.year + 1, 1, 1)
+            continue
+        last = dt.date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+        if day.day == 1 and last <= end:
+            parts.append(f"{day:%Y%m}\\d{{2}}")
+            day = last + dt.timedelta(days=1)
+            continue
+        parts.append(f"{day:%Y%m%d}")
+        day += dt.timedelta(days=1)
+    return parts
+
+
+def qualifier_width(intervals_per_day: int) -> int:
+    return 2 if intervals_per_day <= 100 else 3
+
+
+def interval_qualifiers(intervals_per_day: int) -> list[bytes]:
+    """``[b"00", b"01", ...]``: the qualifier of each interval of the day."""
+    width = qualifier_width(intervals_per_day)
+    return [f"{i:0{width}d}".encode() for i in range(intervals_per_day)]
+
+
+# ----------------------------------------------------------------- connection
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    from thriftpy2.transport import TTransportException
+
+    errors: list[type[BaseException]] = [TTransportException, socket.error, ConnectionError, EOFError]
+    try:
+        from thriftpy2.protocol.exc import TProtocolException
+
+        errors.append(TProtocolException)
+    except ImportError:  # pragma: no cover - older thriftpy2
+        pass
+    return tuple(errors)
+
+
+def connect(hb: HbaseConf) -> Any:
+    """An open happybase connection to the Thrift server of ``hb`` (caller closes it)."""
+    import happybase
+
+    conn = happybase.Connection(hb.host, hb.port, timeout=hb.timeout_ms, autoconnect=False)
+    conn.open()
+    return conn
+
+
+def _with_retries(hb: HbaseConf, what: str, fn: Any) -> Any:
+    transient = _transient_errors()
+    for attempt in range(hb.retries + 1):
+        try:
+            return fn()
+        except transient as e:
+            if attempt == hb.retries:
+                raise HbaseReadError(
+                    f"HBase Thrift server {hb.host}:{hb.port}, table '{hb.table}': {what} failed after "
+                    f"{hb.retries + 1} attempts: {type(e).__name__}: {e}"
+                ) from e
+            time.sleep(hb.retry_backoff_s * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -------------------------------------------------------------------- writing
+def split_keys(meter_ids: Iterable[str], regions: int, layout: KeyLayout) -> list[bytes]:
+    """Region boundaries that cut the sorted meter ids into ``regions`` equal ranges."""
+    meters = sorted(set(meter_ids))
+    if regions <= 1 or len(meters) < 2:
+        return []
+    step = len(meters) / regions
+    cuts = {meters[int(round(i * step))] for i in range(1, regions) if int(round(i * step)) < len(meters)}
+    if not layout.meter_first:
+        raise ValueError(f"hbase.key_pattern {layout.pattern!r}: pre-split by meter needs keys that start with the meter id")
+    return sorted(layout.meter_prefix(m) for m in cuts if m != meters[0])
+
+
+def create_table(
+    hb: HbaseConf,
+    meter_ids: Iterable[str] = (),
+    regions: int | None = None,
+    replace: bool = False,
+) -> list[bytes]:
+    """Create the readings table with families ``q`` and ``e``, pre-split by meter id range.
+
+    Thrift1 (what happybase speaks) cannot pass split keys, so a split table is
+    created by ``jvm/hbase/src/CreateTable.java`` (HBase ``Admin.createTable``
+    with split keys, run by Java's source launcher against the jars and
+    ``hbase-site.xml`` that ``scripts/services.sh`` lays out; ``NTL_HBASE_LIB`` /
+    ``NTL_HBASE_CONF`` point elsewhere). Production tables belong to the MDM and
+    are not created by the pipeline.
+
+    Args:
+        hb: HBase settings (table and family names).
+        meter_ids: the meters the table will hold; split keys cut them into equal ranges.
+        regions: number of regions (default ``hb.presplit_regions``).
+        replace: drop an existing table first; otherwise an existing table is kept.
+
+    Returns:
+        The split keys used (empty when the table already existed or is not split).
+
+    Raises:
+        FileNotFoundError: splits were asked for but the HBase jars are not there.
+        RuntimeError: the table could not be created (the tool's output is in the message).
+    """
+    conn = connect(hb)
+    try:
+        exists = hb.table.encode() in conn.tables()
+        if exists and not replace:
+            return []
+        splits = split_keys(meter_ids, regions or hb.presplit_regions, KeyLayout(hb.key_pattern))
+        if not splits:
+            if exists:
+                conn.delete_table(hb.table, disable=True)
+            conn.create_table(hb.table, {hb.readings_family: {"max_versions": 1}, hb.events_family: {"max_versions": 1}})
+            return []
+    finally:
+        conn.close()
+    _create_presplit(hb, splits, replace)
+    return splits
+
+
+def _create_presplit(hb: HbaseConf, splits: list[bytes], replace: bool) -> None:
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    lib = Path(os.environ.get("NTL_HBASE_LIB", repo / "var" / "hbase" / "lib"))
+    conf = Path(os.environ.get("NTL_HBASE_CONF", repo / "var" / "hbase" / "conf"))
+    tool = repo / "jvm" / "hbase" / "src" / "CreateTable.java"
+    if not any(lib.glob("hbase-client-*.jar")):
+        raise FileNotFoundError(f"no HBase client jars in {lib}: run scripts/services.sh start hbase (or set NTL_HBASE_LIB)")
+    with tempfile.NamedTemporaryFile("wb", suffix=".splits", delete=False) as f:
+        f.write(b"\n".join(splits) + b"\n")
+    try:
+        cmd = ["java", "-cp", f"{conf}:{lib}/*", str(tool), hb.table,
+               f"{hb.readings_family},{hb.events_family}", f.name] + (["replace"] if replace else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    finally:
+        os.unlink(f.name)
+    if done.returncode != 0:
+        raise RuntimeError(f"creating HBase table '{hb.table}' failed: {(done.stdout + done.stderr)[-2000:]}")
+    log.info("HBase table %s: %s", hb.table, done.stdout.strip())
+
+
+def _to_pandas(data: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    return data.to_pandas()
+
+
+def _encode_values(values: np.ndarray, encoding: str) -> list[bytes]:
+    if encoding == "double":
+        raw = np.ascontiguousarray(values, dtype=">f8").tobytes()
+        out = [raw[i * 8 : i * 8 + 8] for i in range(len(values))]
+    else:
+        out = [repr(float(v)).encode() for v in values]
+    nulls = np.isnan(values)
+    if nulls.any():
+        for i in np.flatnonzero(nulls):
+            out[i] = b""
+    return out
+
+
+def write_readings(hb: HbaseConf, data: pd.DataFrame | pa.Table, batch_size: int = 1000) -> int:
+    """Write readings (``meter_id``, ``ts``, ``kwh``) into the table as one row per meter-day.
+
+    ``ts`` must fall on an interval start (naive local time); null kWh is written
+    as an empty value. The table must exist (``create_table``).
+
+    Args:
+        hb: HBase settings (layout and value encoding).
+        data: pandas DataFrame or Arrow table with the readings columns.
+        batch_size: rows per Thrift ``mutateRows`` call.
+
+    Returns:
+        Number of cells written.
+
+    Raises:
+        ValueError: a column is missing or a ``ts`` is not on an interval start.
+    """
+    df = _to_pandas(data)
+    _require_columns(df, ("meter_id", "ts", "kwh"), "readings")
+    if df.empty:
+        return 0
+    layout = KeyLayout(hb.key_pattern)
+    step = 1440 // hb.intervals_per_day
+    ts = pd.to_datetime(df["ts"])
+    if ts.dt.tz is not None:
+        raise ValueError("readings column 'ts' must be naive local time (got a time zone)")
+    day = ts.dt.normalize()
+    minutes = ((ts - day).dt.total_seconds() // 60).astype("int64")
+    if ((minutes % step) != 0).any():
+        bad = df.loc[(minutes % step) != 0, "ts"].iloc[0]
+        raise ValueError(f"readings column 'ts': {bad} is not on a {step}-minute interval start")
+    quals = np.array(interval_qualifiers(hb.intervals_per_day), dtype=object)[(minutes // step).to_numpy()]
+    keys = [layout.key(m, d) for m, d in zip(df["meter_id"].astype(str), day.dt.date, strict=True)]
+    values = _encode_values(df["kwh"].to_numpy(dtype="float64", na_value=np.nan), hb.value_encoding)
+    fam = hb.readings_family.encode() + b":"
+    cols = [fam + q for q in quals]
+    return _put_cells(hb, keys, cols, values, batch_size)
+
+
+def write_events(hb: HbaseConf, data: pd.DataFrame | pa.Table, batch_size: int = 1000) -> int:
+    """Write alarms (``meter_id``, ``ts``, ``code``) into family ``e`` as ``HHMMSS:CODE`` cells.
+
+    Args:
+        hb: HBase settings.
+        data: pandas DataFrame or Arrow table with the events columns.
+        batch_size: rows per Thrift ``mutateRows`` call.
+
+    Returns:
+        Number of cells written.
+    """
+    df = _to_pandas(data)
+    _require_columns(df, ("meter_id", "ts", "code"), "events")
+    if df.empty:
+        return 0
+    layout = KeyLayout(hb.key_pattern)
+    ts = pd.to_datetime(df["ts"])
+    keys = [layout.key(m, d) for m, d in zip(df["meter_id"].astype(str), ts.dt.date, strict=True)]
+    fam = hb.events_family
+    cols = [f"{fam}:{t:%H%M%S}:{c}".encode() for t, c in zip(ts, df["code"].astype(str), strict=True)]
+    return _put_cells(hb, keys, cols, [EVENT_VALUE] * len(cols), batch_size)
+
+
+def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; got {list(df.columns)}")
+
+
+def _put_cells(hb: HbaseConf, keys: list[bytes], cols: list[bytes], values: list[bytes], batch_size: int) -> int:
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    conn = connect(hb)
+    try:
+        table = conn.table(hb.table)
+        with table.batch(batch_size=batch_size) as batch:
+            row: dict[bytes, bytes] = {}
+            current = None
+            for i in order:
+                if keys[i] != current:
+                    if row:
+                        batch.put(current, row)
+                    current, row = keys[i], {}
+                row[cols[i]] = values[i]
+            if row:
+                batch.put(current, row)
+    finally:
+        conn.close()
+    return len(keys)
+
+
+# -------------------------------------------------------------------- reading
+@dataclasses.dataclass(frozen=True)
+class ScanTask:
+    """One Spark task: a key range inside one region (``b""`` = open end)."""
+
+    region: str
+    start: bytes
+    stop: bytes
+
+
+def region_tasks(regions: Sequence[dict[str, Any]], tasks_per_region: int) -> list[ScanTask]:
+    """Split each region's key range into ``tasks_per_region`` sub-ranges.
+
+    Args:
+        regions: happybase ``Table.regions()`` entries (``start_key``, ``end_key``, ``name``).
+        tasks_per_region: sub-ranges per region.
+
+    Returns:
+        Tasks covering every region's range exactly once, in key order.
+    """
+    tasks = []
+    for reg in sorted(regions, key=lambda r: r["start_key"]):
+        name = reg["name"].decode(errors="replace") if isinstance(reg["name"], bytes) else str(reg["name"])
+        bounds = [reg["start_key"], *split_range(reg["start_key"], reg["end_key"], tasks_per_region), reg["end_key"]]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            tasks.append(ScanTask(region=name, start=lo, stop=hi))
+    return tasks
+
+
+def split_range(start: bytes, stop: bytes, parts: int) -> list[bytes]:
+    """``parts - 1`` keys cutting [start, stop) evenly.
+
+    Keys share a prefix; the part after it is read as a number: decimal when
+    both bounds continue with digits (meter ids such as ``M000123``), else as
+    big-endian bytes (HBase ``Bytes.split``). An open bound (``b""``) is taken
+    as the smallest / largest key with the other bound's prefix.
+    """
+    if parts <= 1:
+        return []
+    lo, hi = start, stop if stop else b""
+    prefix = bytearray()
+    for a, b in zip(lo, hi, strict=False):
+        if a != b:
+            break
+        prefix.append(a)
+    p = len(prefix)
+    da = re.match(rb"\d+", lo[p:])
+    db = re.match(rb"\d+", hi[p:])
+    if da and db and hi:
+        width = max(len(da.group()), len(db.group()))
+        a_num = int(da.group().ljust(width, b"0"))
+        b_num = int(db.group().ljust(width, b"0"))
+        cuts = {a_num + (b_num - a_num) * i // parts for i in range(1, parts)}
+        keys = [bytes(prefix) + str(c).zfill(width).encode() for c in sorted(cuts)]
+    else:
+        width = 8
+        a_num = int.from_bytes(lo[p:p + width].ljust(width, b"\x00"), "big")
+        b_num = int.from_bytes(hi[p:p + width].ljust(width, b"\x00"), "big") if hi else 256**width
+        cuts = {a_num + (b_num - a_num) * i // parts for i in range(1, parts)}
+        keys = [bytes(prefix) + c.to_bytes(width, "big").rstrip(b"\x00") for c in sorted(cuts)]
+    return [k for k in keys if k > lo and (not hi or k < hi)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScanSpec:
+    hb: HbaseConf
+    kind: str  # readings or events
+    start: dt.date
+    end: dt.date
+    meter_ids: tuple[str, ...] | None
+
+    @property
+    def family(self) -> bytes:
+        return (self.hb.readings_family if self.kind == "readings" else self.hb.events_family).encode()
+
+
+def _ranges(task: ScanTask, spec: _ScanSpec, layout: KeyLayout) -> list[tuple[bytes, bytes]]:
+    """Key ranges a task scans: its whole range, or one range per wanted meter in it."""
+    if spec.meter_ids is None or not layout.meter_first:
+        return [(task.start, task.stop)]
+    out = []
+    for meter in spec.meter_ids:
+        lo = layout.key(meter, spec.start)
+        hi = layout.key(meter, spec.end + dt.timedelta(days=1))
+        lo, hi = max(lo, task.start), min(hi, task.stop) if task.stop else hi
+        if lo < hi:
+            out.append((lo, hi))
+    return out
+
+
+def _scan_task(task: ScanTask, spec: _ScanSpec) -> Iterator[pd.DataFrame]:
+    """Scan one task's key ranges with retries; yields frames of the output schema."""
+    hb = spec.hb
+    layout = KeyLayout(hb.key_pattern)
+    ranges = _ranges(task, spec, layout)
+    row_filter = None if (spec.meter_ids is not None and layout.meter_first) else layout.row_filter(spec.start, spec.end)
+    decoder = _Decoder(spec, layout)
+    transient = _transient_errors()
+    attempt, i, resume = 0, 0, None
+    while i < len(ranges):
+        conn = scanner = None
+        try:
+            conn = connect(hb)
+            table = conn.table(hb.table)
+            while i < len(ranges):
+                lo, hi = ranges[i]
+                scanner = table.scan(
+                    row_start=resume or lo or None, row_stop=hi or None, columns=[spec.family],
+                    filter=row_filter, batch_size=hb.batch_size,
+                )
+                for key, data in scanner:
+                    decoder.add(key, data)
+                    resume = key + b"\x00"
+                    if decoder.cells >= 200_000:
+                        yield decoder.flush()
+                scanner = None
+                i, resume = i + 1, None
+            attempt = 0
+        except transient as e:
+            attempt += 1
+            if attempt > hb.retries:
+                raise HbaseReadError(
+                    f"HBase Thrift server {hb.host}:{hb.port}, table '{hb.table}', region {task.region} "
+                    f"(keys {task.start!r}..{task.stop!r}): scan failed after {attempt} attempts: "
+                    f"{type(e).__name__}: {e}"
+                ) from e
+            log.warning("HBase scan of region %s failed (%s), retry %d/%d", task.region, e, attempt, hb.retries)
+            time.sleep(hb.retry_backoff_s * 2 ** (attempt - 1))
+        finally:
+            if scanner is not None:
+                with contextlib.suppress(Exception):  # the transport may already be gone
+                    scanner.close()
+            if conn is not None:
+                conn.close()
+    if decoder.cells:
+        yield decoder.flush()
+
+
+class _Decoder:
+    """Accumulates scanned rows and turns them into output frames, vectorised."""
+
+    def __init__(self, spec: _ScanSpec, layout: KeyLayout) -> None:
+        self.spec = spec
+        self.parser = layout.parser
+        self.prefix_len = len(spec.family) + 1
+        fam = spec.family + b":"
+        self.qmap = {fam + q: i for i, q in enumerate(interval_qualifiers(spec.hb.intervals_per_day))}
+        self.step_ns = (1440 // spec.hb.intervals_per_day) * _NS_PER_MIN
+        self.wanted = set(spec.meter_ids) if spec.meter_ids is not None else None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.meters: list[str] = []
+        self.days: list[str] = []
+        self.counts: list[int] = []
+        self.quals: list[bytes] = []
+        self.values: list[bytes] = []
+        self.cells = 0
+
+    def add(self, key: bytes, data: dict[bytes, bytes]) -> None:
+        m = self.parser.match(key)
+        if m is None:
+            log.warning("HBase row key %r does not match hbase.key_pattern; row skipped", key)
+            return
+        day = m.group("day").decode()
+        meter = m.group("meter").decode()
+        # The server already filtered by day; this guards layouts it could not filter.
+        if self.wanted is not None and meter not in self.wanted:
+            return
+        if not (f"{self.spec.start:%Y%m%d}" <= day <= f"{self.spec.end:%Y%m%d}"):
+            return
+        self.meters.append(meter)
+        self.days.append(day)
+        self.counts.append(len(data))
+        self.quals.extend(data.keys())
+        self.values.extend(data.values())
+        self.cells += len(data)
+
+    def flush(self) -> pd.DataFrame:
+        counts = np.asarray(self.counts, dtype=np.int64)
+        meters = np.repeat(np.asarray(self.meters, dtype=object), counts)
+        day_ns = pd.to_datetime(pd.Series(self.days), format="%Y%m%d").to_numpy().astype("int64")
+        day_ns = np.repeat(day_ns, counts)
+        out = self._readings(meters, day_ns) if self.spec.kind == "readings" else self._events(meters, day_ns)
+        self._reset()
+        return out
+
+    def _readings(self, meters: np.ndarray, day_ns: np.ndarray) -> pd.DataFrame:
+        idx = np.fromiter((self.qmap.get(q, -1) for q in self.quals), dtype=np.int64, count=len(self.quals))
+        values = np.asarray(self.values, dtype=object)
+        bad = idx < 0
+        if bad.any():
+            log.warning("%d HBase cells with qualifiers outside 0..%d skipped", int(bad.sum()),
+                        self.spec.hb.intervals_per_day - 1)
+            idx, values, meters, day_ns = idx[~bad], values[~bad], meters[~bad], day_ns[~bad]
+        kwh = decode_values(values, self.spec.hb.value_encoding)
+        ts = (day_ns + idx * self.step_ns).astype("datetime64[ns]")
+        return pd.DataFrame({"meter_id": meters, "ts": ts, "kwh": kwh})
+
+    def _events(self, meters: np.ndarray, day_ns: np.ndarray) -> pd.DataFrame:
+        qualifiers = [q[self.prefix_len:].decode() for q in self.quals]
+        secs = np.fromiter(
+            (int(q[0:2]) * 3600 + int(q[2:4]) * 60 + int(q[4:6]) for q in qualifiers), dtype=np.int64,
+            count=len(qualifiers),
+        )
+        codes = np.asarray([q[7:] for q in qualifiers], dtype=object)
+        ts = (day_ns + secs * 1_000_000_000).astype("datetime64[ns]")
+        return pd.DataFrame({"meter_id": meters, "ts": ts, "code": codes})
+
+
+def decode_values(values: np.ndarray, encoding: str) -> np.ndarray:
+    """Cell values -> float64 kWh; empty or undecodable values -> NaN (null in Spark)."""
+    n = len(values)
+    if n == 0:
+        return np.empty(0, dtype=np.float64)
+    if encoding == "double":
+        lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=n)
+        out = np.full(n, np.nan)
+        ok = lengths == 8
+        if ok.any():
+            out[ok] = np.frombuffer(b"".join(values[ok]), dtype=">f8")
+        bad = int((~ok & (lengths != 0)).sum())
+    else:
+        raw = values.astype("S")
+        raw[raw == b""] = b"nan"
+        try:
+            return raw.astype(np.float64)
+        except ValueError:
+            out = np.array([_to_float(v) for v in raw])
+            bad = int(np.isnan(out).sum() - (raw == b"nan").sum())
+    if bad:
+        log.warning("%d HBase cell values could not be decoded as %s; read as null", bad, encoding)
+    return out
+
+
+def _to_float(value: bytes) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return float("nan")
+
+
+def table_regions(hb: HbaseConf) -> list[dict[str, Any]]:
+    """The table's regions (start/end keys, name) from the Thrift server, with retries.
+
+    Raises:
+        HbaseReadError: the server cannot be reached after ``hb.retries`` retries.
+        ValueError: the table does not exist.
+    """
+
+    def fetch() -> list[dict[str, Any]]:
+        conn = connect(hb)
+        try:
+            if hb.table.encode() not in conn.tables():
+                raise ValueError(f"HBase table '{hb.table}' not found on {hb.host}:{hb.port} (config hbase.table)")
+            return conn.table(hb.table).regions()
+        finally:
+            conn.close()
+
+    return _with_retries(hb, "listing regions", fetch)
+
+
+def _read(
+    spark: SparkSession,
+    hb: HbaseConf,
+    kind: str,
+    start: dt.date,
+    end: dt.date,
+    meter_ids: Iterable[str] | None,
+) -> DataFrame:
+    if end < start:
+        raise ValueError(f"empty day window: start {start} is after end {end}")
+    schema = schemas.READINGS_SCHEMA if kind == "readings" else schemas.EVENTS_SCHEMA
+    if hb.reader == "connector":
+        if kind != "readings":
+            raise ValueError(
+                "hbase.reader=connector reads readings only: alarms are stored under dynamic qualifiers "
+                "(HHMMSS:CODE), which hbase.columns.mapping cannot express; read events with hbase.reader=happybase "
+                "or from files"
+            )
+        return read_readings_connector(spark, hb, start, end, meter_ids)
+    meters = tuple(sorted(set(meter_ids))) if meter_ids is not None else None
+    tasks = region_tasks(table_regions(hb), hb.tasks_per_region)
+    spec = _ScanSpec(hb=hb, kind=kind, start=start, end=end, meter_ids=meters)
+    log.info("HBase %s %s..%s: %d scan tasks over table %s", kind, start, end, len(tasks), hb.table)
+
+    def scan_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            for task_id in frame["task"]:
+                yield from _scan_task(tasks[int(task_id)], spec)
+
+    seeds = spark.sparkContext.parallelize([(i,) for i in range(len(tasks))], max(len(tasks), 1))
+    return spark.createDataFrame(seeds, "task int").mapInPandas(scan_partition, schema=schema)
+
+
+def read_readings(
+    spark: SparkSession,
+    hb: HbaseConf,
+    start: dt.date,
+    end: dt.date,
+    meter_ids: Iterable[str] | None = None,
+) -> DataFrame:
+    """Readings of the days [start, end] (inclusive) as ``schemas.READINGS_SCHEMA``.
+
+    Args:
+        spark: active session.
+        hb: HBase settings (server, layout, parallelism, retries, reader).
+        start: first day.
+        end: last day (inclusive).
+        meter_ids: only these meters (one key range per meter); ``None`` = all.
+
+    Returns:
+        A lazy DataFrame; each action runs the scans again (cache or write it once).
+
+    Raises:
+        HbaseReadError: the server failed beyond the retries (when listing regions
+            here; when scanning, inside the Spark job).
+        ValueError: the window is empty or the table does not exist.
+    """
+    return _read(spark, hb, "readings", start, end, meter_ids)
+
+
+def read_events(
+    spark: SparkSession,
+    hb: HbaseConf,
+    start: dt.date,
+    end: dt.date,
+    meter_ids: Iterable[str] | None = None,
+) -> DataFrame:
+    """Alarms of the days [start, end] (inclusive) as ``schemas.EVENTS_SCHEMA``.
+
+    Same arguments, parallelism and errors as ``read_readings``.
+    """
+    return _read(spark, hb, "events", start, end, meter_ids)
+
+
+# ------------------------------------------------- hbase-spark connector path
+def connector_mapping(hb: HbaseConf) -> str:
+    """``hbase.columns.mapping`` for the readings family: the row key plus one column per interval."""
+    kind = "DOUBLE" if hb.value_encoding == "double" else "STRING"
+    cols = [f"{q.decode()} {kind} {hb.readings_family}:{q.decode()}" for q in interval_qualifiers(hb.intervals_per_day)]
+    return ", ".join(["rowkey STRING :key", *[f"i{c}" for c in cols]])
+
+
+def read_readings_connector(
+    spark: SparkSession,
+    hb: HbaseConf,
+    start: dt.date,
+    end: dt.date,
+    meter_ids: Iterable[str] | None = None,
+) -> DataFrame:
+    """Readings through the hbase-spark connector (Kerberos-capable, Cloudera CDP).
+
+    The connector authenticates with the job's Kerberos credentials (spark-submit
+    ``--principal/--keytab`` or the delegation tokens Oozie obtains) and finds the
+    cluster through ``hbase-site.xml`` on the classpath (or ``hb.zookeeper_quorum``).
+    Row-key comparisons are pushed down as scan ranges: with ``meter_ids`` one
+    range per meter and day window; without, the day window is applied after the
+    scan (the connector cannot push a key-suffix predicate down).
+
+    Args:
+        spark: session with the connector jar (Cloudera's hbase-spark) on the classpath.
+        hb: HBase settings.
+        start: first day.
+        end: last day (inclusive).
+        meter_ids: only these meters.
+
+    Returns:
+        ``schemas.READINGS_SCHEMA`` DataFrame.
+    """
+    from pyspark.sql import functions as F
+
+    layout = KeyLayout(hb.key_pattern)
+    reader = (
+        spark.read.format(hb.connector_format)
+        .option("hbase.table", hb.table)
+        .option("hbase.columns.mapping", connector_mapping(hb))
+        .option("hbase.spark.use.hbasecontext", "false")
+        .option("hbase.spark.pushdown.columnfilter", "true")
+    )
+    if hb.zookeeper_quorum:
+        reader = reader.option("hbase.zookeeper.quorum", hb.zookeeper_quorum)
+    wide = reader.load()
+    if meter_ids is not None and layout.meter_first:
+        cond = None
+        for meter in sorted(set(meter_ids)):
+            lo = layout.key(meter, start).decode()
+            hi = layout.key(meter, end + dt.timedelta(days=1)).decode()
+            c = (F.col("rowkey") >= lo) & (F.col("rowkey") < hi)
+            cond = c if cond is None else cond | c
+        if cond is not None:
+            wide = wide.where(cond)
+    parser = layout._regex("(.+?)", r"(\d{8})")
+    wide = wide.select(
+        F.regexp_extract("rowkey", parser, 1).alias("meter_id"),
+        F.to_date(F.regexp_extract("rowkey", parser, 2), "yyyyMMdd").alias("day"),
+        *[F.col(f"i{q.decode()}") for q in interval_qualifiers(hb.intervals_per_day)],
+    ).where(F.col("day").between(F.lit(start), F.lit(end)))
+    if meter_ids is not None:
+        wide = wide.where(F.col("meter_id").isin(sorted(set(meter_ids))))
+    step = 1440 // hb.intervals_per_day
+    pairs = ", ".join(f"{i}, i{q.decode()}" for i, q in enumerate(interval_qualifiers(hb.intervals_per_day)))
+    long = wide.selectExpr("meter_id", "day", f"stack({hb.intervals_per_day}, {pairs}) as (idx, value)")
+    long = long.where(F.col("value").isNotNull())
+    return long.select(
+        F.col("meter_id"),
+        (F.col("day").cast("timestamp") + F.make_interval(mins=F.col("idx") * step)).alias("ts"),
+        F.when(F.col("value").cast("string") == "", None).otherwise(F.col("value").cast("double")).alias("kwh"),
+    )
