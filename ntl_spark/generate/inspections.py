@@ -106,32 +106,33 @@ def suspicion(recorded: np.ndarray, tariff: np.ndarray, cal: Calendar, month: in
     return np.clip(np.nan_to_num(drop, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
 
 
-def _tune(logw: np.ndarray, susp: np.ndarray, active: np.ndarray, target: float) -> np.ndarray:
-    """Weights ``logw + beta * susp`` with beta set so that the weighted active share is ~target."""
+def _pick(
+    logw: np.ndarray, susp: np.ndarray, active: np.ndarray, target: float, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw ``k`` positions without replacement, probability ~ exp(logw + beta * susp).
 
-    def share(beta: float) -> float:
-        z = logw + beta * susp
-        w = np.exp(z - z.max())
-        return float((w * active).sum() / w.sum())
-
-    if not len(logw) or share(0.0) >= target:
-        return logw
-    lo, hi = 0.0, 40.0
-    if share(hi) <= target:
-        return logw + hi * susp
-    for _ in range(30):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if share(mid) < target else (lo, mid)
-    return logw + lo * susp
-
-
-def _pick(logw: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` positions drawn without replacement with probability ~ exp(logw) (Gumbel top-k)."""
+    Gumbel top-k sampling; beta >= 0 (the pull towards suspicious customers) is
+    the smallest value for which the share of ``active`` among the drawn
+    positions reaches ``target``, found by bisection on the same Gumbel draws.
+    """
     k = min(k, len(logw))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     keys = logw + rng.gumbel(size=len(logw))
-    return np.argpartition(-keys, k - 1)[:k]
+
+    def top(beta: float) -> np.ndarray:
+        return np.argpartition(-(keys + beta * susp), k - 1)[:k]
+
+    def share(beta: float) -> float:
+        return float(active[top(beta)].mean())
+
+    lo, hi = 0.0, 40.0
+    if share(lo) >= target or share(hi) <= target:
+        return top(lo if share(lo) >= target else hi)
+    for _ in range(25):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if share(mid) < target else (lo, mid)
+    return top(hi)
 
 
 @dataclasses.dataclass
@@ -193,7 +194,7 @@ def inspect(
 
     total_weight = sum(c.weight for c in campaigns if not c.smart_only) or 1.0
     for ci, c in enumerate(campaigns):
-        live = (cust.connected < c.start) & (cust.disconnected > c.start + c.days)
+        live = (cust.connected < c.start) & (cust.disconnected >= c.start + c.days)
         if c.smart_only:
             live &= cust.smart
             k = rng.binomial(int(live.sum()), SMART_CAMPAIGN_SHARE)
@@ -207,7 +208,7 @@ def inspect(
         boost = np.isin(cust.region[cand], c.regions)
         logw = np.where(boost, np.log(REGION_BOOST), 0.0)
         active = fraud.active_on(cand, np.full(len(cand), c.start + c.days // 2))
-        chosen = cand[_pick(_tune(logw, susp, active, target), k, rng)]
+        chosen = cand[_pick(logw, susp, active, target, k, rng)]
         rows.append(chosen)
         days.append(c.start + rng.integers(0, c.days, len(chosen)))
         camp.append(np.full(len(chosen), ci))

@@ -142,12 +142,13 @@ def make_readings(
     flat[rng.integers(0, max(flat.size, 1), n_missing)] = np.nan
 
     mi, di = np.nonzero(keep)
-    values = np.round(x[mi, di].reshape(-1), 3)
+    values = x[mi, di].reshape(-1)
+    np.round(values, 3, out=values)
     ts = (days[di] * US_PER_DAY)[:, None] + np.arange(INTERVALS, dtype=np.int64)[None, :] * US_PER_INTERVAL
     nulls = np.isnan(values)
     return pa.table(
         {
-            "meter_id": meter_ids.take(pa.array(np.repeat(mi, INTERVALS))),
+            "meter_id": meter_ids.take(pa.array(np.repeat(mi.astype(np.int32), INTERVALS))),
             "ts": pa.array(ts.reshape(-1), type=pa.timestamp("us")),
             "kwh": pa.array(values, type=pa.float64(), mask=nulls if nulls.any() else None),
         }

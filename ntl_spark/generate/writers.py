@@ -164,11 +164,8 @@ class TableWriter:
 
 
 def _write_csv(data: pa.Table, path: Path) -> None:
-    columns = []
-    for name, col in zip(data.column_names, data.columns, strict=True):
-        if pa.types.is_timestamp(col.type):
-            col = col.cast(pa.timestamp("s"), safe=False)
-        columns.append(col)
+    columns = [col.cast(pa.timestamp("s"), safe=False) if pa.types.is_timestamp(col.type) else col
+               for col in data.columns]
     pcsv.write_csv(pa.table(columns, names=data.column_names), path)
 
 
