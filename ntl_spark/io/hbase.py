@@ -252,7 +252,10 @@ def _create_presplit(hb: HbaseConf, splits: list[bytes], replace: bool) -> None:
     with tempfile.NamedTemporaryFile("wb", suffix=".splits", delete=False) as f:
         f.write(b"\n".join(splits) + b"\n")
     try:
-        cmd = ["java", "-cp", f"{conf}:{lib}/*", str(tool), hb.table,
+        logs = lib.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        cmd = ["java", f"-Dhbase.log.dir={logs}", "-Dhbase.log.file=hbase-admin.log",
+               "-cp", f"{conf}:{lib}/*", str(tool), hb.table,
                f"{hb.readings_family},{hb.events_family}", f.name] + (["replace"] if replace else [])
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     finally:
