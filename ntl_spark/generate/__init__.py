@@ -133,7 +133,7 @@ def run(cfg: Config) -> dict[str, Any]:
         t4 = time.perf_counter()
         seconds["customers_bills"] += (t1 - t0) + (t3 - t2)
         seconds["inspections"] += (t2 - t1) + (t4 - t3)
-        progress.step(n, customers_t.num_rows + bills_t.num_rows)
+        progress.step(n, customers_t.num_rows + bills_t.num_rows, (t1 - t0) + (t3 - t2))
 
         smart = np.flatnonzero(cust.smart)
         meter_ids = cust.meter_ids()
@@ -148,8 +148,9 @@ def run(cfg: Config) -> dict[str, Any]:
                 )
                 writers[schemas.READINGS].write(readings_t)
                 part += 1
-                seconds["readings"] += time.perf_counter() - t5
-                progress_readings.step(len(rows), readings_t.num_rows)
+                spent = time.perf_counter() - t5
+                seconds["readings"] += spent
+                progress_readings.step(len(rows), readings_t.num_rows, spent)
         t6 = time.perf_counter()
         live_from = np.maximum(cust.connected[smart], cal.first_day)
         events_t = make_events(meter_ids.take(pa.array(smart)), live_from, cust.disconnected[smart],

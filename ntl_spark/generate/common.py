@@ -174,16 +174,18 @@ class Progress:
         self.unit = unit
         self.done = 0
         self.rows = 0
+        self.busy = 0.0
         self.started = time.perf_counter()
 
-    def step(self, done: int, rows: int) -> None:
-        """Record ``done`` more units of work that produced ``rows`` rows."""
+    def step(self, done: int, rows: int, seconds: float) -> None:
+        """Record ``done`` more units of work that produced ``rows`` rows in ``seconds``."""
         self.done += done
         self.rows += rows
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.busy += seconds
+        rate = self.rows / max(self.busy, 1e-9)
         print(
             f"[generate] {self.label}: {self.done:,}/{self.total:,} {self.unit}, {self.rows:,} rows, "
-            f"{self.rows / elapsed:,.0f} rows/s, {elapsed:.1f} s",
+            f"{rate:,.0f} rows/s, {self.busy:.1f} s busy",
             file=sys.stderr,
             flush=True,
         )

@@ -186,6 +186,17 @@ def inspect(
     days.append(d)
     camp.append(np.full(k, -1))
     prevalence = float(fraud.active_on(r, d).mean()) if k else 0.0
+    reached = [rng.random(k) >= gc.no_access_rate]
+    flips = [rng.random(k) < gc.label_noise]
+
+    def caught_by(cutoff: int) -> np.ndarray:
+        # Fraud ends at the first inspection (before ``cutoff``) that reaches the meter and reports it.
+        r_, d_ = np.concatenate(rows), np.concatenate(days)
+        seen = np.concatenate(reached) & ~np.concatenate(flips) & (d_ < cutoff)
+        seen &= fraud.active[r_] & (fraud.start[r_] <= d_)
+        end = fraud.end.copy()
+        np.minimum.at(end, r_[seen], d_[seen])
+        return end
 
     noise = gc.label_noise
     wanted = (gc.irregular_target - noise) / max(1.0 - 2.0 * noise, 1e-9)
@@ -207,29 +218,30 @@ def inspect(
         susp = suspicion(recorded[cand], cust.tariff[cand], cal, month)
         boost = np.isin(cust.region[cand], c.regions)
         logw = np.where(boost, np.log(REGION_BOOST), 0.0)
-        active = fraud.active_on(cand, np.full(len(cand), c.start + c.days // 2))
+        end = caught_by(c.start)
+        mid = c.start + c.days // 2
+        active = fraud.active[cand] & (fraud.start[cand] <= mid) & (mid < end[cand])
         chosen = cand[_pick(logw, susp, active, target, k, rng)]
         rows.append(chosen)
         days.append(c.start + rng.integers(0, c.days, len(chosen)))
         camp.append(np.full(len(chosen), ci))
+        reached.append(rng.random(len(chosen)) >= gc.no_access_rate)
+        flips.append(rng.random(len(chosen)) < gc.label_noise)
 
+    for i, d in enumerate(days):
+        days[i] = np.minimum(d.astype(np.int64), cal.end_day - 1)
+    fraud.end = caught_by(cal.end_day)
     row = np.concatenate(rows).astype(np.int64)
-    day = np.minimum(np.concatenate(days).astype(np.int64), cal.end_day - 1)
+    day = np.concatenate(days)
     campaign = np.concatenate(camp).astype(np.int64)
+    reach = np.concatenate(reached)
+    flip = np.concatenate(flips)
     order = np.lexsort((day, row))
-    row, day, campaign = row[order], day[order], campaign[order]
+    row, day, campaign, reach, flip = row[order], day[order], campaign[order], reach[order], flip[order]
 
-    running = fraud.active_on(row, day)
-    reached = rng.random(len(row)) >= gc.no_access_rate
-    flip = rng.random(len(row)) < noise
-    # The first inspection that sees the attack (and reports it) ends it.
-    caught = running & reached & ~flip
-    end = fraud.end.copy()
-    np.minimum.at(end, row[caught], day[caught])
-    fraud.end = end
-    found = running & (day <= fraud.end[row])
+    found = fraud.active[row] & (fraud.start[row] <= day) & (day <= fraud.end[row])
     irregular = found ^ flip
-    outcome = np.where(reached, np.where(irregular, 1, 0), 2)
+    outcome = np.where(reach, np.where(irregular, 1, 0), 2)
     return Inspected(row=row, day=day, campaign=campaign, outcome=outcome, fraud_found=found)
 
 
