@@ -398,7 +398,8 @@ def write_scores(df: DataFrame, jc: JdbcConf, table: str, run_column: str = "run
     flat.write.format("jdbc").options(**opts).option("dbtable", staging).option("truncate", "false").mode(
         "overwrite"
     ).save()
-    cols = ", ".join(_quote(c) if dialect(jc) == "postgresql" else c for c in flat.columns)
+    # Spark's writer created the staging columns with quoted (case-preserved) names.
+    cols = ", ".join(_quote(c) for c in flat.columns)
     in_list = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs) or "NULL"
     conn = _jdbc_connection(spark, jc)
     try:
@@ -406,7 +407,7 @@ def write_scores(df: DataFrame, jc: JdbcConf, table: str, run_column: str = "run
             _execute(conn, f"create table {table} as select * from {staging} where 1 = 0")
         conn.setAutoCommit(False)
         try:
-            deleted = _execute(conn, f"delete from {table} where {run_column} in ({in_list})")
+            deleted = _execute(conn, f"delete from {table} where {_quote(run_column)} in ({in_list})")
             inserted = _execute(conn, f"insert into {table} ({cols}) select {cols} from {staging}")
             conn.commit()
         except Exception:
