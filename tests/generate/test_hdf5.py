@@ -42,7 +42,7 @@ def test_hdf5_layout(outputs: tuple[Path, Path]) -> None:
 def test_round_trip_equals_parquet(spark: SparkSession, outputs: tuple[Path, Path], table: str) -> None:
     h5, pq_dir = outputs
     schema = schemas.SOURCE_SCHEMAS[table]
-    df = read_hdf5(spark, str(h5 / f"{table}.h5"), schema, rows_per_task=4000)
+    df = read_hdf5(spark, str(h5 / f"{table}.h5"), schema, rows_per_task=10_000)
     assert df.schema == schema
     got = df.toPandas()
     want = pq.read_table(pq_dir / table).to_pandas()
