@@ -254,20 +254,30 @@ class WindowsConf:
 
     days: int = 90
     intervals_per_day: int = 96
-    scoring_end: str = ""  # empty = day before the scoring date
+    # Last day of the scoring windows; empty = the day before score.scored_on
+    # when that is set, else the last day present in the readings table.
+    scoring_end: str = ""
     min_coverage: float = 0.5
+    # Build training windows (one per labelled inspection) in the same run.
+    training: bool = True
+    # Rows per Arrow batch while windows are assembled (each row is a whole window).
+    batch_rows: int = 256
 
     def validate(self) -> None:
         _check(1 <= self.days <= 366, "windows.days", self.days, "must be in [1, 366]")
         _check(self.intervals_per_day in (24, 48, 96, 144, 288), "windows.intervals_per_day",
                self.intervals_per_day, "must be 24, 48, 96, 144 or 288")
         _check(0.0 <= self.min_coverage <= 1.0, "windows.min_coverage", self.min_coverage, "must be in [0, 1]")
+        _check(self.batch_rows >= 1, "windows.batch_rows", self.batch_rows, "must be >= 1")
+        if self.scoring_end:
+            _parse_date("windows.scoring_end", self.scoring_end)
 
 
 @dataclasses.dataclass(frozen=True)
 class DeepConf:
     """DeepDAICE model (Keras) trained from the windows table through Petastorm."""
 
+    enabled: bool = False  # run the DeepDAICE branch in the demo
     model_name: str = "DeepDAICE"
     architecture: str = "lstm"  # lstm, gru or conv1d
     units: int = 64
@@ -278,12 +288,28 @@ class DeepConf:
     validation_fraction: float = 0.2
     seed: int = 11
     alias: str = "candidate"
+    register: bool = True
+    model_ref: str = "candidate"  # scoring: alias or version of deep.model_name
+    threshold: float = 0.5
+    campaign_size: int = 200
+    # Petastorm feed: reader threads, converter row group size, tf.data prefetch (0 = autotune).
+    reader_workers: int = 2
+    row_group_mb: int = 32
+    prefetch: int = 0
+    score_batch: int = 256  # windows per inference call in scoring
 
     def validate(self) -> None:
         _check(self.architecture in ("lstm", "gru", "conv1d"), "deep.architecture", self.architecture,
                "must be lstm, gru or conv1d")
         _check(self.epochs >= 1, "deep.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
+        _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
+        _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,
+               "must be in (0, 1)")
+        _check(0.0 < self.threshold < 1.0, "deep.threshold", self.threshold, "must be in (0, 1)")
+        _check(self.reader_workers >= 1, "deep.reader_workers", self.reader_workers, "must be >= 1")
+        _check(self.row_group_mb >= 1, "deep.row_group_mb", self.row_group_mb, "must be >= 1")
+        _check(self.score_batch >= 1, "deep.score_batch", self.score_batch, "must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DateType,
     DoubleType,
     FloatType,
@@ -198,3 +199,41 @@ def consumption_columns(months: int) -> list[str]:
         ``["C1", ..., "C<months>"]``.
     """
     return [f"C{i}" for i in range(1, months + 1)]
+
+# ------------------------------------------------------- DeepDAICE windows
+READINGS_DAILY = "readings_daily"
+WINDOWS = "windows"
+WINDOW_PURPOSES = ("train", "score")
+
+# One row per meter and day: the day's intervals in order (null = missing).
+READINGS_DAILY_SCHEMA = StructType(
+    [
+        StructField("meter_id", StringType(), False),
+        StructField("day", DateType(), False),
+        StructField("kwh", ArrayType(FloatType(), True), False),
+    ]
+)
+
+# One row per meter and window end date; arrays are flat, row-major (day, interval)
+# for ``kwh``/``mask`` and (day, alarm code) for ``alarms`` (codes in ``alarm_codes``).
+WINDOWS_SCHEMA = StructType(
+    [
+        StructField("purpose", StringType(), False),
+        StructField("end_date", DateType(), False),
+        StructField("meter_id", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("region", StringType(), False),
+        StructField("inspection_id", StringType(), True),
+        StructField("label", IntegerType(), True),
+        StructField("days", IntegerType(), False),
+        StructField("intervals", IntegerType(), False),
+        StructField("channels", IntegerType(), False),
+        StructField("kwh", ArrayType(FloatType(), False), False),
+        StructField("mask", ArrayType(BooleanType(), False), False),
+        StructField("alarms", ArrayType(FloatType(), False), False),
+        StructField("alarm_codes", StringType(), False),
+        StructField("scale", FloatType(), False),
+        StructField("coverage", FloatType(), False),
+        StructField("source_versions", StringType(), False),
+    ]
+)

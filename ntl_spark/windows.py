@@ -1,0 +1,531 @@
+"""Windows: readings + events (Delta) -> DeepDAICE input windows (Delta).
+
+In: the bronze ``readings`` (meter_id, ts, kwh), ``events`` (meter_id, ts,
+code), ``inspections`` and ``customers`` Delta tables.
+Out:
+
+* ``readings_daily`` (silver): one row per meter and day with the day's
+  ``intervals_per_day`` values in order (null = missing). Rebuilt only when
+  the readings table has a newer Delta version than the one it was built from
+  (recorded in the commit's ``userMetadata``).
+* ``windows``: one row per meter and window end date (partitioned by
+  ``purpose``: ``train`` or ``score``), see ``schemas.WINDOWS_SCHEMA``:
+
+  - ``kwh``: ``days * intervals`` floats, row-major (day, interval), day 0 the
+    oldest; imputed and normalised (below). ``mask``: true where the reading
+    was missing and the value is imputed.
+  - ``alarms``: ``days * len(alarm_codes)`` alarm counts per day and code
+    (row-major (day, code)); codes in ``alarm_codes`` (comma separated).
+    ``channels`` = 1 (kWh) + number of codes.
+  - ``scale``: the divisor used for normalisation; ``coverage``: share of
+    observed values.
+
+Imputation of a missing interval (in order): the same interval 7 days before,
+else 7 days after (observed values only, never imputed ones), else the meter's
+median of that interval over the observed days of the window, else 0.
+
+Normalisation: every value is divided by ``scale`` = the mean of the observed
+values in the window (1 when the window has none or the mean is 0), so the
+model sees the shape of the curve and its changes, not the size of the
+customer; ``scale`` is kept to undo it.
+
+Point-in-time rule: a training window for an inspection on day d ends on
+d - 1, so no reading from the inspection day or later enters it. Scoring
+windows end on ``windows.scoring_end``.
+
+Windows are assembled with Spark SQL (range join, one ``collect_list`` per
+window) and ``mapInArrow`` with numpy over whole Arrow batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ntl_spark import schemas
+from ntl_spark.cli import DataError
+from ntl_spark.config import Config
+
+log = logging.getLogger(__name__)
+
+PURPOSE_TRAIN, PURPOSE_SCORE = schemas.WINDOW_PURPOSES
+WEEK = 7
+
+_ASSEMBLED = T.StructType(
+    [
+        T.StructField("meter_id", T.StringType(), False),
+        T.StructField("end_date", T.DateType(), False),
+        *[schemas.WINDOWS_SCHEMA[c] for c in ("kwh", "mask", "alarms", "scale", "coverage")],
+    ]
+)
+
+
+# ----------------------------------------------------------------- helpers
+def _require(df: DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {missing} (has {df.columns})")
+
+
+def interval_of_day(ts: str, intervals_per_day: int) -> F.Column:
+    """Index of the interval of the day that ``ts`` starts in (0 .. intervals_per_day-1)."""
+    minutes = 1440 // intervals_per_day
+    return F.floor((F.hour(ts) * 60 + F.minute(ts)) / F.lit(minutes)).cast("int")
+
+
+def _list_parts(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Lengths of each list and the flattened values of a (possibly sliced) ListArray."""
+    offsets = arr.offsets.to_numpy()
+    return np.diff(offsets), arr.flatten()
+
+
+def _float_list(values: np.ndarray, width: int, mask: np.ndarray | None = None) -> pa.ListArray:
+    """Rows of ``width`` values (``values`` flat) as an Arrow list<float> column."""
+    n = values.size // width if width else 0
+    offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
+    flat = pa.array(values.ravel(), type=pa.float32(), mask=None if mask is None else mask.ravel())
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
+def _scatter_sum(row: np.ndarray, slot: np.ndarray, value: np.ndarray, n: int, width: int) -> np.ndarray:
+    """(n, width) sums of ``value`` per (row, slot); NaN where no observed value fell in the slot."""
+    ok = ~np.isnan(value)
+    flat = row[ok] * width + slot[ok]
+    sums = np.bincount(flat, weights=value[ok], minlength=n * width)
+    hits = np.bincount(flat, minlength=n * width)
+    return np.where(hits > 0, sums, np.nan).reshape(n, width)
+
+
+# -------------------------------------------------------------- transforms
+def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
+    """One row per meter and day with the day's intervals as an array.
+
+    Readings finer than the interval (e.g. 15-minute readings into 48
+    half-hours) are summed; a slot without any observed reading is null.
+
+    Args:
+        readings: meter_id, ts, kwh.
+        intervals_per_day: slots per day (96 = 15 minutes).
+
+    Returns:
+        ``schemas.READINGS_DAILY_SCHEMA`` rows.
+
+    Raises:
+        ValueError: a column is missing.
+    """
+    _require(readings, ["meter_id", "ts", "kwh"], "readings")
+    width = intervals_per_day
+    grouped = readings.select(
+        "meter_id",
+        F.to_date("ts").alias("day"),
+        F.struct(interval_of_day("ts", width).alias("i"), F.col("kwh").cast("double").alias("v")).alias("r"),
+    ).groupBy("meter_id", "day").agg(F.collect_list("r").alias("r"))
+
+    def scatter(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            n = batch.num_rows
+            lengths, flat = _list_parts(batch.column(2))
+            row = np.repeat(np.arange(n), lengths)
+            slot = flat.field("i").to_numpy(zero_copy_only=False)
+            value = flat.field("v").to_numpy(zero_copy_only=False).astype(np.float64)
+            day = _scatter_sum(row, slot, value, n, width)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(0), batch.column(1), _float_list(day, width, np.isnan(day))],
+                names=["meter_id", "day", "kwh"],
+            )
+
+    return grouped.mapInArrow(scatter, schemas.READINGS_DAILY_SCHEMA)
+
+
+def daily_alarms(events: DataFrame, codes: Sequence[str]) -> DataFrame:
+    """Alarm counts per meter and day, one array element per code in ``codes``.
+
+    Returns:
+        meter_id, day, ``alarms`` array<float> (len(codes)).
+    """
+    _require(events, ["meter_id", "ts", "code"], "events")
+    per_day = events.groupBy("meter_id", F.to_date("ts").alias("day")).agg(F.collect_list("code").alias("c"))
+    def equals(code: str) -> Any:
+        return lambda x: x == F.lit(code)
+
+    counts = [F.size(F.filter("c", equals(code))).cast("float") for code in codes]
+    return per_day.select("meter_id", "day", F.array(*counts).alias("alarms"))
+
+
+def training_keys(inspections: DataFrame, customers: DataFrame) -> DataFrame:
+    """One training window key per labelled inspection of a smart-meter customer.
+
+    Point-in-time rule: the window ends the day before the inspection.
+    ``no_access`` outcomes carry no label and are left out.
+
+    Returns:
+        purpose, end_date, meter_id, customer_id, region, inspection_id, label.
+    """
+    _require(inspections, ["inspection_id", "customer_id", "inspected_on", "outcome"], "inspections")
+    _require(customers, ["customer_id", "meter_id", "meter_type", "region"], "customers")
+    smart = customers.where((F.col("meter_type") == "smart") & F.col("meter_id").isNotNull())
+    return (
+        inspections.where(F.col("outcome").isin("irregular", "regular"))
+        .join(smart.select("customer_id", "meter_id", "region"), "customer_id")
+        .select(
+            F.lit(PURPOSE_TRAIN).alias("purpose"),
+            F.date_sub("inspected_on", 1).alias("end_date"),
+            "meter_id",
+            "customer_id",
+            "region",
+            "inspection_id",
+            (F.col("outcome") == "irregular").cast("int").alias("label"),
+        )
+    )
+
+
+def scoring_keys(customers: DataFrame, end_date: dt.date) -> DataFrame:
+    """One scoring window key per active smart-meter customer, ending on ``end_date``."""
+    _require(customers, ["customer_id", "meter_id", "meter_type", "region", "status"], "customers")
+    return customers.where(
+        (F.col("meter_type") == "smart") & F.col("meter_id").isNotNull() & (F.col("status") == "active")
+    ).select(
+        F.lit(PURPOSE_SCORE).alias("purpose"),
+        F.lit(end_date).cast("date").alias("end_date"),
+        "meter_id",
+        "customer_id",
+        "region",
+        F.lit(None).cast("string").alias("inspection_id"),
+        F.lit(None).cast("int").alias("label"),
+    )
+
+
+def impute_normalise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fill and scale a batch of windows.
+
+    Args:
+        x: (n, days, intervals) with NaN for missing values.
+
+    Returns:
+        (values, mask, scale, coverage): the imputed values divided by
+        ``scale`` as float32 (n, days, intervals); the missing mask; the
+        per-window divisor (n,); the share of observed values (n,).
+    """
+    mask = np.isnan(x)
+    out = x.copy()
+    if mask.any():
+        prev = np.full_like(x, np.nan)
+        nxt = np.full_like(x, np.nan)
+        prev[:, WEEK:] = x[:, :-WEEK]
+        nxt[:, :-WEEK] = x[:, WEEK:]
+        out = np.where(mask, prev, out)
+        out = np.where(np.isnan(out), nxt, out)
+        left = np.isnan(out)
+        rows = np.flatnonzero(left.any(axis=(1, 2)))
+        if rows.size:
+            # median of each interval over the observed days; NaN (then 0) when never observed
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(x[rows], axis=1)
+            part = out[rows]
+            part = np.where(np.isnan(part), med[:, None, :], part)
+            out[rows] = part
+        out = np.nan_to_num(out, nan=0.0)
+    n_obs = (~mask).sum(axis=(1, 2))
+    total = np.where(mask, 0.0, x).sum(axis=(1, 2))
+    mean = np.divide(total, n_obs, out=np.zeros_like(total, dtype=np.float64), where=n_obs > 0)
+    scale = np.where(mean > 0, mean, 1.0)
+    values = (out / scale[:, None, None]).astype(np.float32)
+    coverage = n_obs / float(x.shape[1] * x.shape[2])
+    return values, mask, scale.astype(np.float32), coverage.astype(np.float32)
+
+
+def _assembler(days: int, width: int, n_codes: int, layout: str):
+    """The mapInArrow function turning collected day (or reading) lists into windows."""
+
+    def assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            n = batch.num_rows
+            names = batch.schema.names
+            kwh_col = batch.column(names.index("r"))
+            lengths, flat = _list_parts(kwh_col)
+            row = np.repeat(np.arange(n), lengths)
+            if layout == "daily":
+                d = flat.field("d").to_numpy(zero_copy_only=False)
+                vals_list = flat.field("v")
+                vlen, vflat = _list_parts(vals_list)
+                if vlen.size and (vlen != width).any():
+                    raise ValueError(f"readings_daily column 'kwh' must hold {width} values per day "
+                                     f"(found lengths {sorted(set(vlen.tolist()))[:5]})")
+                values = vflat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, width)
+                x = np.full((n, days, width), np.nan)
+                x[row, d] = values
+            else:  # raw readings: one (position, value) pair per reading
+                pos = flat.field("p").to_numpy(zero_copy_only=False)
+                value = flat.field("v").to_numpy(zero_copy_only=False).astype(np.float64)
+                x = _scatter_sum(row, pos, value, n, days * width).reshape(n, days, width)
+            alarms = np.zeros((n, days, n_codes), dtype=np.float32)
+            if n_codes:
+                alen, aflat = _list_parts(batch.column(names.index("a")))
+                if len(aflat):
+                    arow = np.repeat(np.arange(n), alen)
+                    ad = aflat.field("d").to_numpy(zero_copy_only=False)
+                    _, cflat = _list_parts(aflat.field("c"))
+                    alarms[arow, ad] = cflat.to_numpy(zero_copy_only=False).reshape(-1, n_codes)
+            values, mask, scale, coverage = impute_normalise(x)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column(names.index("meter_id")),
+                    batch.column(names.index("end_date")),
+                    _float_list(values, days * width),
+                    pa.ListArray.from_arrays(
+                        pa.array(np.arange(0, n * days * width + 1, days * width, dtype=np.int32)),
+                        pa.array(mask.ravel()),
+                    ),
+                    _float_list(alarms, days * n_codes) if n_codes else pa.array([[]] * n, pa.list_(pa.float32())),
+                    pa.array(scale, pa.float32()),
+                    pa.array(coverage, pa.float32()),
+                ],
+                schema=pa.schema([
+                    pa.field("meter_id", pa.string()), pa.field("end_date", pa.date32()),
+                    pa.field("kwh", pa.list_(pa.float32())), pa.field("mask", pa.list_(pa.bool_())),
+                    pa.field("alarms", pa.list_(pa.float32())), pa.field("scale", pa.float32()),
+                    pa.field("coverage", pa.float32()),
+                ]),
+            )
+
+    return assemble
+
+
+def assemble_windows(
+    keys: DataFrame,
+    series: DataFrame,
+    alarms: DataFrame | None,
+    days: int,
+    intervals_per_day: int,
+    codes: Sequence[str],
+    layout: str = "daily",
+) -> DataFrame:
+    """Cut, impute and normalise one window per distinct (meter_id, end_date) of ``keys``.
+
+    Args:
+        keys: meter_id, end_date (+ any columns, ignored here).
+        series: with ``layout="daily"`` the ``readings_daily`` rows (meter_id,
+            day, kwh array); with ``layout="raw"`` bronze readings (meter_id, ts, kwh).
+        alarms: :func:`daily_alarms` output, or None for no alarm channels.
+        days: window length in days (the last day is ``end_date``).
+        intervals_per_day: values per day.
+        codes: alarm codes, in channel order.
+        layout: ``daily`` or ``raw``.
+
+    Returns:
+        meter_id, end_date, kwh, mask, alarms, scale, coverage.
+
+    Raises:
+        ValueError: a column is missing or ``layout`` is unknown.
+    """
+    _require(keys, ["meter_id", "end_date"], "window keys")
+    if layout not in ("daily", "raw"):
+        raise ValueError(f"layout must be daily or raw (got {layout!r})")
+    width = intervals_per_day
+    geo = F.broadcast(keys.select("meter_id", "end_date").distinct())
+    start = F.date_sub("end_date", days - 1)
+    if layout == "daily":
+        _require(series, ["meter_id", "day", "kwh"], "readings_daily")
+        cut = (
+            series.join(geo, "meter_id")
+            .where((F.col("day") >= start) & (F.col("day") <= F.col("end_date")))
+            .select("meter_id", "end_date",
+                    F.struct(F.datediff("day", start).alias("d"), F.col("kwh").alias("v")).alias("r"))
+        )
+    else:
+        _require(series, ["meter_id", "ts", "kwh"], "readings")
+        day = F.to_date("ts")
+        cut = (
+            series.join(geo, "meter_id")
+            .where((day >= start) & (day <= F.col("end_date")))
+            .select("meter_id", "end_date", F.struct(
+                (F.datediff(day, start) * width + interval_of_day("ts", width)).alias("p"),
+                F.col("kwh").cast("double").alias("v")).alias("r"))
+        )
+    grouped = cut.groupBy("meter_id", "end_date").agg(F.collect_list("r").alias("r"))
+    full = keys.select("meter_id", "end_date").distinct().join(grouped, ["meter_id", "end_date"], "left")
+    if codes and alarms is not None:
+        _require(alarms, ["meter_id", "day", "alarms"], "alarms")
+        acut = (
+            alarms.join(geo, "meter_id")
+            .where((F.col("day") >= start) & (F.col("day") <= F.col("end_date")))
+            .groupBy("meter_id", "end_date")
+            .agg(F.collect_list(F.struct(F.datediff("day", start).alias("d"), F.col("alarms").alias("c"))).alias("a"))
+        )
+        full = full.join(acut, ["meter_id", "end_date"], "left")
+    else:
+        full = full.withColumn("a", F.lit(None).cast("array<struct<d:int,c:array<float>>>"))
+    # a window without any reading still gets a row (coverage 0), never silently vanishes
+    empty_r = "array<struct<d:int,v:array<float>>>" if layout == "daily" else "array<struct<p:int,v:double>>"
+    full = full.select(
+        "meter_id", "end_date",
+        F.coalesce("r", F.array().cast(empty_r)).alias("r"),
+        F.coalesce("a", F.array().cast("array<struct<d:int,c:array<float>>>")).alias("a"),
+    )
+    return full.mapInArrow(_assembler(days, width, len(codes) if alarms is not None else 0, layout), _ASSEMBLED)
+
+
+def windows_frame(
+    keys: DataFrame,
+    assembled: DataFrame,
+    days: int,
+    intervals_per_day: int,
+    codes: Sequence[str],
+    source_versions: str,
+) -> DataFrame:
+    """Join window keys with their assembled arrays into ``schemas.WINDOWS_SCHEMA`` rows."""
+    out = keys.join(assembled, ["meter_id", "end_date"]).select(
+        "*",
+        F.lit(days).alias("days"),
+        F.lit(intervals_per_day).alias("intervals"),
+        F.lit(1 + len(codes)).alias("channels"),
+        F.lit(",".join(codes)).alias("alarm_codes"),
+        F.lit(source_versions).alias("source_versions"),
+    )
+    return out.select(*[F.col(f.name).cast(f.dataType) for f in schemas.WINDOWS_SCHEMA.fields])
+
+
+# --------------------------------------------------------------------- run
+@contextmanager
+def arrow_batch_rows(spark: SparkSession, rows: int) -> Iterator[None]:
+    """Temporarily cap Arrow batches (a window row is ~40 KB, the default 10,000 rows is too much)."""
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    old = spark.conf.get(key, None)
+    spark.conf.set(key, str(rows))
+    try:
+        yield
+    finally:
+        if old is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, old)
+
+
+def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int | None]:
+    """The ``readings_daily`` table, rebuilt first when the readings table moved on.
+
+    Returns:
+        (the table read at its latest version, that version).
+    """
+    from delta.tables import DeltaTable
+
+    from ntl_spark.ingest import delta_version
+
+    width = cfg.windows.intervals_per_day
+    rpath = cfg.paths.table(schemas.READINGS)
+    rversion = delta_version(spark, rpath)
+    if rversion is None:
+        raise FileNotFoundError(f"no readings Delta table at {rpath}: run the ingest job first")
+    stamp = f"readings={rversion};intervals={width}"
+    dpath = cfg.paths.table(schemas.READINGS_DAILY)
+    current = None
+    if DeltaTable.isDeltaTable(spark, dpath):
+        current = DeltaTable.forPath(spark, dpath).history(1).select("userMetadata").first()[0]
+    if current != stamp:
+        readings = spark.read.format("delta").option("versionAsOf", rversion).load(rpath)
+        daily = daily_readings(readings, width)
+        (daily.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .option("userMetadata", stamp).save(dpath))
+        log.info("readings_daily rebuilt from readings v%s", rversion)
+    return spark.read.format("delta").load(dpath), delta_version(spark, dpath)
+
+
+def scoring_end(cfg: Config, daily: DataFrame) -> dt.date:
+    """Last day of the scoring windows (see ``windows.scoring_end``)."""
+    if cfg.windows.scoring_end:
+        return dt.date.fromisoformat(cfg.windows.scoring_end)
+    if cfg.score.scored_on:
+        return dt.date.fromisoformat(cfg.score.scored_on) - dt.timedelta(days=1)
+    last = daily.agg(F.max("day")).first()[0]
+    if last is None:
+        raise DataError("readings_daily is empty: no readings to build windows from")
+    return last
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Build the training and scoring windows and write them to the ``windows`` table.
+
+    Returns:
+        Counts, the scoring end date and the Delta version written.
+    """
+    from ntl_spark.ingest import delta_version
+
+    wc = cfg.windows
+    paths = cfg.paths
+    codes = list(schemas.EVENT_CODES)
+    daily, daily_version = refresh_readings_daily(spark, cfg)
+    customers = spark.read.format("delta").load(paths.table(schemas.CUSTOMERS))
+    versions = {t: delta_version(spark, paths.table(t))
+                for t in (schemas.READINGS, schemas.EVENTS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
+    versions[schemas.READINGS_DAILY] = daily_version
+    version_text = ",".join(f"{t}={v}" for t, v in versions.items())
+
+    end = scoring_end(cfg, daily)
+    keys = scoring_keys(customers, end)
+    where = f"(purpose = '{PURPOSE_SCORE}' AND end_date = '{end.isoformat()}')"
+    bounds = daily.agg(F.min("day"), F.max("day")).first()
+    skipped = 0
+    if wc.training and versions[schemas.INSPECTIONS] is not None and bounds[0] is not None:
+        inspections = spark.read.format("delta").load(paths.table(schemas.INSPECTIONS))
+        tkeys = training_keys(inspections, customers)
+        # only inspections whose window can reach min_coverage of the readings period
+        need = max(1, math.ceil(wc.min_coverage * wc.days))
+        overlap = F.datediff(F.least("end_date", F.lit(bounds[1])),
+                             F.greatest(F.date_sub("end_date", wc.days - 1), F.lit(bounds[0]))) + 1
+        tkeys = tkeys.withColumn("_overlap", overlap).cache()
+        usable = tkeys.where(F.col("_overlap") >= need).drop("_overlap")
+        skipped = tkeys.where(F.col("_overlap") < need).count()
+        keys = keys.unionByName(usable)
+        where = f"purpose = '{PURPOSE_TRAIN}' OR {where}"
+
+    alarms = None
+    epath = paths.table(schemas.EVENTS)
+    if versions[schemas.EVENTS] is not None:
+        alarms = daily_alarms(spark.read.format("delta").load(epath), codes)
+    keys = keys.cache()
+    with arrow_batch_rows(spark, wc.batch_rows):
+        assembled = assemble_windows(keys, daily, alarms, wc.days, wc.intervals_per_day, codes if alarms else [])
+        out = windows_frame(keys, assembled, wc.days, wc.intervals_per_day, codes if alarms else [], version_text)
+        from delta.tables import DeltaTable
+
+        wpath = paths.table(schemas.WINDOWS)
+        writer = out.write.format("delta").mode("overwrite").partitionBy("purpose")
+        if DeltaTable.isDeltaTable(spark, wpath):
+            writer = writer.option("replaceWhere", where)
+        writer.save(wpath)
+    keys.unpersist()
+    version = delta_version(spark, wpath)
+    written = spark.read.format("delta").load(wpath).where(where)
+    stats = {
+        (r["purpose"], bool(r["usable"])): int(r["n"])
+        for r in written.groupBy("purpose", (F.col("coverage") >= wc.min_coverage).alias("usable"))
+        .agg(F.count("*").alias("n")).collect()
+    }
+    result = {
+        "scoring_end": end,
+        "train_windows": stats.get((PURPOSE_TRAIN, True), 0),
+        "train_low_coverage": stats.get((PURPOSE_TRAIN, False), 0),
+        "train_outside_readings": skipped,
+        "score_windows": stats.get((PURPOSE_SCORE, True), 0),
+        "score_low_coverage": stats.get((PURPOSE_SCORE, False), 0),
+        "version": version,
+        "path": wpath,
+    }
+    print(f"windows: {wc.days}x{wc.intervals_per_day} + {len(codes) if alarms else 0} alarm channels; "
+          f"train {result['train_windows']:,} (+{result['train_low_coverage']:,} below coverage "
+          f"{wc.min_coverage}, {skipped:,} inspections outside the readings period); "
+          f"score {result['score_windows']:,} ending {end} (+{result['score_low_coverage']:,} below coverage); "
+          f"windows Delta v{version} ({version_text})")
+    return result

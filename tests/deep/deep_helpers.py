@@ -1,0 +1,70 @@
+"""Helpers for the DeepDAICE tests: tiny hand-made bronze tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+from ntl_spark import schemas
+from ntl_spark.config import Config, load_config
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+LAST_DAY = dt.date(2026, 9, 30)
+
+
+def deep_config(root: Path, *overrides: str) -> Config:
+    """The test configuration rooted at ``root`` with extra overrides."""
+    return load_config("test", [f"paths.root={root}", *overrides])
+
+
+def local_frame(spark: SparkSession, rows: list[tuple], schema: StructType) -> DataFrame:
+    """A DataFrame whose naive datetimes are read as the session's local time (like the bronze tables)."""
+    text = StructType([StructField(f.name, StringType()) if isinstance(f.dataType, TimestampType) else f
+                       for f in schema.fields])
+    conv = [tuple(v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v for v in r) for r in rows]
+    df = spark.createDataFrame(conv, text)
+    return df.select(*[F.to_timestamp(f.name).alias(f.name) if isinstance(f.dataType, TimestampType) else f.name
+                       for f in schema.fields])
+
+
+def write_tiny_lake(spark: SparkSession, cfg: Config, meters: int, days: int, seed: int = 0) -> None:
+    """Bronze customers, readings (15-minute, ending ``LAST_DAY``), events and inspections.
+
+    Meter i belongs to customer Ci; inspections: C0 irregular on ``LAST_DAY``
+    (the window ends the day before), C1 regular 5 days earlier, C2 no_access.
+    """
+    rng = np.random.default_rng(seed)
+    first = LAST_DAY - dt.timedelta(days=days - 1)
+    customers = [
+        (f"C{i}", f"M{i}", "smart", ("NORTE", "SUR")[i % 2], "residential", 3.0, None, None, None, first, "active")
+        for i in range(meters)
+    ] + [("C99", None, "conventional", "SUR", "residential", 3.0, None, None, None, first, "active")]
+    start = np.datetime64(first.isoformat(), "m")
+    steps = np.arange(days * 96) * np.timedelta64(15, "m")
+    rows = []
+    for i in range(meters):
+        kwh = rng.gamma(2.0, 0.1, size=days * 96)
+        ts = (start + steps).astype("datetime64[us]").tolist()
+        rows += [(f"M{i}", t, float(v)) for t, v in zip(ts, kwh, strict=True)]
+    events = [(f"M{i}", dt.datetime.combine(LAST_DAY - dt.timedelta(days=3), dt.time(10)), "COVER_OPEN")
+              for i in range(meters)]
+    inspections = [
+        ("I0", "C0", LAST_DAY, "irregular", "bypass", None, None),
+        ("I1", "C1", LAST_DAY - dt.timedelta(days=5), "regular", None, None, None),
+        ("I2", "C2", LAST_DAY - dt.timedelta(days=5), "no_access", None, None, None),
+    ][: max(meters, 1)]
+    tables = {
+        schemas.CUSTOMERS: customers, schemas.READINGS: rows,
+        schemas.EVENTS: events, schemas.INSPECTIONS: inspections,
+    }
+    for name, data in tables.items():
+        df = local_frame(spark, data, schemas.SOURCE_SCHEMAS[name])
+        df.write.format("delta").mode("overwrite").save(cfg.paths.table(name))

@@ -1,0 +1,161 @@
+"""DeepDAICE windows: layout, masks, imputation, normalisation, point-in-time rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from deep_helpers import local_frame
+
+from ntl_spark import schemas, windows
+
+D0 = dt.date(2026, 6, 1)
+
+
+def _readings(spark, rows):
+    return local_frame(spark, rows, schemas.READINGS_SCHEMA)
+
+
+def _ts(day: dt.date, slot: int, minutes: int = 15) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=slot * minutes)
+
+
+def test_daily_readings_places_values_and_marks_missing(spark):
+    rows = [("M1", _ts(D0, i), float(i)) for i in range(96) if i not in (5, 50)]
+    rows.append(("M1", _ts(D0, 50), None))
+    got = windows.daily_readings(_readings(spark, rows), 96).collect()
+    assert len(got) == 1 and got[0].day == D0
+    kwh = got[0].kwh
+    assert len(kwh) == 96
+    assert kwh[5] is None and kwh[50] is None
+    assert kwh[0] == 0.0 and kwh[95] == 95.0
+
+
+def test_daily_readings_half_hourly_sums_quarter_hours(spark):
+    rows = [("M1", _ts(D0, i), 1.0) for i in range(96) if i != 3]
+    kwh = windows.daily_readings(_readings(spark, rows), 48).first().kwh
+    assert len(kwh) == 48
+    assert kwh[0] == 2.0 and kwh[1] == 1.0  # slot 1 lost one of its two quarter-hours
+
+
+def test_impute_normalise_order_of_fallbacks():
+    x = np.full((1, 15, 2), 2.0)
+    x[0, 3, 0] = 6.0  # observed a week before the gap at day 10
+    x[0, 10, 0] = np.nan  # -> day 3 value
+    x[0, 1, 1] = np.nan  # day -6 does not exist -> day 8 value
+    x[0, 8, 1] = 4.0
+    x[0, 7, 1] = np.nan  # day 0 and day 14 observed (2.0) -> 2.0
+    values, mask, scale, coverage = windows.impute_normalise(x)
+    observed = np.nanmean(x)
+    assert scale[0] == pytest.approx(observed)
+    assert values[0, 10, 0] * scale[0] == pytest.approx(6.0)
+    assert values[0, 1, 1] * scale[0] == pytest.approx(4.0)
+    assert values[0, 7, 1] * scale[0] == pytest.approx(2.0)
+    assert mask.sum() == 3 and mask[0, 10, 0]
+    assert coverage[0] == pytest.approx(27 / 30)
+
+
+def test_impute_normalise_median_then_zero():
+    x = np.full((2, 10, 2), np.nan)
+    x[0, :, 0] = [1, 5, 9, np.nan, 3, 3, 3, 3, 3, 3]  # day 3 lacks both week neighbours? day 10 absent
+    x[0, 0, 1] = 8.0
+    values, mask, scale, coverage = windows.impute_normalise(x)
+    # day 3: day -4 absent, day 10 outside -> median of interval 0 over observed days = 3
+    assert values[0, 3, 0] * scale[0] == pytest.approx(3.0)
+    # interval 1 only observed on day 0 (8.0): day 7 gets it from a week before, the rest the median 8
+    assert values[0, 7, 1] * scale[0] == pytest.approx(8.0)
+    # a window without any reading: zeros, scale 1, coverage 0
+    assert np.all(values[1] == 0) and scale[1] == 1.0 and coverage[1] == 0.0
+
+
+def test_training_keys_point_in_time_and_labels(spark):
+    customers = spark.createDataFrame(
+        [("C1", "M1", "smart", "NORTE", "residential", 3.0, None, None, None, D0, "active"),
+         ("C2", None, "conventional", "SUR", "residential", 3.0, None, None, None, D0, "active")],
+        schemas.CUSTOMERS_SCHEMA,
+    )
+    inspections = spark.createDataFrame(
+        [("I1", "C1", dt.date(2026, 7, 10), "irregular", None, None, None),
+         ("I2", "C1", dt.date(2026, 8, 10), "no_access", None, None, None),
+         ("I3", "C2", dt.date(2026, 7, 10), "regular", None, None, None)],
+        schemas.INSPECTIONS_SCHEMA,
+    )
+    got = windows.training_keys(inspections, customers).collect()
+    assert len(got) == 1
+    assert got[0].end_date == dt.date(2026, 7, 9) and got[0].label == 1 and got[0].meter_id == "M1"
+
+
+def _window(spark, rows, end, days=14, width=24, layout="daily", events=None):
+    readings = _readings(spark, rows)
+    keys = spark.createDataFrame([("M1", end)], "meter_id string, end_date date")
+    series = windows.daily_readings(readings, width) if layout == "daily" else readings
+    alarms = None
+    if events is not None:
+        alarms = windows.daily_alarms(local_frame(spark, events, schemas.EVENTS_SCHEMA), schemas.EVENT_CODES)
+    codes = schemas.EVENT_CODES if events is not None else []
+    return windows.assemble_windows(keys, series, alarms, days, width, codes, layout).first()
+
+
+def test_reading_on_inspection_day_stays_out_of_its_window(spark):
+    inspected = D0 + dt.timedelta(days=20)
+    rows = [("M1", _ts(D0 + dt.timedelta(days=d), h, 60), 1.0) for d in range(21) for h in range(24)]
+    rows[-1] = ("M1", _ts(inspected, 23, 60), 1000.0)  # day 20 = inspection day
+    w = _window(spark, rows, inspected - dt.timedelta(days=1))
+    assert len(w.kwh) == 14 * 24
+    assert w.scale == pytest.approx(1.0)
+    assert max(w.kwh) == pytest.approx(1.0)
+    assert w.coverage == pytest.approx(1.0) and not any(w.mask)
+
+
+def test_window_layout_mask_and_alarm_channels(spark):
+    end = D0 + dt.timedelta(days=13)
+    rows = [("M1", _ts(D0 + dt.timedelta(days=d), h, 60), float(d + 1)) for d in range(14) for h in range(24)
+            if not (d == 2 and h == 5)]
+    events = [("M1", _ts(D0 + dt.timedelta(days=4), 3, 60), "COVER_OPEN"),
+              ("M1", _ts(D0 + dt.timedelta(days=4), 7, 60), "COVER_OPEN"),
+              ("M1", _ts(D0 + dt.timedelta(days=13), 1, 60), "CLOCK_SET"),
+              ("M1", _ts(D0 + dt.timedelta(days=14), 1, 60), "CLOCK_SET")]  # after the end: left out
+    w = _window(spark, rows, end, events=events)
+    kwh = np.array(w.kwh).reshape(14, 24) * w.scale
+    assert kwh[0, 0] == pytest.approx(1.0) and kwh[13, 23] == pytest.approx(14.0)  # day 0 oldest
+    mask = np.array(w.mask).reshape(14, 24)
+    assert mask.sum() == 1 and mask[2, 5]
+    assert kwh[2, 5] == pytest.approx(10.0)  # imputed from the same hour a week later (day 9)
+    alarms = np.array(w.alarms).reshape(14, len(schemas.EVENT_CODES))
+    assert alarms[4, schemas.EVENT_CODES.index("COVER_OPEN")] == 2
+    assert alarms[13, schemas.EVENT_CODES.index("CLOCK_SET")] == 1
+    assert alarms.sum() == 3
+
+
+def test_raw_and_daily_layouts_agree(spark):
+    rows = [("M1", _ts(D0 + dt.timedelta(days=d), h, 60), float((d * 7 + h) % 5)) for d in range(12)
+            for h in range(24) if (d + h) % 11]
+    end = D0 + dt.timedelta(days=13)
+    a = _window(spark, rows, end, layout="daily")
+    b = _window(spark, rows, end, layout="raw")
+    assert np.allclose(a.kwh, b.kwh) and a.mask == b.mask and a.scale == pytest.approx(b.scale)
+
+
+def test_window_without_readings_is_kept_with_zero_coverage(spark):
+    rows = [("M2", _ts(D0, 0, 60), 1.0)]
+    w = _window(spark, rows, D0)
+    assert w.coverage == 0.0 and len(w.kwh) == 14 * 24 and all(w.mask)
+
+
+def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
+    cfg = tiny_lake(3, 95, "windows.min_coverage=0.5")
+    first = windows.run(spark, cfg)
+    second = windows.run(spark, cfg)
+    table = spark.read.format("delta").load(cfg.paths.table(schemas.WINDOWS))
+    assert table.count() == first["train_windows"] + first["score_windows"] + first["train_low_coverage"] \
+        + first["score_low_coverage"]
+    assert second["version"] == first["version"] + 1
+    row = table.where("purpose = 'score'").first()
+    assert (row.days, row.intervals, row.channels) == (90, 96, 1 + len(schemas.EVENT_CODES))
+    assert len(row.kwh) == 90 * 96 and len(row.mask) == 8640 and len(row.alarms) == 90 * len(schemas.EVENT_CODES)
+    assert first["score_windows"] == 3 and first["train_windows"] == 2
+    train = table.where("purpose = 'train'").orderBy("inspection_id").collect()
+    assert [r.label for r in train] == [1, 0]
+    # each window ends the day before its inspection (I0 on 09-30, I1 on 09-25)
+    assert [r.end_date for r in train] == [dt.date(2026, 9, 29), dt.date(2026, 9, 24)]
