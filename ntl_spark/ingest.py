@@ -260,6 +260,19 @@ def read_source(
         fmt = cfg.ingest.format
         raw = read_files(spark, cfg.raw_dir, table, fmt, schema)
         return raw, fmt == "csv", f"{fmt}:{source_path(cfg.raw_dir, table, fmt)}"
+    if source == "jdbc" and table in cfg.jdbc.tables:
+        from ntl_spark.io.jdbc import read_table
+
+        raw = read_table(spark, cfg.jdbc, table, schema, schemas.PERIOD_COLUMNS[table], start, end,
+                         rename=cfg.ingest.rename.get(table))
+        return raw, False, f"jdbc:{cfg.jdbc.url}/{cfg.jdbc.tables[table]}"
+    if source == "hbase" and table in (schemas.READINGS, schemas.EVENTS):
+        from ntl_spark.io.hbase import read_events, read_readings
+
+        if start is None or end is None:
+            raise ValueError("ingest.source=hbase needs ingest.period_start and ingest.period_end (days to scan)")
+        read = read_readings if table == schemas.READINGS else read_events
+        return read(spark, cfg.hbase, start, end), False, f"hbase:{cfg.hbase.host}:{cfg.hbase.port}/{cfg.hbase.table}"
     raise ValueError(f"ingest.source={source!r} cannot read table '{table}'")
 
 
