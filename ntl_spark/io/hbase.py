@@ -659,7 +659,7 @@ def _read(
     spec = _ScanSpec(hb=hb, kind=kind, start=start, end=end, meter_ids=meters)
     log.info("HBase %s %s..%s: %d scan tasks over table %s", kind, start, end, len(tasks), hb.table)
 
-    def scan_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def scan_partition(frames: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for frame in frames:
             for task_id in frame["task"]:
                 yield from _scan_task(tasks[int(task_id)], spec)

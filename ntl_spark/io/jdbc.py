@@ -327,6 +327,8 @@ def _read_numeric_ranges(
 def _jdbc_connection(spark: SparkSession, jc: JdbcConf) -> Any:
     """A java.sql.Connection in the driver JVM, through the driver class Spark loaded."""
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the Spark session has no JVM gateway (stopped session?)")
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
     driver = jvm.java.lang.Class.forName(jc.driver, True, loader).newInstance()
     props = jvm.java.util.Properties()
