@@ -68,3 +68,29 @@ def write_tiny_lake(spark: SparkSession, cfg: Config, meters: int, days: int, se
     for name, data in tables.items():
         df = local_frame(spark, data, schemas.SOURCE_SCHEMAS[name])
         df.write.format("delta").mode("overwrite").save(cfg.paths.table(name))
+
+
+def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: int = 6, days: int = 14,
+                  intervals: int = 24, seed: int = 1) -> None:
+    """A hand-made ``windows`` table: irregular training windows drop to 30 % in their last 5 days."""
+    rng = np.random.default_rng(seed)
+    codes = schemas.EVENT_CODES
+    rows = []
+    for i in range(n_train + n_score):
+        train = i < n_train
+        label = i % 2 if train else None
+        x = rng.gamma(4.0, 0.25, size=(days, intervals))
+        if label == 1:
+            x[-5:] *= 0.3
+        x = x / x.mean()
+        alarms = np.zeros((days, len(codes)))
+        if label == 1:
+            alarms[-5, 1] = 2
+        rows.append((
+            "train" if train else "score", LAST_DAY, f"M{i}", f"C{i}", ("NORTE", "SUR")[i % 2],
+            f"I{i}" if train else None, label, days, intervals, 1 + len(codes),
+            x.ravel().astype(float).tolist(), [False] * (days * intervals), alarms.ravel().tolist(),
+            ",".join(codes), 1.0, 1.0, "readings=0,events=0",
+        ))
+    df = spark.createDataFrame(rows, schemas.WINDOWS_SCHEMA)
+    df.write.format("delta").mode("overwrite").partitionBy("purpose").save(cfg.paths.table(schemas.WINDOWS))

@@ -1,0 +1,359 @@
+"""Train DeepDAICE: windows (Delta) -> Keras recurrent model in the MLflow registry.
+
+In: the ``train`` rows of the ``windows`` Delta table (see ``ntl_spark.windows``)
+with coverage of at least ``windows.min_coverage``.
+Out: an MLflow run with parameters, the per-epoch history, the same metrics
+and curves as DAICE (``evaluate.binary_metrics`` / ``plot_curves``) on held
+out customers, the Delta version of the windows table and of its sources; the
+Keras model registered under ``deep.model_name`` with alias ``deep.alias`` and
+metadata that scoring needs (days, intervals, channels, alarm codes,
+normalisation).
+
+Data reach TensorFlow through Petastorm: ``make_spark_converter`` materialises
+each split once as Parquet under ``<paths.root>/petastorm_cache`` and a batch
+reader streams whole row groups into ``tf.data``; batches are reshaped to
+(days, intervals + alarm codes) per window. The cache is deleted at the end.
+
+Customers are split three ways by a hash of customer_id (test =
+``deep.validation_fraction`` of the customers, then validation = the same
+share of the rest): validation drives early stopping on PR-AUC, test gives
+the reported metrics, and a customer never sits on two sides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ntl_spark import evaluate, schemas, tracking
+from ntl_spark.cli import DataError
+from ntl_spark.config import Config, DeepConf, as_dict
+from ntl_spark.train import split_by_customer
+
+log = logging.getLogger(__name__)
+
+FAMILY = "DeepDAICE"
+NORMALISATION = "kwh divided by the window mean of observed values (windows.scale); alarms log1p(count per day)"
+FEED_COLUMNS = ("kwh", "alarms", "label")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Geometry of the model input: (days, intervals + codes) per window."""
+
+    days: int
+    intervals: int
+    codes: tuple[str, ...]
+
+    @property
+    def features(self) -> int:
+        return self.intervals + len(self.codes)
+
+
+@dataclass(frozen=True)
+class DeepResult:
+    run_id: str
+    model_name: str
+    model_version: str | None
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+
+
+# ------------------------------------------------------------------ inputs
+def window_shape(windows: DataFrame) -> Shape:
+    """Read days, intervals and alarm codes from the table and check they are uniform.
+
+    Raises:
+        ValueError: a column is missing or windows of different shapes are mixed.
+    """
+    missing = [c for c in ("days", "intervals", "alarm_codes", *FEED_COLUMNS) if c not in windows.columns]
+    if missing:
+        raise ValueError(f"windows lacks column(s) {missing}")
+    shapes = windows.select("days", "intervals", "alarm_codes").distinct().limit(2).collect()
+    if not shapes:
+        raise DataError("windows: no rows to learn from")
+    if len(shapes) > 1:
+        raise ValueError(f"windows: columns 'days'/'intervals'/'alarm_codes' differ between rows: {shapes}")
+    d, i, codes = shapes[0]
+    return Shape(int(d), int(i), tuple(c for c in codes.split(",") if c))
+
+
+def to_model_input(kwh: Any, alarms: Any, shape: Shape) -> Any:
+    """Flat ``kwh`` / ``alarms`` batches (TF tensors or numpy) -> (batch, days, intervals + codes) float32."""
+    import tensorflow as tf
+
+    x = tf.reshape(tf.cast(kwh, tf.float32), (-1, shape.days, shape.intervals))
+    if not shape.codes:
+        return x
+    a = tf.reshape(tf.cast(alarms, tf.float32), (-1, shape.days, len(shape.codes)))
+    return tf.concat([x, tf.math.log1p(a)], axis=-1)
+
+
+def to_model_input_np(kwh: np.ndarray, alarms: np.ndarray, shape: Shape) -> np.ndarray:
+    """numpy version of :func:`to_model_input` (scoring workers)."""
+    x = kwh.reshape(-1, shape.days, shape.intervals).astype(np.float32, copy=False)
+    if not shape.codes:
+        return x
+    a = np.log1p(alarms.reshape(-1, shape.days, len(shape.codes)).astype(np.float32, copy=False))
+    return np.concatenate([x, a], axis=-1)
+
+
+def class_weights(n: int, positives: int) -> dict[int, float]:
+    """Balanced weights: each class contributes half of the loss."""
+    if positives <= 0 or positives >= n:
+        raise DataError(f"need both classes to train: {positives} irregular of {n} windows")
+    return {0: n / (2.0 * (n - positives)), 1: n / (2.0 * positives)}
+
+
+# ------------------------------------------------------------------- model
+def build_model(shape: Shape, dc: DeepConf) -> Any:
+    """The Keras model: LSTM (default), GRU, or a 1-D convolution front before an LSTM.
+
+    Args:
+        shape: input geometry.
+        dc: the ``deep`` configuration (architecture, units, learning rate, seed).
+
+    Returns:
+        A compiled model with ``pr_auc`` and ``roc_auc`` metrics.
+    """
+    import keras
+
+    keras.utils.set_random_seed(dc.seed)
+    inputs = keras.Input((shape.days, shape.features), name="window")
+    h = inputs
+    if dc.architecture == "conv1d":
+        # a day's curve is mixed with its neighbours before the recurrence; pooling halves the sequence
+        h = keras.layers.Conv1D(dc.units, 5, padding="same", activation="relu")(h)
+        h = keras.layers.MaxPooling1D(2)(h)
+        h = keras.layers.LSTM(dc.units)(h)
+    elif dc.architecture == "gru":
+        h = keras.layers.GRU(dc.units)(h)
+    else:
+        h = keras.layers.LSTM(dc.units)(h)
+    h = keras.layers.Dropout(0.2)(h)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
+    model = keras.Model(inputs, outputs, name=f"deepdaice_{dc.architecture}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(dc.learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")],
+    )
+    return model
+
+
+# -------------------------------------------------------------------- feed
+def set_cache_dir(spark: SparkSession, cfg: Config) -> str:
+    """Point Petastorm's converter cache at ``<paths.root>/petastorm_cache``."""
+    from petastorm.spark import SparkDatasetConverter
+
+    root = cfg.paths.root_uri
+    url = root if "://" in root else f"file://{root}"
+    url = f"{url.rstrip('/')}/petastorm_cache"
+    spark.conf.set(SparkDatasetConverter.PARENT_CACHE_DIR_URL_CONF, url)
+    return url
+
+
+def make_converter(df: DataFrame, row_group_mb: int) -> Any:
+    """Materialise the feed columns of ``df`` for Petastorm (label as float32)."""
+    from petastorm.spark import make_spark_converter
+
+    feed = df.select("kwh", "alarms", F.col("label").cast("float").alias("label"))
+    return make_spark_converter(feed, parquet_row_group_size_bytes=row_group_mb * 1024 * 1024)
+
+
+@contextmanager
+def petastorm_dataset(
+    converter: Any,
+    shape: Shape,
+    batch_size: int,
+    epochs: int | None = None,
+    workers: int = 2,
+    prefetch: int = 0,
+    shuffle: bool = True,
+    seed: int = 0,
+) -> Iterator[Any]:
+    """A ``tf.data`` dataset of (window tensor, label) batches read through Petastorm.
+
+    Whole row groups go through ``tf.data`` as one element each (reshaped and,
+    when ``shuffle``, permuted in one op) and are then re-cut to
+    ``batch_size`` rows: no per-row Python or tf.data work, which is what
+    makes ``converter.make_tf_dataset`` (flat_map + batch) slower.
+
+    Args:
+        converter: a ``make_spark_converter`` result.
+        shape: window geometry.
+        batch_size: rows per training batch.
+        epochs: passes over the data (None = endless; use steps per epoch).
+        workers: Petastorm reader threads.
+        prefetch: tf.data prefetch depth (0 = autotune).
+        shuffle: shuffle row groups and the rows within each.
+        seed: shuffling seed.
+    """
+    import tensorflow as tf
+    from petastorm import make_batch_reader
+    from petastorm.tf_utils import make_petastorm_dataset
+
+    reader = make_batch_reader(
+        converter.file_urls, num_epochs=epochs, workers_count=workers, reader_pool_type="thread",
+        shuffle_row_groups=shuffle, seed=seed if shuffle else None,
+    )
+    try:
+        def prepare(batch: Any) -> tuple[Any, Any]:
+            x = to_model_input(batch.kwh, batch.alarms, shape)
+            y = tf.reshape(batch.label, (-1, 1))
+            if shuffle:
+                order = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+                x, y = tf.gather(x, order), tf.gather(y, order)
+            return x, y
+
+        ds = make_petastorm_dataset(reader).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.rebatch(batch_size).prefetch(prefetch or tf.data.AUTOTUNE)
+        yield ds
+    finally:
+        reader.stop()
+        reader.join()
+
+
+def predict_converter(model: Any, converter: Any, shape: Shape, batch_size: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) for every row of a converter, one pass, no shuffling."""
+    ys, ss = [], []
+    with petastorm_dataset(converter, shape, batch_size, epochs=1, workers=workers, shuffle=False) as ds:
+        for x, y in ds:
+            ss.append(np.asarray(model.predict_on_batch(x)).reshape(-1))
+            ys.append(y.numpy().reshape(-1))
+    if not ys:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    return np.concatenate(ys).astype(int), np.concatenate(ss).astype(float)
+
+
+# --------------------------------------------------------------------- run
+def training_windows(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, str]:
+    """Usable training windows at the table's latest version, that version and the source versions."""
+    from ntl_spark.ingest import delta_version
+
+    path = cfg.paths.table(schemas.WINDOWS)
+    version = delta_version(spark, path)
+    if version is None:
+        raise FileNotFoundError(f"no windows Delta table at {path}: run the windows job first")
+    df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    df = df.where((F.col("purpose") == "train") & (F.col("coverage") >= cfg.windows.min_coverage))
+    src = df.select("source_versions").first()
+    return df, version, src[0] if src else ""
+
+
+def run(spark: SparkSession, cfg: Config) -> DeepResult:
+    """Train, evaluate, log and register one DeepDAICE model."""
+    dc = cfg.deep
+    client = tracking.setup(cfg)
+    windows, wversion, source_versions = training_windows(spark, cfg)
+    shape = window_shape(windows)
+    rest, test_df = split_by_customer(windows, dc.validation_fraction, dc.seed)
+    train_df, val_df = split_by_customer(rest, dc.validation_fraction, dc.seed + 1)
+    counts = {
+        name: {int(r["label"]): int(r["n"]) for r in part.groupBy("label").agg(F.count("*").alias("n")).collect()}
+        for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))
+    }
+    n_train = sum(counts["train"].values())
+    weights = class_weights(n_train, counts["train"].get(1, 0))
+    n_val = sum(counts["validation"].values())
+    if n_val == 0 or sum(counts["test"].values()) == 0:
+        raise DataError(f"windows: too few customers for train/validation/test splits: {counts}")
+
+    set_cache_dir(spark, cfg)
+    converters = {name: make_converter(part, dc.row_group_mb)
+                  for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))}
+    try:
+        import keras
+
+        model = build_model(shape, dc)
+        steps = max(1, math.ceil(n_train / dc.batch_size))
+        val_steps = max(1, math.ceil(n_val / dc.batch_size))
+        stop = keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
+                                             restore_best_weights=True)
+        with mlflow.start_run(run_name=f"{dc.model_name}-train") as run_:
+            mlflow.log_params(tracking.run_params("deep", {
+                k: v for k, v in as_dict(dc).items() if k not in ("enabled",)}))
+            mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
+                               "alarm_codes": ",".join(shape.codes), "n_train": n_train,
+                               "n_train_positive": counts["train"].get(1, 0), "n_validation": n_val,
+                               "class_weight_1": round(weights[1], 4)})
+            versions: dict[str, int | None] = {schemas.WINDOWS: wversion}
+            for item in (source_versions or "").split(","):
+                t, _, v = item.partition("=")
+                if t:
+                    versions[t] = int(v) if v.isdigit() else None
+            tracking.log_data_versions(versions)
+
+            with petastorm_dataset(converters["train"], shape, dc.batch_size, None, dc.reader_workers,
+                                   dc.prefetch, True, dc.seed) as train_ds, \
+                    petastorm_dataset(converters["validation"], shape, dc.batch_size, None, dc.reader_workers,
+                                      dc.prefetch, False) as val_ds:
+                fit = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=val_ds,
+                                validation_steps=val_steps, class_weight=weights, callbacks=[stop], verbose=2)
+            history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+            for epoch in range(len(history.get("loss", []))):
+                mlflow.log_metrics({f"epoch_{k}": vals[epoch] for k, vals in history.items()}, step=epoch)
+
+            y, s = predict_converter(model, converters["test"], shape, dc.batch_size, dc.reader_workers)
+            k = min(dc.campaign_size, len(y))
+            m = evaluate.binary_metrics(y, s, dc.threshold, k)
+            mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
+            mlflow.log_metric("epochs_run", len(history.get("loss", [])))
+            with tempfile.TemporaryDirectory() as tmp:
+                d = Path(tmp)
+                evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{dc.model_name} (test, n={len(y)})")
+                if len(np.unique(y)) == 2:
+                    np.savez(d / "curves.npz", **evaluate.curves(y, s))
+                (d / "history.json").write_text(json.dumps(history, indent=1))
+                (d / "config.json").write_text(json.dumps(as_dict(cfg), indent=1, default=str))
+                (d / "test_scores.json").write_text(json.dumps({"label": y.tolist(), "score": s.tolist()}))
+                mlflow.log_artifacts(tmp, artifact_path="evaluation")
+
+            mv = log_and_register(client, model, shape, dc, wversion)
+            result = DeepResult(run_.info.run_id, dc.model_name, mv, m, history)
+    finally:
+        for c in converters.values():
+            c.delete()
+
+    print(f"train_deep: {dc.model_name} v{result.model_version} ({dc.architecture}) run {result.run_id}  "
+          f"{len(history.get('loss', []))} epochs, train n={n_train}  test n={int(m['n'])} "
+          f"positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  ROC-AUC {m['roc_auc']:.3f}  "
+          f"precision@{k} {m['precision_at_k']:.3f}")
+    return result
+
+
+def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> dict[str, Any]:
+    """What scoring needs to rebuild the model input from a windows row."""
+    return {
+        "family": FAMILY, "days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
+        "alarm_codes": list(shape.codes), "normalisation": NORMALISATION, "architecture": dc.architecture,
+        "windows_version": windows_version,
+    }
+
+
+def log_and_register(client: Any, model: Any, shape: Shape, dc: DeepConf, windows_version: int | None) -> str | None:
+    """Log the Keras model (TensorFlow flavour) and register it with its alias; return the version."""
+    import mlflow.tensorflow
+
+    info = mlflow.tensorflow.log_model(
+        model,
+        name="model",
+        registered_model_name=dc.model_name if dc.register else None,
+        metadata=model_metadata(shape, dc, windows_version),
+    )
+    mv = info.registered_model_version if dc.register else None
+    if mv is not None:
+        tracking.set_alias(client, dc.model_name, dc.alias, str(mv))
+    return str(mv) if mv is not None else None

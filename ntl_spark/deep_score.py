@@ -1,0 +1,205 @@
+"""Score with DeepDAICE: scoring windows (Delta) + a registered model -> ``scores`` (Delta).
+
+In: the ``score`` rows of the ``windows`` table for one end date (the latest
+unless ``windows.scoring_end`` names it) with coverage of at least
+``windows.min_coverage``, and a DeepDAICE version resolved by alias or
+version (``deep.model_ref``).
+Out: one row per smart-meter customer in the same ``scores`` Delta table as
+DAICE (``score.write_scores``): score, rank overall and within region
+(``score.rank_scores``), model name and version, run id, the data versions
+used; ``top_features`` is empty (no per-feature attribution for a sequence
+model). ``reference_month`` is the month of the windows' last day.
+
+The Keras model is broadcast once as bytes and loaded once per Python worker
+process; inference runs in ``mapInArrow`` on ``deep.score_batch`` windows at a
+time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ntl_spark import deep, schemas, score, tracking
+from ntl_spark.cli import DataError
+from ntl_spark.config import Config
+
+log = logging.getLogger(__name__)
+
+PREDICTION_SCHEMA = T.StructType(
+    [
+        T.StructField("customer_id", T.StringType(), False),
+        T.StructField("region", T.StringType(), False),
+        T.StructField("score", T.DoubleType(), False),
+    ]
+)
+
+_MODELS: dict[str, Any] = {}
+
+
+def _keras_model(raw: bytes) -> Any:
+    """One Keras model per Python worker process, keyed by a digest of the model file."""
+    key = hashlib.sha1(raw).hexdigest()
+    if key not in _MODELS:
+        import tensorflow as tf
+
+        try:  # one thread per task: Spark already runs one task per core
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow was already initialised in this process
+        import keras
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.keras"
+            path.write_bytes(raw)
+            model = keras.saving.load_model(path, compile=False)
+        _MODELS.clear()
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def keras_file(local_dir: str | Path) -> Path:
+    """The ``.keras`` file inside a downloaded MLflow TensorFlow model.
+
+    Raises:
+        ValueError: the folder holds no (or several) ``.keras`` files.
+    """
+    found = sorted(Path(local_dir).rglob("*.keras"))
+    if len(found) != 1:
+        raise ValueError(f"expected one .keras file in the model at {local_dir}, found {[str(f) for f in found]}")
+    return found[0]
+
+
+def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
+    """The Keras file of a registered DeepDAICE version and its input geometry."""
+    info = mlflow.models.get_model_info(ref.uri)
+    meta = info.metadata or {}
+    if meta.get("family") != deep.FAMILY:
+        raise ValueError(f"model {ref.name} v{ref.version} metadata 'family' is {meta.get('family')!r}, "
+                         f"not {deep.FAMILY}")
+    shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()))
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
+        return keras_file(local).read_bytes(), shape
+
+
+def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, batch: int) -> DataFrame:
+    """customer_id, region, score for every row of ``windows``.
+
+    Args:
+        windows: rows with customer_id, region, kwh and alarms of ``shape``.
+        model_bytes: broadcast variable holding the ``.keras`` file.
+        shape: model input geometry (from the model's metadata).
+        batch: windows per inference call.
+
+    Raises:
+        ValueError: a column is missing.
+    """
+    missing = [c for c in ("customer_id", "region", "kwh", "alarms") if c not in windows.columns]
+    if missing:
+        raise ValueError(f"windows lacks column(s) {missing}")
+    n_values, n_alarms = shape.days * shape.intervals, shape.days * len(shape.codes)
+
+    def infer(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        model = _keras_model(model_bytes.value)
+        for rb in batches:
+            n = rb.num_rows
+            kwh = rb.column(2).flatten().to_numpy(zero_copy_only=False)
+            alarms = rb.column(3).flatten().to_numpy(zero_copy_only=False)
+            if kwh.size != n * n_values or alarms.size != n * n_alarms:
+                raise ValueError(f"windows columns 'kwh'/'alarms' do not match the model's "
+                                 f"{shape.days}x{shape.intervals} + {len(shape.codes)} codes")
+            x = deep.to_model_input_np(kwh, alarms, shape)
+            out = np.concatenate([np.asarray(model(x[i:i + batch], training=False)).reshape(-1)
+                                  for i in range(0, n, batch)]) if n else np.zeros(0)
+            yield pa.RecordBatch.from_arrays(
+                [rb.column(0), rb.column(1), pa.array(out.astype(np.float64))],
+                names=["customer_id", "region", "score"],
+            )
+
+    return windows.select("customer_id", "region", "kwh", "alarms").mapInArrow(infer, PREDICTION_SCHEMA)
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Score every smart-meter customer's latest window and write the ranking to ``scores``."""
+    from ntl_spark.ingest import delta_version
+    from ntl_spark.windows import arrow_batch_rows
+
+    dc = cfg.deep
+    client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")
+    ref = tracking.resolve(client, dc.model_name, dc.model_ref)
+    raw, shape = load_model_bytes(ref)
+
+    wpath = cfg.paths.table(schemas.WINDOWS)
+    wversion = delta_version(spark, wpath)
+    if wversion is None:
+        raise FileNotFoundError(f"no windows Delta table at {wpath}: run the windows job first")
+    table = spark.read.format("delta").option("versionAsOf", wversion).load(wpath).where(F.col("purpose") == "score")
+    if cfg.windows.scoring_end:
+        end = dt.date.fromisoformat(cfg.windows.scoring_end)
+    else:
+        end = table.agg(F.max("end_date")).first()[0]
+        if end is None:
+            raise DataError(f"windows table at {wpath} has no scoring windows: run the windows job")
+    rows = table.where(F.col("end_date") == F.lit(end))
+    geometry = rows.select("days", "intervals").distinct().collect()
+    if [(g[0], g[1]) for g in geometry] not in ([(shape.days, shape.intervals)], []):
+        raise DataError(f"windows ending {end} are {[tuple(g) for g in geometry]} (days, intervals); "
+                        f"model {ref.name} v{ref.version} expects ({shape.days}, {shape.intervals})")
+    usable = rows.where(F.col("coverage") >= cfg.windows.min_coverage)
+    skipped = rows.where(F.col("coverage") < cfg.windows.min_coverage).count()
+    src = rows.select("source_versions").first()
+    versions: dict[str, Any] = {"windows": wversion, "model_training_run": ref.run_id}
+    for item in (src[0] if src else "").split(","):
+        t, _, v = item.partition("=")
+        if v.isdigit():
+            versions[t] = int(v)
+    data_versions = json.dumps(versions, sort_keys=True)
+    scored_on = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else dt.date.today()
+    path = cfg.paths.table(schemas.SCORES)
+
+    with mlflow.start_run(run_name=f"score-{ref.name}-v{ref.version}") as run_:
+        model_bytes = spark.sparkContext.broadcast(raw)
+        with arrow_batch_rows(spark, cfg.windows.batch_rows):
+            predicted = predict_windows(usable, model_bytes, shape, dc.score_batch)
+            ranked = score.rank_scores(predicted).select(
+                "*",
+                F.lit(ref.name).alias("model_name"),
+                F.lit(ref.version).alias("model_version"),
+                F.lit(run_.info.run_id).alias("run_id"),
+                F.lit(scored_on).alias("scored_on"),
+                F.trunc(F.lit(end), "month").alias("reference_month"),
+                F.lit(data_versions).alias("data_versions"),
+                F.array().cast(schemas.SCORES_SCHEMA["top_features"].dataType).alias("top_features"),
+            )
+            version = score.write_scores(spark, ranked, path, scored_on, ref.name)
+        model_bytes.unpersist()
+        written = spark.read.format("delta").load(path).where(
+            (F.col("scored_on") == F.lit(scored_on)) & (F.col("model_name") == ref.name))
+        n = written.count()
+        mlflow.log_params({"model_name": ref.name, "model_version": ref.version, "model_ref": dc.model_ref,
+                           "windows_end": str(end), "scored_on": str(scored_on)})
+        mlflow.log_params({"data.windows.version": wversion, "data.scores.version": version})
+        mlflow.log_metrics({"customers_scored": n, "windows_below_coverage": skipped})
+        top = written.orderBy("rank").limit(10).select("rank", "customer_id", "region", "score").collect()
+    print(f"score_deep: {n:,} smart-meter customers scored with {ref.name} v{ref.version} (@{dc.model_ref}), "
+          f"windows ending {end} ({skipped:,} below coverage {cfg.windows.min_coverage} not scored), "
+          f"scores Delta v{version} at {path}")
+    for r in top:
+        print(f"  #{r['rank']:<3} {r['customer_id']}  {r['region']:<11} {r['score']:.3f}")
+    return {"rows": n, "skipped": skipped, "version": version, "model_version": ref.version,
+            "run_id": run_.info.run_id, "scored_on": scored_on, "path": path}
