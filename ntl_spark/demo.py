@@ -1,6 +1,7 @@
 """Demo: the whole DAICE pipeline on the embedded default, end to end.
 
 generate -> ingest -> features -> train (register, alias) -> score -> publish,
+plus windows -> train_deep -> score_deep before publish when ``deep.enabled``,
 with outputs under ``paths.root`` (``var/`` by default): Delta tables in
 ``var/lakehouse/<table>``, MLflow in ``var/mlflow.db`` and ``var/mlartifacts``.
 """
@@ -25,8 +26,13 @@ def run(cfg: Config) -> dict[str, Any]:
     spark = build_session(cfg, app_name="ntl-demo")
     out: dict[str, Any] = {}
     try:
-        for name, stage in (("ingest", ingest), ("features", features), ("train", train),
-                            ("score", score), ("publish", publish)):
+        stages: list[tuple[str, Any]] = [("ingest", ingest), ("features", features), ("train", train),
+                                         ("score", score), ("publish", publish)]
+        if cfg.deep.enabled:  # DeepDAICE branch before publish (docs/deepdaice.md)
+            from ntl_spark import deep, deep_score, windows
+
+            stages[4:4] = [("windows", windows), ("train_deep", deep), ("score_deep", deep_score)]
+        for name, stage in stages:
             t = time.time()
             out[name] = stage.run(spark, cfg)
             timings[name] = time.time() - t
