@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from ntl_spark import schemas
 from ntl_spark.config import Config
@@ -65,88 +69,119 @@ def reference_keys_for_inspections(inspections: DataFrame) -> DataFrame:
     )
 
 
-def monthly_matrix(bills: DataFrame, keys: DataFrame, months: int) -> DataFrame:
-    """C1..CN and estimated-read flags per (customer_id, reference_month).
+def monthly_lists(bills: DataFrame, keys: DataFrame, months: int) -> DataFrame:
+    """The billed months of each (customer_id, reference_month) key, as sparse lists.
 
     Args:
         bills: customer_id, period, kwh, read_type.
-        keys: customer_id, reference_month (distinct pairs).
-        months: series length N; C1 is the reference month itself.
+        keys: customer_id, reference_month.
+        months: series length N; position 0 is the reference month itself,
+            position N-1 the oldest month. Bills after the reference month are
+            never included.
 
     Returns:
-        customer_id, reference_month, ``kwh`` array of N values (index 0 = C1,
-        null when the month was not billed) and ``est`` array of N 0/1 flags.
+        customer_id, reference_month, ``pos`` (positions 0..N-1 that have a
+        bill), ``kwh`` and ``est`` (1 = estimated read) aligned with ``pos``;
+        empty lists when the customer has no bill in the window.
     """
+    distinct = keys.select("customer_id", "reference_month").distinct()
     joined = (
-        keys.select("customer_id", "reference_month").distinct()
-        .join(bills.select("customer_id", "period", "kwh", "read_type"), "customer_id")
-        .withColumn("idx", F.months_between("reference_month", "period").cast("int"))
-        .where((F.col("idx") >= 0) & (F.col("idx") < months))
+        distinct.join(bills.select("customer_id", "period", "kwh", "read_type"), "customer_id")
+        .withColumn("pos", F.months_between("reference_month", "period").cast("int"))
+        .where((F.col("pos") >= 0) & (F.col("pos") < months))
     )
     grouped = joined.groupBy("customer_id", "reference_month").agg(
-        F.map_from_entries(F.collect_list(F.struct("idx", "kwh"))).alias("m"),
-        F.map_from_entries(F.collect_list(F.struct("idx", (F.col("read_type") == "estimated").cast("int")))).alias("e"),
+        F.collect_list("pos").alias("pos"),
+        F.collect_list(F.coalesce(F.col("kwh"), F.lit(float("nan")))).alias("kwh"),
+        F.collect_list((F.col("read_type") == "estimated").cast("int")).alias("est"),
     )
-    positions = F.sequence(F.lit(0), F.lit(months - 1))
-    return (
-        keys.select("customer_id", "reference_month").distinct()
-        .join(grouped, ["customer_id", "reference_month"], "left")
-        .select(
-            "customer_id",
-            "reference_month",
-            F.transform(positions, lambda i: F.col("m")[i]).alias("kwh"),
-            F.transform(positions, lambda i: F.coalesce(F.col("e")[i], F.lit(0))).alias("est"),
-        )
-    )
+    return distinct.join(grouped, ["customer_id", "reference_month"], "left")
 
 
-def _mean(arr: str, lo: int, hi: int) -> F.Column:
-    part = F.filter(F.slice(F.col(arr), lo + 1, hi - lo), lambda x: x.isNotNull())
-    return F.when(F.size(part) > 0,
-                  F.aggregate(part, F.lit(0.0), lambda a, x: a + x) / F.size(part))
+def dense_series(pos: pd.Series, kwh: pd.Series, est: pd.Series, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter sparse monthly lists into (rows x months) arrays: kWh (NaN = not billed) and estimated flags."""
+    n = len(pos)
+    k = np.full((n, months), np.nan)
+    e = np.zeros((n, months))
+    lengths = np.array([0 if p is None else len(p) for p in pos], dtype=np.int64)
+    if lengths.sum():
+        rows = np.repeat(np.arange(n), lengths)
+        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pos if p is not None and len(p)])
+        k[rows, cols] = np.concatenate([np.asarray(v, dtype=float) for v in kwh if v is not None and len(v)])
+        e[rows, cols] = np.concatenate([np.asarray(v, dtype=float) for v in est if v is not None and len(v)])
+    return k, e
 
 
-def derived_features(matrix: DataFrame, months: int) -> DataFrame:
-    """Robust summaries of the series: means, ratios, trend, zeros, gaps, estimated share.
+def series_features(k: np.ndarray, e: np.ndarray) -> dict[str, np.ndarray]:
+    """Robust summaries of monthly series (rows x months, column 0 = most recent).
 
-    Ratios compare a customer with its own past, which is where theft shows
-    (a drop after tampering) independent of the customer's size.
+    Means, ratios to the customer's own past, trend, zeros, gaps and the share
+    of estimated reads. Ratios compare a customer with its own history, which
+    is where theft shows (a drop after tampering) whatever the customer's size.
+    The +1 kWh in ratios keeps them finite for zero months.
     """
-    eps = F.lit(1.0)
+    months = k.shape[1]
     h = min(12, months)
-    last12 = F.filter(F.slice("kwh", 1, h), lambda x: x.isNotNull())
-    n12 = F.size(last12)
-    mean12 = _mean("kwh", 0, h)
-    var12 = F.aggregate(last12, F.lit(0.0), lambda a, x: a + (x - mean12) * (x - mean12)) / F.greatest(n12 - 1, F.lit(1))
-    # least-squares slope over the last 12 months in time order (kWh per month; a drop is negative).
-    # Array index 0 is the most recent month, hence the sign flip.
-    idx12 = F.sequence(F.lit(0), F.lit(h - 1))
-    pairs = F.filter(F.arrays_zip(idx12.alias("i"), F.slice("kwh", 1, h).alias("v")), lambda p: p["v"].isNotNull())
-    n = F.size(pairs).cast("double")
-    sx = F.aggregate(pairs, F.lit(0.0), lambda a, p: a + p["i"])
-    sy = F.aggregate(pairs, F.lit(0.0), lambda a, p: a + p["v"])
-    sxx = F.aggregate(pairs, F.lit(0.0), lambda a, p: a + p["i"] * p["i"])
-    sxy = F.aggregate(pairs, F.lit(0.0), lambda a, p: a + p["i"] * p["v"])
-    slope = -(n * sxy - sx * sy) / (n * sxx - sx * sx)
-    out = matrix.select(
-        "*",
-        _mean("kwh", 0, min(3, months)).alias("mean_3"),
-        mean12.alias("mean_12"),
-        _mean("kwh", 0, months).alias("mean_all"),
-        F.sqrt(var12).alias("std_12"),
-        F.array_min(last12).alias("min_12"),
-        F.array_max(last12).alias("max_12"),
-        (_mean("kwh", 0, min(3, months)) / (mean12 + eps)).alias("ratio_3_12"),
-        (mean12 / (_mean("kwh", 12, min(24, months)) + eps)).alias("ratio_12_prev12") if months > 12
-        else F.lit(None).cast("double").alias("ratio_12_prev12"),
-        ((F.col("kwh")[0] + eps) / (F.col("kwh")[12] + eps)).alias("ratio_last_yoy") if months > 12
-        else F.lit(None).cast("double").alias("ratio_last_yoy"),
-        F.when(n >= 3, slope).alias("slope_12"),
-        F.size(F.filter(last12, lambda x: x <= 0)).cast("double").alias("zero_months_12"),
-        F.size(F.filter(F.col("kwh"), lambda x: x.isNull())).cast("double").alias("missing_months"),
-        (F.aggregate(F.slice("est", 1, h), F.lit(0), lambda a, x: a + x) / F.lit(float(h))).alias("estimated_share_12"),
+    last = k[:, :h]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_3 = np.nanmean(k[:, : min(3, months)], axis=1)
+        mean_12 = np.nanmean(last, axis=1)
+        std_12 = np.nanstd(last, axis=1, ddof=1)
+        prev_12 = np.nanmean(k[:, 12:24], axis=1) if months > 12 else np.full(len(k), np.nan)
+        # least-squares slope in time order (kWh per month; a drop is negative)
+        t = -np.arange(h, dtype=float)[None, :]
+        ok = ~np.isnan(last)
+        n = ok.sum(axis=1)
+        tm = np.where(ok, t, 0.0)
+        vm = np.where(ok, last, 0.0)
+        sx, sy = tm.sum(axis=1), vm.sum(axis=1)
+        sxx, sxy = (tm * tm).sum(axis=1), (tm * vm).sum(axis=1)
+        slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+        out = {
+            "mean_3": mean_3,
+            "mean_12": mean_12,
+            "mean_all": np.nanmean(k, axis=1),
+            "std_12": std_12,
+            "cv_12": std_12 / (mean_12 + 1.0),
+            "min_12": np.nanmin(last, axis=1),
+            "max_12": np.nanmax(last, axis=1),
+            "ratio_3_12": mean_3 / (mean_12 + 1.0),
+            "ratio_12_prev12": mean_12 / (prev_12 + 1.0),
+            "ratio_last_yoy": (k[:, 0] + 1.0) / (k[:, 12] + 1.0) if months > 12 else np.full(len(k), np.nan),
+            "slope_12": np.where(n >= 3, slope, np.nan),
+            "zero_months_12": (last <= 0).sum(axis=1).astype(float),
+            "missing_months": np.isnan(k).sum(axis=1).astype(float),
+            "estimated_share_12": e[:, :h].sum(axis=1) / h,
+        }
+    return out
+
+
+def monthly_features(lists: DataFrame, months: int) -> DataFrame:
+    """C1..CN and the derived features from :func:`monthly_lists` (vectorised per Arrow batch).
+
+    Returns:
+        customer_id, reference_month, C1..CN, then the derived features
+        (all doubles; NaN where undefined, e.g. no bill in the window).
+    """
+    cols = schemas.consumption_columns(months)
+    derived = [d for d in DERIVED if d not in ("kwh_per_kw", "months_connected")]
+    schema = T.StructType(
+        [T.StructField("customer_id", T.StringType()), T.StructField("reference_month", T.DateType())]
+        + [T.StructField(c, T.DoubleType()) for c in cols + derived]
     )
-    return out.withColumn("cv_12", F.col("std_12") / (F.col("mean_12") + eps))
+
+    def compute(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            k, e = dense_series(pdf["pos"], pdf["kwh"], pdf["est"], months)
+            out = pd.DataFrame(k, columns=cols)
+            for name, values in series_features(k, e).items():
+                out[name] = values
+            out.insert(0, "reference_month", pdf["reference_month"].to_numpy())
+            out.insert(0, "customer_id", pdf["customer_id"].to_numpy())
+            yield out[schema.fieldNames()]
+
+    return lists.mapInPandas(compute, schema)
 
 
 def customer_attributes(
@@ -177,22 +212,18 @@ def build_features(bills: DataFrame, customers: DataFrame, keys: DataFrame, mont
 
     Returns:
         ``keys`` columns + region, tariff, status + :func:`feature_columns`.
+        Missing values are null (never NaN), so Delta and SQL readers see them as missing.
     """
-    matrix = derived_features(monthly_matrix(bills, keys, months), months)
+    feats = monthly_features(monthly_lists(bills, keys, months), months)
+    numeric = [c for c in feats.columns if c not in ("customer_id", "reference_month")]
+    feats = feats.select("customer_id", "reference_month", *[F.when(~F.isnan(c), F.col(c)).alias(c) for c in numeric])
     attrs = customer_attributes(customers)
-    cols = schemas.consumption_columns(months)
-    feats = matrix.select(
-        "customer_id", "reference_month",
-        *[F.col("kwh")[i].alias(c) for i, c in enumerate(cols)],
-        *DERIVED[:-2],
-    )
-    out = (
+    return (
         keys.join(feats, ["customer_id", "reference_month"], "left")
         .join(attrs, "customer_id", "inner")
         .withColumn("kwh_per_kw", F.col("mean_12") / F.col("contracted_kw"))
         .withColumn("months_connected", F.months_between("reference_month", "connected_on").cast("double"))
     )
-    return out
 
 
 def latest_month(bills: DataFrame) -> dt.date:

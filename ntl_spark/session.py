@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -46,6 +47,8 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         A session with Delta, Arrow and the embedded (or cluster) Hive metastore.
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers must run the interpreter that holds the pinned packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     sc = cfg.spark
     jars = jar_paths(sc.jars_dir)

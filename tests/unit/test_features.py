@@ -30,10 +30,15 @@ def test_monthly_matrix_orders_most_recent_first_and_keeps_gaps(spark):
         ("A", D(2025, 12, 1), 10.0, 31, "actual"),
         ("A", D(2026, 4, 1), 999.0, 30, "actual"),  # after the reference month: must not appear
     ])
-    keys = spark.createDataFrame([("A", D(2026, 3, 1))], "customer_id string, reference_month date")
-    row = features.monthly_matrix(bills, keys, 4).first()
-    assert row["kwh"] == [30.0, 20.0, None, 10.0]
-    assert row["est"] == [0, 1, 0, 0]
+    keys = spark.createDataFrame([("A", D(2026, 3, 1)), ("B", D(2026, 3, 1))], "customer_id string, reference_month date")
+    rows = {r.customer_id: r for r in features.build_features(bills, customers_df(spark, ["A", "B"]), keys, 4).collect()}
+    a = rows["A"]
+    assert [a.C1, a.C2, a.C3, a.C4] == [30.0, 20.0, None, 10.0]
+    assert a.missing_months == 1.0
+    assert a.estimated_share_12 == 0.25
+    b = rows["B"]  # no bill at all: every consumption feature missing, the row still there
+    assert [b.C1, b.C2, b.C3, b.C4, b.mean_12] == [None] * 5
+    assert b.missing_months == 4.0
 
 
 def test_point_in_time_rule_excludes_the_inspection_month_and_after(spark):
