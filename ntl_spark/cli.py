@@ -71,10 +71,15 @@ def run_job(
     spark = None
     try:
         if needs_spark:
+            from pyspark.sql import SparkSession
+
             from ntl_spark.session import build_session
 
-            spark = build_session(cfg, app_name=f"ntl-{job}")
-            stage(spark, cfg)
+            # A session that already runs (a notebook, a test) belongs to its owner: use it, leave it running.
+            owned = SparkSession.getActiveSession() is None
+            session = build_session(cfg, app_name=f"ntl-{job}")
+            spark = session if owned else None
+            stage(session, cfg)
         else:
             stage(cfg)
     except (ConfigError, FileNotFoundError) as e:

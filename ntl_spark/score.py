@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import mlflow
+import mlflow.xgboost
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -111,8 +112,6 @@ def rank_scores(scored: DataFrame) -> DataFrame:
 
 def load_booster(ref: tracking.ModelRef) -> tuple[Any, list[str]]:
     """The native booster of a registered DAICE version and its feature columns."""
-    import mlflow.xgboost
-
     info = mlflow.models.get_model_info(ref.uri)
     meta = info.metadata or {}
     cols = meta.get("feature_columns")

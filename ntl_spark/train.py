@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.xgboost
 import numpy as np
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
@@ -143,8 +144,6 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             np.savez(d / "curves.npz", **c)
             (d / "test_scores.json").write_text(json.dumps({"label": y.tolist(), "score": s.tolist()}))
             mlflow.log_artifacts(tmp, artifact_path="evaluation")
-
-        import mlflow.xgboost
 
         info = mlflow.xgboost.log_model(
             booster,
