@@ -169,8 +169,7 @@ def main() -> int:
         print(f"spark raw -> windows: {timings['raw']:.1f} s")
     t = time.perf_counter()
     daily_path = cfg.paths.table(schemas.READINGS_DAILY)
-    with windows.arrow_batch_rows(spark, windows.DAILY_BATCH_ROWS):
-        windows.daily_readings(readings, args.intervals).write.format("delta").mode("overwrite").save(daily_path)
+    windows.daily_readings(readings, args.intervals).write.format("delta").mode("overwrite").save(daily_path)
     timings["daily_build"] = time.perf_counter() - t
     print(f"spark readings -> readings_daily: {timings['daily_build']:.1f} s")
     t = time.perf_counter()

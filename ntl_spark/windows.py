@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 
 PURPOSE_TRAIN, PURPOSE_SCORE = schemas.WINDOW_PURPOSES
 WEEK = 7
-# Readings per Arrow batch while building readings_daily: large batches keep meter-days whole.
-DAILY_BATCH_ROWS = 200_000
 
 _ASSEMBLED = T.StructType(
     [
@@ -116,11 +114,6 @@ def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
     Readings finer than the interval (e.g. 15-minute readings into 48
     half-hours) are summed; a slot without any observed reading is null.
 
-    Each Arrow batch of readings is first scattered into partial meter-day
-    arrays with numpy (no per-reading JVM objects); the rare meter-days split
-    across batches are merged in Spark afterwards. Sources written meter by
-    meter (files, HBase scans) keep almost every meter-day in one batch.
-
     Args:
         readings: meter_id, ts, kwh.
         intervals_per_day: slots per day (96 = 15 minutes).
@@ -133,44 +126,26 @@ def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
     """
     _require(readings, ["meter_id", "ts", "kwh"], "readings")
     width = intervals_per_day
-    prepared = readings.select(
+    grouped = readings.select(
         "meter_id",
         F.to_date("ts").alias("day"),
-        interval_of_day("ts", width).alias("i"),
-        F.col("kwh").cast("double").alias("v"),
-    )
+        F.struct(interval_of_day("ts", width).alias("i"), F.col("kwh").cast("double").alias("v")).alias("r"),
+    ).groupBy("meter_id", "day").agg(F.collect_list("r").alias("r"))
 
     def scatter(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            table = pa.Table.from_batches([batch])
-            meter = table.column("meter_id").combine_chunks().dictionary_encode()
-            m_idx = meter.indices.to_numpy().astype(np.int64)
-            day = table.column("day").cast(pa.int32()).to_numpy()
-            d0 = int(day.min())
-            span = int(day.max()) - d0 + 1
-            group = m_idx * span + (day - d0)
-            keys, row = np.unique(group, return_inverse=True)
-            slot = table.column("i").to_numpy(zero_copy_only=False)
-            value = table.column("v").to_numpy(zero_copy_only=False)
-            arr = _scatter_sum(row, slot, value, len(keys), width)
+            n = batch.num_rows
+            lengths, flat = _list_parts(batch.column(2))
+            row = np.repeat(np.arange(n), lengths)
+            slot = flat.field("i").to_numpy(zero_copy_only=False)
+            value = flat.field("v").to_numpy(zero_copy_only=False).astype(np.float64)
+            day = _scatter_sum(row, slot, value, n, width)
             yield pa.RecordBatch.from_arrays(
-                [meter.dictionary.take(pa.array(keys // span)),
-                 pa.array((keys % span + d0).astype(np.int32)).cast(pa.date32()),
-                 _float_list(arr, width, np.isnan(arr))],
+                [batch.column(0), batch.column(1), _float_list(day, width, np.isnan(day))],
                 names=["meter_id", "day", "kwh"],
             )
 
-    partial = prepared.mapInArrow(scatter, schemas.READINGS_DAILY_SCHEMA)
-    merged = partial.groupBy("meter_id", "day").agg(F.collect_list("kwh").alias("parts"))
-
-    def add(acc: F.Column, x: F.Column) -> F.Column:
-        return F.zip_with(acc, x, lambda a, b: F.when(a.isNull(), b).when(b.isNull(), a).otherwise(a + b))
-
-    kwh = F.when(F.size("parts") == 1, F.col("parts")[0]).otherwise(
-        F.aggregate(F.slice("parts", 2, 1 << 20), F.col("parts")[0], add))
-    return merged.select("meter_id", "day", kwh.alias("kwh"))
+    return grouped.mapInArrow(scatter, schemas.READINGS_DAILY_SCHEMA)
 
 
 def daily_alarms(events: DataFrame, codes: Sequence[str]) -> DataFrame:
@@ -460,9 +435,8 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
         current = DeltaTable.forPath(spark, dpath).history(1).select("userMetadata").first()[0]
     if current != stamp:
         readings = spark.read.format("delta").option("versionAsOf", rversion).load(rpath)
-        with arrow_batch_rows(spark, DAILY_BATCH_ROWS):
-            (daily_readings(readings, width).write.format("delta").mode("overwrite")
-             .option("overwriteSchema", "true").option("userMetadata", stamp).save(dpath))
+        (daily_readings(readings, width).write.format("delta").mode("overwrite")
+         .option("overwriteSchema", "true").option("userMetadata", stamp).save(dpath))
         log.info("readings_daily rebuilt from readings v%s", rversion)
     return spark.read.format("delta").load(dpath), delta_version(spark, dpath)
 
