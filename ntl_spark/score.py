@@ -88,10 +88,10 @@ def predict_frame(df: DataFrame, model_bytes: Any, feature_cols: list[str], top_
         booster = _booster(model_bytes.value)
         for pdf in batches:
             x = pdf[feature_cols].to_numpy(dtype=np.float32, na_value=np.nan)
-            score = booster.inplace_predict(x, missing=np.nan)
+            score = booster.inplace_predict(x, missing=np.nan, validate_features=False)
             out = pd.DataFrame({"customer_id": pdf["customer_id"], "region": pdf["region"], "score": score.astype(float)})
             if top_k:
-                contribs = booster.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True)
+                contribs = booster.predict(xgb.DMatrix(x, missing=np.nan, feature_names=feature_cols), pred_contribs=True)
                 out["top_features"] = top_contributions(contribs, feature_cols, top_k)
             else:
                 out["top_features"] = None

@@ -15,10 +15,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  echo "[bootstrap] installing pinned packages (first run takes a few minutes)"
-  .venv/bin/pip install -q --upgrade "pip<27"
-  .venv/bin/pip install -q -r requirements.lock
-  .venv/bin/pip install -q --no-deps -e .
+  echo "[bootstrap] installing pinned packages (first run takes a few minutes; log in var/bootstrap.log)"
+  mkdir -p var
+  {
+    .venv/bin/pip install --upgrade "pip<27" &&
+    .venv/bin/pip install -r requirements.lock &&
+    .venv/bin/pip install --no-deps -e . &&
+    .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+  } >var/bootstrap.log 2>&1 || { tail -40 var/bootstrap.log >&2; echo "[bootstrap] install failed" >&2; exit 1; }
   touch .venv/.installed
 fi
 command -v java >/dev/null || { echo "[bootstrap] java (17) is required" >&2; exit 1; }
