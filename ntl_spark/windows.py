@@ -476,6 +476,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     where = f"(purpose = '{PURPOSE_SCORE}' AND end_date = '{end.isoformat()}')"
     bounds = daily.agg(F.min("day"), F.max("day")).first()
     skipped = 0
+    tkeys = None
     if wc.training and versions[schemas.INSPECTIONS] is not None and bounds[0] is not None:
         inspections = spark.read.format("delta").load(paths.table(schemas.INSPECTIONS))
         tkeys = training_keys(inspections, customers)
@@ -505,6 +506,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             writer = writer.option("replaceWhere", where)
         writer.save(wpath)
     keys.unpersist()
+    if tkeys is not None:
+        tkeys.unpersist()
     version = delta_version(spark, wpath)
     written = spark.read.format("delta").load(wpath).where(where)
     stats = {
