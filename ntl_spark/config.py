@@ -372,6 +372,124 @@ class PublishConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class RuleConf:
+    """One consistency rule on a lakehouse table (see docs/validation.md).
+
+    Exactly one of ``check`` (a SQL condition every row must meet, or with
+    ``group_by`` an aggregate condition every group must meet) and ``unique``
+    (columns that must identify a row) is set.
+    """
+
+    name: str = ""
+    table: str = ""
+    level: str = "warn"  # warn or block
+    check: str = ""
+    unique: list[str] = dataclasses.field(default_factory=list)
+    group_by: list[str] = dataclasses.field(default_factory=list)
+    where: str = ""  # optional SQL filter: the rule sees only these rows
+    max_share: float = 0.0  # offending share tolerated before the rule trips
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.name), f"{key}.name", self.name, "every rule needs a name")
+        _check(bool(self.table), f"{key}.table", self.table, "every rule needs a table")
+        _check(self.level in ("warn", "block"), f"{key}.level", self.level, "must be warn or block")
+        _check(bool(self.check) != bool(self.unique), f"{key}", self.name, "set exactly one of check or unique")
+        _check(not (self.unique and self.group_by), f"{key}.group_by", self.group_by, "not used with unique")
+        _check(0.0 <= self.max_share < 1.0, f"{key}.max_share", self.max_share, "must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftConf:
+    """Population stability index (PSI) thresholds between training and scoring data."""
+
+    bins: int = 10
+    psi_warn: float = 0.1
+    psi_block: float = 0.25
+    score_psi_warn: float = 0.1
+    score_psi_block: float = 0.5
+    label_rate_warn: float = 0.05  # absolute difference of the irregular share, train vs validation
+    # What a PSI at or above the block threshold does on the scoring month: block (stop) or warn.
+    action: str = "warn"
+    features: list[str] = dataclasses.field(default_factory=list)  # empty = the model's feature columns
+    exclude: list[str] = dataclasses.field(default_factory=list)
+
+    def validate(self) -> None:
+        _check(2 <= self.bins <= 100, "validation.drift.bins", self.bins, "must be in [2, 100]")
+        _check(self.action in ("warn", "block"), "validation.drift.action", self.action, "must be warn or block")
+        _check(0 < self.psi_warn <= self.psi_block, "validation.drift.psi_warn", self.psi_warn,
+               "must be > 0 and <= validation.drift.psi_block")
+        _check(0 < self.score_psi_warn <= self.score_psi_block, "validation.drift.score_psi_warn",
+               self.score_psi_warn, "must be > 0 and <= validation.drift.score_psi_block")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlessingConf:
+    """When a challenger may replace the champion (alias ``champion_alias``)."""
+
+    challenger: str = "candidate"  # alias or version of score.model_name
+    champion_alias: str = "champion"
+    max_pr_auc_drop: float = 0.02  # challenger may be at most this much worse than the champion
+    max_precision_at_k_drop: float = 0.05
+    min_pr_auc: float = 0.2  # floor for any challenger (the only test when there is no champion)
+    block_on_score_drift: bool = False  # refuse when the score PSI (held-out vs scoring) is above block
+    heatmap_bins: int = 20
+
+    def validate(self) -> None:
+        for key in ("max_pr_auc_drop", "max_precision_at_k_drop", "min_pr_auc"):
+            value = getattr(self, key)
+            _check(0.0 <= value <= 1.0, f"validation.blessing.{key}", value, "must be in [0, 1]")
+        _check(2 <= self.heatmap_bins <= 200, "validation.blessing.heatmap_bins", self.heatmap_bins,
+               "must be in [2, 200]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentsConf:
+    """Evaluate-sets job: a registered model on segments of the labelled data."""
+
+    model_ref: str = "candidate"
+    columns: list[str] = dataclasses.field(default_factory=lambda: ["region", "tariff", "meter_type"])
+    data: str = "test"  # test (held-out split of the training set) or all
+    where: str = ""  # optional SQL filter, e.g. "region IN ('NORTE', 'SUR')"
+
+    def validate(self) -> None:
+        _check(self.data in ("test", "all"), "validation.segments.data", self.data, "must be test or all")
+        _check(bool(self.columns), "validation.segments.columns", self.columns, "name at least one column")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConf:
+    """Data and model validation gates (docs/validation.md)."""
+
+    enabled: bool = True  # demo: run the gates before scoring
+    experiment: str = ""  # empty = <mlflow.experiment>-validation
+    report_dir: str = "validation"  # under paths.reports
+    tables: list[str] = dataclasses.field(
+        default_factory=lambda: ["customers", "bills", "readings", "events", "inspections",
+                                 "monthly_features", "training_set"]
+    )
+    histogram_bins: int = 10
+    sample_rows: int = 2_000_000  # statistics of a bigger table use a sample of about this many rows
+    rules: list[RuleConf] = dataclasses.field(default_factory=list)
+    drift: DriftConf = dataclasses.field(default_factory=DriftConf)
+    blessing: BlessingConf = dataclasses.field(default_factory=BlessingConf)
+    segments: SegmentsConf = dataclasses.field(default_factory=SegmentsConf)
+    compare_runs: list[str] = dataclasses.field(default_factory=list)  # run ids; empty = the last compare_last
+    compare_last: int = 5
+
+    def validate(self) -> None:
+        _check(2 <= self.histogram_bins <= 100, "validation.histogram_bins", self.histogram_bins, "must be in [2, 100]")
+        _check(self.sample_rows >= 1000, "validation.sample_rows", self.sample_rows, "must be >= 1000")
+        _check(self.compare_last >= 1, "validation.compare_last", self.compare_last, "must be >= 1")
+        names = [r.name for r in self.rules]
+        for i, rule in enumerate(self.rules):
+            rule.validate(f"validation.rules[{i}]")
+            _check(names.count(rule.name) == 1, f"validation.rules[{i}].name", rule.name, "rule names must be unique")
+        self.drift.validate()
+        self.blessing.validate()
+        self.segments.validate()
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     env: str = "local"
     spark: SparkConf = dataclasses.field(default_factory=SparkConf)
@@ -387,6 +505,7 @@ class Config:
     train: TrainConf = dataclasses.field(default_factory=TrainConf)
     score: ScoreConf = dataclasses.field(default_factory=ScoreConf)
     publish: PublishConf = dataclasses.field(default_factory=PublishConf)
+    validation: ValidateConf = dataclasses.field(default_factory=ValidateConf)
 
     @property
     def tracking_uri(self) -> str:

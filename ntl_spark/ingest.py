@@ -81,9 +81,14 @@ def check_schema(df: DataFrame, schema: T.StructType, table: str, text_source: b
     """
     have = {f.name: f.dataType for f in df.schema.fields}
     missing = [f.name for f in schema.fields if f.name not in have]
+    extra = [c for c in have if c not in schema.fieldNames()]
+    if missing and extra:
+        raise DataError(
+            f"{table}: column(s) {missing} missing from the source and unexpected column(s) {extra} found "
+            f"(renamed upstream? map them in ingest.rename.{table})"
+        )
     if missing:
         raise DataError(f"{table}: column(s) {missing} missing from the source (has {sorted(have)})")
-    extra = [c for c in have if c not in schema.fieldNames()]
     if extra:
         raise DataError(
             f"{table}: unexpected column(s) {extra} in the source; map them in ingest.rename or drop them upstream"
@@ -295,14 +300,46 @@ def _replace(df: DataFrame, path: str, where: str | None, partition_by: list[str
     writer.save(path)
 
 
-def ingest_table(
-    spark: SparkSession, cfg: Config, table: str, run_id: str, now: dt.datetime
-) -> IngestReport:
-    """Read, check and write one table; return its counts."""
-    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
-    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+def gate_source(
+    spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None
+) -> tuple[DataFrame, bool, str]:
+    """Read one source (files, JDBC or HBase), rename its columns and check them against the contract.
+
+    Returns:
+        (renamed raw DataFrame, whether it is a text source, a description of the source).
+
+    Raises:
+        DataError: the source's columns or types differ from the contract (the message names them).
+    """
     raw, text_source, source_desc = read_source(spark, cfg, table, start, end)
     raw = rename_columns(raw, cfg.ingest.rename.get(table, {}))
+    check_schema(raw, schemas.SOURCE_SCHEMAS[table], table, text_source=text_source)
+    if source_desc.startswith("jdbc:"):
+        # The JDBC reader selects the contract columns; a column added upstream is still a schema change.
+        from ntl_spark.io.jdbc import source_expression, source_schema
+
+        renames = {k.lower(): v.lower() for k, v in cfg.ingest.rename.get(table, {}).items()}
+        found = source_schema(spark, cfg.jdbc, table, source_expression(cfg.jdbc, table, start, end)).fieldNames()
+        known = {n.lower() for n in schemas.SOURCE_SCHEMAS[table].fieldNames()}
+        extra = [c for c in found if renames.get(c.lower(), c.lower()) not in known]
+        if extra:
+            raise DataError(f"{table}: unexpected column(s) {extra} in the source; map them in "
+                            f"ingest.rename or select the contract columns in jdbc.tables.{table}")
+    return raw, text_source, source_desc
+
+
+def ingest_table(
+    spark: SparkSession, cfg: Config, table: str, run_id: str, now: dt.datetime,
+    source: tuple[DataFrame, bool, str] | None = None,
+) -> IngestReport:
+    """Read, check and write one table; return its counts.
+
+    Args:
+        source: the table's source already read by :func:`gate_source` (read here when None).
+    """
+    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
+    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    raw, text_source, source_desc = source or gate_source(spark, cfg, table, start, end)
     checked = conform(
         raw, table, text_source,
         cfg.ingest.max_kwh_per_bill, cfg.ingest.max_kwh_per_interval, cfg.ingest.csv_timestamp_format,
@@ -381,9 +418,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
     """
     run_id = uuid.uuid4().hex[:12]
     now = dt.datetime.now().replace(microsecond=0)
+    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
+    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    # Schema gate on every source before any table is written: one bad source leaves all tables as they were.
+    sources = {table: gate_source(spark, cfg, table, start, end) for table in cfg.ingest.tables}
     reports = {}
     for table in cfg.ingest.tables:
-        rep = ingest_table(spark, cfg, table, run_id, now)
+        rep = ingest_table(spark, cfg, table, run_id, now, sources[table])
         reports[table] = rep
         log.info(
             "ingest %-11s read=%d written=%d quarantined=%d version=%s %s",

@@ -1,0 +1,174 @@
+"""Consistency rules from config, with warn/block levels and counts of offending rows.
+
+In: tables by name (DataFrames) and rules (``validation.rules``, ``RuleConf``).
+Out: one :class:`RuleResult` per rule (rows checked, rows or groups that offend,
+status ``ok``/``warn``/``block``/``skipped``), as a list or a results DataFrame;
+:func:`enforce` raises ``DataError`` naming every blocking rule that tripped.
+
+Three kinds of rule:
+
+- ``check`` alone: a SQL condition every row must meet (``kwh >= 0``); a row
+  where it is false offends, a null result passes (as in a SQL CHECK constraint);
+- ``check`` with ``group_by``: an aggregate condition every group must meet
+  (``count(*) <= 96`` per meter and day); offending units are groups;
+- ``unique``: columns that identify a row; every row of a repeated key offends.
+
+``where`` narrows a rule to some rows; ``max_share`` tolerates that share of
+offending rows before the rule trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from pyspark.errors import AnalysisException, ParseException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ntl_spark.cli import DataError
+from ntl_spark.config import RuleConf
+
+RESULT_SCHEMA = T.StructType(
+    [
+        T.StructField("rule", T.StringType(), False),
+        T.StructField("table", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("level", T.StringType(), False),
+        T.StructField("checked", T.LongType(), False),
+        T.StructField("offending", T.LongType(), False),
+        T.StructField("share", T.DoubleType(), False),
+        T.StructField("max_share", T.DoubleType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("description", T.StringType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """Outcome of one rule."""
+
+    rule: str
+    table: str
+    kind: str  # row, group or unique
+    level: str
+    checked: int  # rows (or groups) the rule saw
+    offending: int
+    share: float
+    max_share: float
+    status: str  # ok, warn, block, or skipped (table absent)
+    description: str
+
+    @property
+    def tripped(self) -> bool:
+        return self.status in ("warn", "block")
+
+    def message(self) -> str:
+        unit = "groups" if self.kind == "group" else "rows"
+        return (f"{self.rule} ({self.table}: {self.description}): {self.offending:,} of {self.checked:,} {unit} "
+                f"offend ({self.share:.2%}, tolerated {self.max_share:.2%})")
+
+
+def describe(rule: RuleConf) -> str:
+    """The rule in words for reports."""
+    if rule.unique:
+        text = f"unique ({', '.join(rule.unique)})"
+    elif rule.group_by:
+        text = f"per ({', '.join(rule.group_by)}): {rule.check}"
+    else:
+        text = rule.check
+    return f"{text} where {rule.where}" if rule.where else text
+
+
+def kind_of(rule: RuleConf) -> str:
+    return "unique" if rule.unique else "group" if rule.group_by else "row"
+
+
+def _status(rule: RuleConf, checked: int, offending: int) -> tuple[float, str]:
+    share = offending / checked if checked else 0.0
+    tripped = offending > 0 and share > rule.max_share
+    return share, (rule.level if tripped else "ok")
+
+
+def _expr(rule: RuleConf, text: str, what: str) -> F.Column:
+    try:
+        return F.expr(text)
+    except ParseException as e:
+        raise ValueError(f"rule '{rule.name}': {what} {text!r} is not valid SQL: {e}") from e
+
+
+def evaluate_rule(df: DataFrame, rule: RuleConf) -> RuleResult:
+    """Count the rows (or groups) of ``df`` that break ``rule``.
+
+    Raises:
+        ValueError: the rule's SQL does not parse or names an unknown column (message names the rule).
+    """
+    kind = kind_of(rule)
+    try:
+        data = df.where(_expr(rule, rule.where, "where")) if rule.where else df
+        if kind == "unique":
+            keys = [F.col(f"`{c}`") for c in rule.unique]
+            counts = data.groupBy(*keys).count()
+            row = counts.agg(
+                F.coalesce(F.sum("count"), F.lit(0)).alias("checked"),
+                F.coalesce(F.sum(F.when(F.col("count") > 1, F.col("count"))), F.lit(0)).alias("offending"),
+            ).first()
+        elif kind == "group":
+            ok = _expr(rule, rule.check, "check")
+            groups = data.groupBy(*[_expr(rule, g, "group_by") for g in rule.group_by]).agg(ok.alias("_ok"))
+            row = groups.agg(
+                F.count(F.lit(1)).alias("checked"),
+                F.coalesce(F.sum(F.when(~F.col("_ok"), 1)), F.lit(0)).alias("offending"),
+            ).first()
+        else:
+            ok = _expr(rule, rule.check, "check")
+            row = data.agg(
+                F.count(F.lit(1)).alias("checked"),
+                F.coalesce(F.sum(F.when(~ok, 1)), F.lit(0)).alias("offending"),
+            ).first()
+    except AnalysisException as e:
+        raise ValueError(f"rule '{rule.name}' on table '{rule.table}' cannot run: {e}") from e
+    checked, offending = int(row["checked"]), int(row["offending"])
+    share, status = _status(rule, checked, offending)
+    return RuleResult(rule.name, rule.table, kind, rule.level, checked, offending, share, rule.max_share, status,
+                      describe(rule))
+
+
+def evaluate_rules(tables: Mapping[str, DataFrame], rules: Sequence[RuleConf]) -> list[RuleResult]:
+    """Run every rule on its table; a rule whose table is absent is ``skipped``.
+
+    Args:
+        tables: table name -> data.
+        rules: the rules (``validation.rules``).
+
+    Returns:
+        One result per rule, in order.
+    """
+    out = []
+    for rule in rules:
+        if rule.table not in tables:
+            out.append(RuleResult(rule.name, rule.table, kind_of(rule), rule.level, 0, 0, 0.0, rule.max_share,
+                                  "skipped", describe(rule)))
+            continue
+        out.append(evaluate_rule(tables[rule.table], rule))
+    return out
+
+
+def results_frame(spark: SparkSession, results: Sequence[RuleResult]) -> DataFrame:
+    """Rule results as a DataFrame (``RESULT_SCHEMA``)."""
+    return spark.createDataFrame(
+        [tuple(asdict(r)[f.name] for f in RESULT_SCHEMA.fields) for r in results], RESULT_SCHEMA
+    )
+
+
+def enforce(results: Sequence[RuleResult]) -> None:
+    """Raise when a blocking rule tripped.
+
+    Raises:
+        DataError: names every blocking rule with its table and counts.
+    """
+    blocked = [r for r in results if r.status == "block"]
+    if blocked:
+        raise DataError("blocking rule(s) failed: " + "; ".join(r.message() for r in blocked))
