@@ -115,7 +115,8 @@ class Report:
 
 
 # ------------------------------------------------------------------- plots
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,7 +131,7 @@ LEVEL_COLOURS = {"ok": "#6aa84f", "warn": "#f1c232", "block": "#cc0000", "skippe
 def bar_chart(labels: Sequence[str], values: Sequence[float], levels: Sequence[str] | None = None,
               title: str = "", xlabel: str = "", lines: Sequence[float] = ()) -> Any:
     """Horizontal bars (coloured by level) with optional threshold lines."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.22 * len(labels) + 1.2))
     colours = [LEVEL_COLOURS.get(lv, "#4a86e8") for lv in (levels or ["x"] * len(labels))]
     ax.barh(list(labels)[::-1], list(values)[::-1], color=colours[::-1])
@@ -144,7 +145,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], levels: Sequence[s
 
 def shares_chart(panels: Sequence[tuple[str, list[float], Mapping[str, list[float]]]], ncols: int = 3) -> Any:
     """Small multiples of binned shares: (title, interior edges, {set name: shares per bin})."""
-    plt = _plt()
+    plt = pyplot()
     n = max(len(panels), 1)
     rows = math.ceil(n / ncols)
     fig, axes = plt.subplots(rows, ncols, figsize=(4 * ncols, 2.6 * rows), squeeze=False)
@@ -166,7 +167,7 @@ def shares_chart(panels: Sequence[tuple[str, list[float], Mapping[str, list[floa
 
 def histogram_chart(panels: Sequence[tuple[str, list[float], list[int]]], ncols: int = 4) -> Any:
     """Small multiples of stored histograms: (title, bin edges, counts)."""
-    plt = _plt()
+    plt = pyplot()
     n = max(len(panels), 1)
     rows = math.ceil(n / ncols)
     fig, axes = plt.subplots(rows, ncols, figsize=(3.2 * ncols, 2.2 * rows), squeeze=False)

@@ -1,0 +1,372 @@
+"""Model gate: a challenger against the current champion on the same held-out data.
+
+In: the registered model ``score.model_name`` at ``validation.blessing.challenger``
+(alias or version) and at alias ``validation.blessing.champion_alias`` (may not
+exist yet); the ``training_set`` Delta table, split with the training job's
+seed and fraction (``train.split_by_customer``) so both models see the
+held-out customers neither trained on; the scoring month of ``monthly_features``.
+Out: a decision (blessed or refused, with reasons) under the policy in
+``validation.blessing``; only a blessed challenger gets the champion alias.
+Evidence is logged as a run in the validation experiment: PR-AUC, ROC-AUC,
+precision at the campaign size (overall and per region) of both models, the
+agreement of their rankings (Spearman, Kendall, top-k overlap, a heat map of
+rank positions), the challenger's score PSI between held-out and scoring data,
+an HTML report and ``decision.json``. The model versions get tags
+``validation.decision`` and ``validation.run_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ntl_spark import evaluate, schemas, tracking
+from ntl_spark.cli import DataError
+from ntl_spark.config import BlessingConf, Config
+from ntl_spark.validate import drift as drift_
+from ntl_spark.validate.data import experiment_name, report_dir
+from ntl_spark.validate.report import Report, pyplot
+
+log = logging.getLogger(__name__)
+
+HEADLINE = ("pr_auc", "roc_auc", "precision_at_k", "recall_at_k", "f1")
+
+
+@dataclass
+class Decision:
+    """The blessing policy's verdict on a challenger."""
+
+    blessed: bool
+    challenger: str  # version
+    champion: str | None  # version, None when there was no champion
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return "blessed" if self.blessed else "refused"
+
+
+# ------------------------------------------------------------------ transforms
+def held_out(training_set: DataFrame, test_fraction: float, seed: int) -> DataFrame:
+    """The test split of the training set (same customers the training job held out)."""
+    from ntl_spark.train import split_by_customer
+
+    return split_by_customer(training_set, test_fraction, seed)[1]
+
+
+def predict_labelled(df: DataFrame, model_bytes: Any, feature_cols: list[str], keys: Sequence[str]) -> DataFrame:
+    """``keys`` columns plus ``score`` for every row of ``df`` (native booster inside ``mapInPandas``).
+
+    Args:
+        df: rows with ``keys`` and ``feature_cols``.
+        model_bytes: broadcast variable holding the booster's raw (UBJSON) bytes.
+        feature_cols: model inputs in training order.
+        keys: columns carried through (e.g. inspection_id, customer_id, region, label).
+    """
+    from ntl_spark.score import _booster
+
+    key_fields = [df.schema[k] for k in keys]
+    schema = T.StructType([T.StructField(f.name, f.dataType, True) for f in key_fields]
+                          + [T.StructField("score", T.DoubleType(), False)])
+
+    def infer(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        booster = _booster(model_bytes.value)
+        for pdf in batches:
+            x = pdf[feature_cols].to_numpy(dtype=np.float32, na_value=np.nan)
+            out = pdf[list(keys)].copy()
+            out["score"] = booster.inplace_predict(x, missing=np.nan).astype(float)
+            yield out
+
+    return df.select(*keys, *[F.col(c).cast("double") for c in feature_cols]).mapInPandas(infer, schema)
+
+
+def ranking_agreement(a: np.ndarray, b: np.ndarray, k: int) -> dict[str, float]:
+    """How alike two rankings of the same rows are.
+
+    Returns:
+        spearman and kendall (rank correlations of the scores), topk_overlap
+        (share of model a's top ``k`` that is also in model b's top ``k``).
+    """
+    from scipy import stats
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if len(a) != len(b):
+        raise ValueError(f"ranking_agreement: {len(a)} scores vs {len(b)}")
+    if len(a) < 2:
+        return {"spearman": float("nan"), "kendall": float("nan"), "topk_overlap": float("nan")}
+    k = max(1, min(k, len(a)))
+    top_a = set(np.argsort(-a, kind="stable")[:k])
+    top_b = set(np.argsort(-b, kind="stable")[:k])
+    return {
+        "spearman": float(stats.spearmanr(a, b).statistic),
+        "kendall": float(stats.kendalltau(a, b).statistic),
+        "topk_overlap": len(top_a & top_b) / k,
+    }
+
+
+def rank_positions(scores: np.ndarray) -> np.ndarray:
+    """1 = highest score (ties by position)."""
+    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+    ranks = np.empty(len(order), dtype=int)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def rank_heatmap(a: np.ndarray, b: np.ndarray, bins: int, names: tuple[str, str], path: Path | str) -> Path:
+    """Heat map of the rank positions of the same rows under two models (counts per rank-bin pair)."""
+    plt = pyplot()
+    ra, rb = rank_positions(a), rank_positions(b)
+    n = len(ra)
+    edges = np.linspace(0.5, n + 0.5, min(bins, max(n, 1)) + 1)
+    grid, _, _ = np.histogram2d(ra, rb, bins=[edges, edges])
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    im = ax.imshow(grid.T, origin="lower", cmap="viridis", extent=(0.5, n + 0.5, 0.5, n + 0.5), aspect="auto")
+    ax.plot([0.5, n + 0.5], [0.5, n + 0.5], color="white", linestyle=":", linewidth=1)
+    ax.set(xlabel=f"rank by {names[0]} (1 = inspect first)", ylabel=f"rank by {names[1]}",
+           title=f"Rank positions on the held-out set (n={n})")
+    fig.colorbar(im, ax=ax, label="rows")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def decide(
+    policy: BlessingConf,
+    challenger_version: str,
+    challenger: dict[str, float],
+    champion_version: str | None,
+    champion: dict[str, float] | None,
+    score_drift_level: str = "ok",
+) -> Decision:
+    """Apply the blessing policy.
+
+    A challenger is blessed when its PR-AUC reaches ``min_pr_auc`` and, if there is
+    a champion, its PR-AUC and precision at the campaign size are not worse than
+    the champion's by more than ``max_pr_auc_drop`` / ``max_precision_at_k_drop``;
+    with ``block_on_score_drift``, a score PSI at the block level refuses it too.
+    """
+    d = Decision(True, challenger_version, champion_version)
+    pr = challenger.get("pr_auc", float("nan"))
+    if not pr >= policy.min_pr_auc:  # NaN (one class only) refuses too
+        d.blessed = False
+        d.reasons.append(f"PR-AUC {pr:.4f} below the floor {policy.min_pr_auc:g}")
+    if champion is not None:
+        for metric, drop in (("pr_auc", policy.max_pr_auc_drop), ("precision_at_k", policy.max_precision_at_k_drop)):
+            c, h = challenger.get(metric, float("nan")), champion.get(metric, float("nan"))
+            if not c >= h - drop:
+                d.blessed = False
+                d.reasons.append(f"{metric} {c:.4f} is worse than the champion's {h:.4f} by more than {drop:g}")
+            else:
+                d.reasons.append(f"{metric} {c:.4f} vs champion {h:.4f} (allowed drop {drop:g}): ok")
+    else:
+        d.reasons.append("no champion yet: the PR-AUC floor decides")
+    if policy.block_on_score_drift and score_drift_level == "block":
+        d.blessed = False
+        d.reasons.append("score distribution on the scoring month drifted beyond the block threshold")
+    return d
+
+
+# ------------------------------------------------------------------------- run
+def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None:
+    """The model version under ``alias``, or None when the alias is not set."""
+    try:
+        return tracking.resolve(client, name, alias)
+    except ValueError:
+        return None
+
+
+def _scores(spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str]) -> pd.DataFrame:
+    from ntl_spark.score import load_booster
+
+    booster, cols = load_booster(ref)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"{ref.name} v{ref.version} needs column(s) {missing} that the data lacks")
+    model_bytes = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
+    try:
+        return predict_labelled(df, model_bytes, cols, keys).toPandas()
+    finally:
+        model_bytes.unpersist()
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Compare the challenger with the champion, decide, set the alias if blessed, log the evidence.
+
+    Returns:
+        blessed, challenger and champion versions, the model reference to score with,
+        reasons, metrics, the MLflow run id and the report path.
+    """
+    from ntl_spark.ingest import delta_version
+    from ntl_spark.validate.data import reference_month
+
+    policy = cfg.validation.blessing
+    name = cfg.score.model_name
+    client = tracking.setup(cfg, experiment=experiment_name(cfg))
+    challenger = tracking.resolve(client, name, policy.challenger)
+    champion = champion_ref(client, name, policy.champion_alias)
+
+    ts_path = cfg.paths.table(schemas.TRAINING_SET)
+    ts_version = delta_version(spark, ts_path)
+    if ts_version is None:
+        raise FileNotFoundError(f"no training_set Delta table at {ts_path}: run the features job first")
+    test = held_out(spark.read.format("delta").option("versionAsOf", ts_version).load(ts_path),
+                    cfg.train.test_fraction, cfg.train.seed)
+    keys = ["inspection_id", "customer_id", "region", "label"]
+    ch = _scores(spark, test, challenger, keys).sort_values("inspection_id").reset_index(drop=True)
+    if ch.empty:
+        raise DataError("the held-out split of training_set is empty: nothing to compare the models on")
+    y = ch["label"].to_numpy(dtype=int)
+    k = min(cfg.train.campaign_size, len(y))
+    m_ch = evaluate.binary_metrics(y, ch["score"].to_numpy(), cfg.train.threshold, k)
+    region_rows = [{"model": f"challenger v{challenger.version}", **r}
+                   for r in evaluate.metrics_by_group(ch, "region", cfg.train.threshold, k)]
+    m_cp: dict[str, float] | None = None
+    agreement: dict[str, float] = {}
+    cp = None
+    if champion is not None:
+        cp = _scores(spark, test, champion, keys).sort_values("inspection_id").reset_index(drop=True)
+        m_cp = evaluate.binary_metrics(cp["label"].to_numpy(dtype=int), cp["score"].to_numpy(), cfg.train.threshold, k)
+        region_rows += [{"model": f"champion v{champion.version}", **r}
+                        for r in evaluate.metrics_by_group(cp, "region", cfg.train.threshold, k)]
+        agreement = ranking_agreement(ch["score"].to_numpy(), cp["score"].to_numpy(), k)
+
+    # the challenger's scores: held-out vs the scoring month
+    score_drift = None
+    mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
+    if delta_version(spark, mf_path) is not None:
+        feats = spark.read.format("delta").load(mf_path)
+        month = reference_month(feats, cfg.features.reference_month)
+        scoring = feats.where(F.col("reference_month") == F.lit(month))
+        sc = _scores(spark, scoring, challenger, ["customer_id"])
+        dc = cfg.validation.drift
+        score_drift = drift_.array_drift(ch["score"].to_numpy(), sc["score"].to_numpy(), dc.bins,
+                                         dc.score_psi_warn, dc.score_psi_block)
+
+    decision = decide(policy, challenger.version, m_ch, champion.version if champion else None, m_cp,
+                      score_drift.level if score_drift else "ok")
+    if champion is not None and champion.version == challenger.version:
+        decision.reasons.insert(0, f"version {challenger.version} already holds @{policy.champion_alias}")
+
+    run_tag = uuid.uuid4().hex[:12]
+    folder = report_dir(cfg, run_tag)
+    folder.mkdir(parents=True, exist_ok=True)
+    evidence = {
+        "decision": decision.label, "blessed": decision.blessed, "reasons": decision.reasons,
+        "model_name": name, "challenger": {"ref": policy.challenger, "version": challenger.version, "metrics": m_ch},
+        "champion": {"alias": policy.champion_alias, "version": champion.version, "metrics": m_cp} if champion else None,
+        "ranking_agreement": agreement, "campaign_size": k, "held_out_rows": len(y),
+        "training_set_version": ts_version,
+        "score_drift": {"psi": score_drift.psi, "level": score_drift.level} if score_drift else None,
+        "policy": {f: getattr(policy, f) for f in policy.__dataclass_fields__},
+    }
+    (folder / "decision.json").write_text(json.dumps(evidence, indent=1, default=float))
+    (folder / "metrics_by_region.json").write_text(json.dumps(region_rows, indent=1, default=float))
+    series = {f"challenger v{challenger.version}": (y, ch["score"].to_numpy())}
+    if cp is not None and champion is not None:
+        series[f"champion v{champion.version}"] = (cp["label"].to_numpy(dtype=int), cp["score"].to_numpy())
+        rank_heatmap(ch["score"].to_numpy(), cp["score"].to_numpy(), policy.heatmap_bins,
+                     (f"challenger v{challenger.version}", f"champion v{champion.version}"), folder / "rank_heatmap.png")
+    evaluate.plot_curves(series, folder / "curves.png", f"{name}: held-out split (n={len(y)})")
+    report = model_report(name, decision, evidence, region_rows, folder, score_drift).write(folder / "model_report.html")
+
+    with mlflow.start_run(run_name=f"model-{name}-v{challenger.version}-vs-"
+                                   f"{'v' + champion.version if champion else 'none'}") as run_:
+        mlflow.set_tags({"validation.kind": "model", "validation.decision": decision.label,
+                         "model_name": name, "challenger_version": challenger.version,
+                         "champion_version": champion.version if champion else ""})
+        mlflow.log_params({"data.training_set.version": ts_version, "campaign_size": k,
+                           **{f"policy.{f}": getattr(policy, f) for f in policy.__dataclass_fields__}})
+        metrics = {f"challenger.{m}": v for m, v in m_ch.items()}
+        if m_cp:
+            metrics.update({f"champion.{m}": v for m, v in m_cp.items()})
+        metrics.update(agreement)
+        if score_drift:
+            metrics["score_psi.scoring"] = score_drift.psi
+        metrics["blessed"] = float(decision.blessed)
+        mlflow.log_metrics({m: float(v) for m, v in metrics.items() if not np.isnan(v)})
+        mlflow.log_artifacts(str(folder), artifact_path="validation")
+        mlflow_run = run_.info.run_id
+
+    for ref in (challenger,):
+        client.set_model_version_tag(name, ref.version, "validation.decision", decision.label)
+        client.set_model_version_tag(name, ref.version, "validation.run_id", mlflow_run)
+    if decision.blessed and (champion is None or champion.version != challenger.version):
+        tracking.set_alias(client, name, policy.champion_alias, challenger.version)
+
+    use = policy.champion_alias if decision.blessed else policy.challenger
+    print(f"model validation: {name} v{challenger.version} (@{policy.challenger}) vs "
+          f"{'v' + champion.version if champion else 'no champion'} (@{policy.champion_alias}) -> "
+          f"{decision.label.upper()}")
+    print(f"  held-out n={len(y)}  PR-AUC {m_ch['pr_auc']:.3f}  ROC-AUC {m_ch['roc_auc']:.3f}  "
+          f"precision@{k} {m_ch['precision_at_k']:.3f}" + (
+              f"  | champion PR-AUC {m_cp['pr_auc']:.3f}  ROC-AUC {m_cp['roc_auc']:.3f}  "
+              f"precision@{k} {m_cp['precision_at_k']:.3f}" if m_cp else ""))
+    if agreement:
+        print(f"  rankings: Spearman {agreement['spearman']:.3f}  Kendall {agreement['kendall']:.3f}  "
+              f"top-{k} overlap {agreement['topk_overlap']:.2f}")
+    if score_drift:
+        print(f"  challenger score PSI held-out vs scoring month {score_drift.psi:.3f} ({score_drift.level})")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    print(f"  report: {report}  (MLflow run {mlflow_run})")
+    return {"blessed": decision.blessed, "challenger_version": challenger.version,
+            "champion_version": champion.version if champion else None, "model_ref": use,
+            "reasons": decision.reasons, "metrics": metrics, "run_id": mlflow_run, "report": str(report)}
+
+
+def model_report(
+    name: str, decision: Decision, evidence: dict[str, Any], region_rows: list[dict[str, Any]], folder: Path,
+    score_drift: drift_.Drift | None,
+) -> Report:
+    """The HTML page of one model validation."""
+    page = Report(f"Model validation: {name} v{decision.challenger} vs "
+                  f"{'v' + decision.champion if decision.champion else 'no champion'}")
+    page.summary(f"decision: {decision.label}", decision.label)
+    for reason in decision.reasons:
+        page.text(reason)
+    page.heading("Held-out metrics")
+    rows = []
+    for role in ("challenger", "champion"):
+        item = evidence.get(role)
+        if item and item.get("metrics"):
+            rows.append({"model": f"{role} v{item['version']}",
+                         **{m: item["metrics"][m] for m in (*HEADLINE, "positives", "n")}})
+    page.table(rows)
+    page.text(f"Precision and recall at k use the campaign size k={evidence['campaign_size']}; "
+              f"held-out = the training job's test split of training_set v{evidence['training_set_version']}.",
+              note=True)
+    page.image(folder / "curves.png", "PR and ROC curves on the held-out split")
+    page.heading("Per region")
+    page.table(region_rows, ["model", "region", "k", "n", "positives", "pr_auc", "roc_auc", "precision_at_k"])
+    if evidence["ranking_agreement"]:
+        page.heading("Ranking agreement")
+        page.table([evidence["ranking_agreement"]])
+        page.image(folder / "rank_heatmap.png", "Rank of each held-out row under the challenger (x) and the champion (y)")
+    if score_drift is not None:
+        page.heading("Challenger scores: held-out vs scoring month")
+        page.table([{"PSI": score_drift.psi, "level": score_drift.level}])
+    page.heading("Policy")
+    page.table([evidence["policy"]])
+    return page
+
+
+def scores_for(spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str]) -> pd.DataFrame:
+    """Scores of a registered model for ``df`` with ``keys`` carried along (driver-side frame)."""
+    return _scores(spark, df, ref, keys)
+

@@ -1,0 +1,116 @@
+"""Evaluate sets: a registered model's metrics on segments of the labelled data.
+
+In: a registered model (``score.model_name`` at ``validation.segments.model_ref``,
+an alias or a version), the ``training_set`` Delta table (its held-out split,
+or every labelled row with ``validation.segments.data=all``), optionally
+narrowed by ``validation.segments.where``.
+Out: one row per segment (column, value: every region, tariff, meter type ...)
+with n, positives, PR-AUC, ROC-AUC, precision and recall at the campaign size
+scaled to the segment, logged to MLflow as a table (``segments.json``), CSV and
+HTML in the validation experiment, and printed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import mlflow
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ntl_spark import evaluate, schemas, tracking
+from ntl_spark.config import Config
+from ntl_spark.validate.data import experiment_name, report_dir
+from ntl_spark.validate.model import held_out, scores_for
+from ntl_spark.validate.report import Report
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("segment", "value", "n", "positives", "k", "pr_auc", "roc_auc", "precision_at_k", "recall_at_k", "f1")
+
+
+def with_segments(df: DataFrame) -> DataFrame:
+    """Add the segment columns the training set only has in coded form (``meter_type`` from ``is_smart``)."""
+    if "meter_type" not in df.columns and "is_smart" in df.columns:
+        df = df.withColumn("meter_type", F.when(F.col("is_smart") == 1, "smart").otherwise("conventional"))
+    return df
+
+
+def segment_metrics(pdf: pd.DataFrame, columns: Sequence[str], threshold: float, k: int) -> pd.DataFrame:
+    """Metrics of every value of every segment column, plus an ``all`` row.
+
+    Args:
+        pdf: label, score and the segment columns.
+        columns: segment columns.
+        threshold: decision threshold for precision/recall/f1.
+        k: campaign size for the whole set (scaled to each segment's share).
+
+    Returns:
+        One row per (segment, value) with ``COLUMNS``.
+
+    Raises:
+        ValueError: a segment column is missing.
+    """
+    missing = [c for c in columns if c not in pdf.columns]
+    if missing:
+        raise ValueError(f"segment column(s) {missing} not in the data (has {sorted(pdf.columns)})")
+    whole = evaluate.binary_metrics(pdf["label"].to_numpy(dtype=int), pdf["score"].to_numpy(), threshold,
+                                    min(k, len(pdf)))
+    rows: list[dict[str, Any]] = [{"segment": "all", "value": "all", "k": min(k, len(pdf)), **whole}]
+    for c in columns:
+        for r in evaluate.metrics_by_group(pdf.astype({c: str}), c, threshold, k):
+            rows.append({"segment": c, "value": r.pop(c), **r})
+    out = pd.DataFrame(rows)
+    out["n"] = out["n"].astype(int)
+    out["positives"] = out["positives"].astype(int)
+    return out[list(COLUMNS)]
+
+
+def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
+    """Score the labelled rows with the chosen model and log metrics per segment."""
+    from ntl_spark.ingest import delta_version
+
+    sg = cfg.validation.segments
+    client = tracking.setup(cfg, experiment=experiment_name(cfg))
+    ref = tracking.resolve(client, cfg.score.model_name, sg.model_ref)
+    path = cfg.paths.table(schemas.TRAINING_SET)
+    version = delta_version(spark, path)
+    if version is None:
+        raise FileNotFoundError(f"no training_set Delta table at {path}: run the features job first")
+    data = with_segments(spark.read.format("delta").option("versionAsOf", version).load(path))
+    if sg.data == "test":
+        data = held_out(data, cfg.train.test_fraction, cfg.train.seed)
+    if sg.where:
+        data = data.where(F.expr(sg.where))
+    missing = [c for c in sg.columns if c not in data.columns]
+    if missing:
+        raise ValueError(f"config key 'validation.segments.columns': {missing} not in training_set")
+    pdf = scores_for(spark, data, ref, ["inspection_id", "label", *dict.fromkeys(sg.columns)])
+    if pdf.empty:
+        raise ValueError(f"no labelled rows to evaluate (validation.segments.data={sg.data}, where={sg.where!r})")
+    table = segment_metrics(pdf, sg.columns, cfg.train.threshold, cfg.train.campaign_size)
+
+    folder = report_dir(cfg, f"segments-{ref.name}-v{ref.version}")
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "segments.csv", index=False)
+    page = Report(f"{ref.name} v{ref.version} by segment ({sg.data} rows{', ' + sg.where if sg.where else ''})")
+    page.table(table.to_dict("records"))
+    report = page.write(folder / "segments.html")
+    with mlflow.start_run(run_name=f"segments-{ref.name}-v{ref.version}") as run_:
+        mlflow.set_tags({"validation.kind": "segments", "model_name": ref.name, "model_version": ref.version})
+        mlflow.log_params({"data": sg.data, "where": sg.where, "segments": ",".join(sg.columns),
+                           "data.training_set.version": version, "model_ref": sg.model_ref})
+        mlflow.log_table(table, artifact_file="segments.json")
+        mlflow.log_artifacts(str(folder), artifact_path="segments")
+        for r in table.itertuples():
+            if r.pr_auc == r.pr_auc:  # NaN for a one-class segment
+                mlflow.log_metric(f"pr_auc.{r.segment}.{r.value}".replace(" ", "_"), float(r.pr_auc))
+    print(f"evaluate sets: {ref.name} v{ref.version} (@{sg.model_ref}) on {len(pdf):,} {sg.data} rows "
+          f"(MLflow run {run_.info.run_id})")
+    with pd.option_context("display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    print(f"  report: {report}")
+    return table
