@@ -174,14 +174,17 @@ def run(spark: SparkSession, cfg: Config) -> DataValidation:
         elif r.status == "warn":
             result.warnings.append(r.message())
     for d in found:
-        text = f"feature {d.column}: PSI {d.psi:.3f} training vs {d.compared}"
         if d.level == "block" and vc.drift.action == "block":
-            result.problems.append(f"{text} (block at {vc.drift.psi_block:g})")
-        elif d.level == "block":
-            result.warnings.append(f"{text} (above the block threshold {vc.drift.psi_block:g}; "
-                                   f"validation.drift.action=warn)")
-        elif d.level == "warn":
-            result.warnings.append(f"{text} (warn at {vc.drift.psi_warn:g})")
+            result.problems.append(f"feature {d.column}: PSI {d.psi:.3f} training vs {d.compared} "
+                                   f"(block at {vc.drift.psi_block:g})")
+    for compared in (SCORING, VALIDATION):
+        blocking = compared == SCORING and vc.drift.action == "block"
+        part = sorted((d for d in found if d.compared == compared and d.level != "ok"
+                       and not (blocking and d.level == "block")), key=lambda d: -d.psi)
+        if part:
+            worst = ", ".join(f"{d.column} {d.psi:.2f}" for d in part[:5])
+            result.warnings.append(f"drift training vs {compared}: {len(part)} feature(s) at PSI >= "
+                                   f"{vc.drift.psi_warn:g} (highest {worst})")
     if VALIDATION in rates and "train" in rates:
         diff = abs(rates[VALIDATION][1] - rates["train"][1])
         if diff > vc.drift.label_rate_warn:

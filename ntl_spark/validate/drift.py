@@ -9,7 +9,8 @@ Out: per column and compared set, the PSI with its level (``ok``, ``warn``,
 Bins are the reference's approximate deciles (``bins`` quantiles, repeated
 edges merged, so a 0/1 column gets two bins); missing values are a bin of
 their own, so a column that starts arriving empty drifts too.
-PSI = sum over bins of (cur - ref) * ln(cur / ref), shares floored at 1e-4.
+PSI = sum over bins of (cur - ref) * ln(cur / ref), on shares with half a count
+added to every bin (small samples leave bins empty by chance).
 Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 major shift.
 """
 
@@ -38,14 +39,18 @@ class Drift:
     current: list[float]
 
 
-def psi(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray) -> float:
-    """PSI of two binned distributions (counts or shares, same bins)."""
+def psi(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, smoothing: float = 0.5) -> float:
+    """PSI of two binned distributions given as counts over the same bins.
+
+    Each bin gets ``smoothing`` extra counts on both sides (additive smoothing),
+    so a bin that a small sample leaves empty does not dominate the index.
+    """
     r = np.asarray(reference, dtype=float)
     c = np.asarray(current, dtype=float)
     if r.shape != c.shape:
         raise ValueError(f"psi: bins differ ({r.shape} vs {c.shape})")
-    r = np.maximum(r / max(r.sum(), 1.0), EPS)
-    c = np.maximum(c / max(c.sum(), 1.0), EPS)
+    r = np.maximum((r + smoothing) / (r.sum() + smoothing * len(r)), EPS)
+    c = np.maximum((c + smoothing) / (c.sum() + smoothing * len(c)), EPS)
     return float(np.sum((c - r) * np.log(c / r)))
 
 

@@ -1,0 +1,190 @@
+"""Model gate: the blessing refuses a worse model and accepts a better one; evaluate sets; run comparison."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl_spark import schemas, tracking
+from ntl_spark.config import BlessingConf
+from ntl_spark.validate import model, runs, segments
+from tests.conftest import make_config
+
+REPO = Path(__file__).resolve().parents[2]
+REGIONS = ("NORTE", "SUR", "ESTE")
+
+
+# ------------------------------------------------------------------ pure parts
+def test_decide_without_champion_uses_the_floor():
+    policy = BlessingConf(min_pr_auc=0.3)
+    assert model.decide(policy, "1", {"pr_auc": 0.4, "precision_at_k": 0.5}, None, None).blessed
+    refused = model.decide(policy, "1", {"pr_auc": 0.2, "precision_at_k": 0.5}, None, None)
+    assert not refused.blessed and "floor" in refused.reasons[0]
+
+
+def test_decide_against_a_champion_tolerates_the_configured_drop():
+    policy = BlessingConf(min_pr_auc=0.1, max_pr_auc_drop=0.02, max_precision_at_k_drop=0.05)
+    champ = {"pr_auc": 0.50, "precision_at_k": 0.60}
+    assert model.decide(policy, "2", {"pr_auc": 0.49, "precision_at_k": 0.56}, "1", champ).blessed
+    worse = model.decide(policy, "2", {"pr_auc": 0.45, "precision_at_k": 0.70}, "1", champ)
+    assert not worse.blessed and any("pr_auc 0.4500 is worse" in r for r in worse.reasons)
+    drifted = model.decide(BlessingConf(block_on_score_drift=True), "2", {"pr_auc": 0.9, "precision_at_k": 0.9},
+                           "1", champ, score_drift_level="block")
+    assert not drifted.blessed
+
+
+def test_ranking_agreement_and_heatmap(tmp_path):
+    a = np.arange(100, dtype=float)
+    same = model.ranking_agreement(a, a * 2, 10)
+    assert same == {"spearman": pytest.approx(1.0), "kendall": pytest.approx(1.0), "topk_overlap": 1.0}
+    rev = model.ranking_agreement(a, -a, 10)
+    assert rev["spearman"] == pytest.approx(-1.0) and rev["topk_overlap"] == 0.0
+    png = model.rank_heatmap(a, -a, 10, ("a", "b"), tmp_path / "h.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------- registry, blessing, segments
+def labelled(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    f0, f1, noise = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    label = ((f0 + 0.5 * f1 + rng.normal(scale=0.5, size=n)) > 1.0).astype(int)
+    return pd.DataFrame({"f0": f0, "f1": f1, "noise": noise, "label": label,
+                         "region": rng.choice(REGIONS, size=n), "is_smart": rng.integers(0, 2, n).astype(float),
+                         "tariff": rng.choice(["residential", "general"], size=n)})
+
+
+def register(cfg, columns: list[str], data: pd.DataFrame) -> str:
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    clf = xgb.XGBClassifier(n_estimators=15, max_depth=2, n_jobs=1).fit(data[columns], data["label"])
+    booster = clf.get_booster()
+    booster.feature_names = columns
+    tracking.setup(cfg)
+    with mlflow.start_run(run_name="DAICE-train"):
+        info = mlflow.xgboost.log_model(booster, name="model", registered_model_name="DAICE",
+                                        metadata={"feature_columns": columns})
+    return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def registry(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("model_gate")
+    cfg = make_config(root, "train.test_fraction=0.5", "train.campaign_size=20", "validation.blessing.min_pr_auc=0.0")
+    ts = labelled(400, 0)
+    ts.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(ts))])
+    ts.insert(0, "inspection_id", [f"I{i:04d}" for i in range(len(ts))])
+    spark.createDataFrame(ts).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
+    mf = labelled(150, 1).drop(columns="label")
+    mf.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(mf))])
+    mf["reference_month"] = dt.date(2026, 9, 1)
+    spark.createDataFrame(mf).write.format("delta").save(cfg.paths.table(schemas.MONTHLY_FEATURES))
+    fit_on = labelled(600, 2)
+    weak = register(cfg, ["noise"], fit_on)  # learns nothing useful
+    strong = register(cfg, ["f0", "f1"], fit_on)
+    return cfg, weak, strong
+
+
+def aliases(cfg) -> dict[str, str]:
+    client = tracking.setup(cfg)
+    return {k: str(v) for k, v in client.get_registered_model("DAICE").aliases.items()}
+
+
+def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry):
+    cfg, weak, strong = registry
+    client = tracking.setup(cfg)
+    # no champion yet: the (weak) candidate passes the floor and becomes champion
+    tracking.set_alias(client, "DAICE", "candidate", weak)
+    first = model.run(spark, cfg)
+    assert first["blessed"] and aliases(cfg)["champion"] == weak
+    # a better challenger replaces it
+    tracking.set_alias(client, "DAICE", "candidate", strong)
+    better = model.run(spark, cfg)
+    assert better["blessed"] and better["champion_version"] == weak
+    assert aliases(cfg)["champion"] == strong
+    assert better["metrics"]["challenger.pr_auc"] > better["metrics"]["champion.pr_auc"]
+    assert {"spearman", "kendall", "topk_overlap"} <= set(better["metrics"])
+    # the worse one is refused and the champion stays
+    tracking.set_alias(client, "DAICE", "candidate", weak)
+    worse = model.run(spark, cfg)
+    assert not worse["blessed"] and worse["model_ref"] == "candidate"
+    assert aliases(cfg)["champion"] == strong
+    assert any("worse than the champion" in r for r in worse["reasons"])
+    # the evidence is logged: decision, heat map, report
+    run = client.get_run(worse["run_id"])
+    assert run.data.tags["validation.decision"] == "refused"
+    files = {a.path for a in client.list_artifacts(worse["run_id"], "validation")}
+    assert {"validation/decision.json", "validation/rank_heatmap.png", "validation/model_report.html"} <= files
+    assert json.loads(Path(worse["report"]).with_name("decision.json").read_text())["decision"] == "refused"
+    assert client.get_model_version("DAICE", weak).tags["validation.decision"] == "refused"
+
+
+def test_evaluate_sets_gives_a_row_per_segment(spark, registry):
+    cfg, _, strong = registry
+    cfg2 = make_config(Path(cfg.paths.root), "train.test_fraction=0.5", f"validation.segments.model_ref={strong}",
+                       "validation.segments.columns=[region,meter_type]")
+    table = segments.run(spark, cfg2)
+    assert set(table.loc[table.segment == "region", "value"]) == set(REGIONS)
+    assert set(table.loc[table.segment == "meter_type", "value"]) == {"smart", "conventional"}
+    assert table.loc[table.segment == "all", "n"].iloc[0] == table.loc[table.segment == "region", "n"].sum()
+
+
+# ------------------------------------------------------------- compare runs
+@pytest.fixture(scope="module")
+def logged_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare_runs")
+    cfg = make_config(root)
+    tracking.setup(cfg)
+    rng = np.random.default_rng(3)
+    for noise in (0.3, 1.0, 3.0):
+        y = rng.integers(0, 2, 300)
+        s = 1 / (1 + np.exp(-(y * 2 - 1 + rng.normal(scale=noise, size=300))))
+        with mlflow.start_run(run_name=f"DAICE-train-noise{noise}"):
+            mlflow.log_metric("test_pr_auc", 0.5)
+            mlflow.log_text(json.dumps({"label": y.tolist(), "score": s.tolist()}), "evaluation/test_scores.json")
+    return root, cfg
+
+
+def test_compare_runs_job_output(logged_runs):
+    _, cfg = logged_runs
+    out = runs.run(cfg)
+    assert Path(out["png"]).read_bytes()[:4] == b"\x89PNG"
+    table = out["table"]
+    assert len(table) == 3
+    assert table.sort_values("pr_auc", ascending=False)["run"].iloc[0].startswith("DAICE-train-noise0.3")
+
+
+def test_notebook_runs_with_ntl_spark_only(logged_runs):
+    import nbformat
+    from nbclient import NotebookClient
+
+    root, _ = logged_runs
+    path = REPO / "notebooks" / "compare_runs.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    imports = [line for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+               if line.startswith(("import ", "from "))]
+    assert all(" ntl_spark" in line or "IPython" in line for line in imports), imports
+    env = {"NTL_ENV": "test", "NTL_SET": f"paths.root={root}", "PYTHONPATH": str(REPO)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        # the kernel is this interpreter (ipykernel in the same environment): no kernelspec install needed
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert sys.executable  # the kernel ran under the test interpreter's environment
