@@ -146,14 +146,42 @@ def evaluate_rules(tables: Mapping[str, DataFrame], rules: Sequence[RuleConf]) -
     Returns:
         One result per rule, in order.
     """
-    out = []
+    out: dict[str, RuleResult] = {}
+    # Row rules on the same rows, and group rules with the same grouping, share one Spark job.
+    batches: dict[tuple[str, str, tuple[str, ...]], list[RuleConf]] = {}
     for rule in rules:
         if rule.table not in tables:
-            out.append(RuleResult(rule.name, rule.table, kind_of(rule), rule.level, 0, 0, 0.0, rule.max_share,
-                                  "skipped", describe(rule)))
+            out[rule.name] = RuleResult(rule.name, rule.table, kind_of(rule), rule.level, 0, 0, 0.0, rule.max_share,
+                                        "skipped", describe(rule))
+        elif rule.unique:
+            out[rule.name] = evaluate_rule(tables[rule.table], rule)
+        else:
+            batches.setdefault((rule.table, rule.where, tuple(rule.group_by)), []).append(rule)
+    for (table, _, group_by), batch in batches.items():
+        if len(batch) == 1:
+            out[batch[0].name] = evaluate_rule(tables[table], batch[0])
             continue
-        out.append(evaluate_rule(tables[rule.table], rule))
-    return out
+        first = batch[0]
+        try:
+            data = tables[table].where(_expr(first, first.where, "where")) if first.where else tables[table]
+            checks = [_expr(r, r.check, "check") for r in batch]
+            if group_by:
+                data = data.groupBy(*[_expr(first, g, "group_by") for g in group_by]).agg(
+                    *[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
+                checks = [F.col(f"_ok{i}") for i in range(len(batch))]
+            row = data.agg(F.count(F.lit(1)).alias("checked"), *[
+                F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)]).first()
+        except AnalysisException:
+            # one rule of the batch is wrong: run them one by one so the error names it
+            for r in batch:
+                out[r.name] = evaluate_rule(tables[table], r)
+            continue
+        for i, r in enumerate(batch):
+            checked, offending = int(row["checked"]), int(row[f"bad{i}"])
+            share, status = _status(r, checked, offending)
+            out[r.name] = RuleResult(r.name, r.table, kind_of(r), r.level, checked, offending, share, r.max_share,
+                                     status, describe(r))
+    return [out[r.name] for r in rules]
 
 
 def results_frame(spark: SparkSession, results: Sequence[RuleResult]) -> DataFrame:
