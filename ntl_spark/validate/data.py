@@ -72,14 +72,14 @@ def reference_month(df: DataFrame, configured: str) -> dt.date | None:
     """The scoring month of ``monthly_features``: configured, else the latest present."""
     if configured:
         return dt.date.fromisoformat(configured)
-    return df.agg(F.max("reference_month")).first()[0]
+    return df.agg(F.max("reference_month")).collect()[0][0]
 
 
 def load_tables(spark: SparkSession, cfg: Config, names: list[str]) -> dict[str, tuple[DataFrame, int | None]]:
     """Latest Delta version of every named table that exists (the scoring month only of monthly_features)."""
     from ntl_spark.ingest import delta_version
 
-    out = {}
+    out: dict[str, tuple[DataFrame, int | None]] = {}
     for name in names:
         path = cfg.paths.table(name)
         version = delta_version(spark, path)

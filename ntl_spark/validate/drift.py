@@ -74,7 +74,7 @@ def reference_edges(reference: DataFrame, columns: Sequence[str], bins: int) -> 
     probs = [i / bins for i in range(1, bins)]
     row = reference.agg(
         *[F.percentile_approx(F.col(f"`{c}`").cast("double"), probs, 1000).alias(f"e{i}") for i, c in enumerate(columns)]
-    ).first()
+    ).collect()[0]
     return {c: _edges(row[f"e{i}"]) for i, c in enumerate(columns)}
 
 
@@ -162,6 +162,6 @@ def label_rates(sets: Mapping[str, DataFrame], label_col: str = "label") -> dict
     """Rows and share of label 1 per labelled set."""
     out = {}
     for name, df in sets.items():
-        row = df.agg(F.count(F.lit(1)).alias("n"), F.avg(F.col(label_col).cast("double")).alias("rate")).first()
+        row = df.agg(F.count(F.lit(1)).alias("n"), F.avg(F.col(label_col).cast("double")).alias("rate")).collect()[0]
         out[name] = (int(row["n"]), float(row["rate"]) if row["rate"] is not None else float("nan"))
     return out

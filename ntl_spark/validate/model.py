@@ -89,7 +89,9 @@ def predict_labelled(df: DataFrame, model_bytes: Any, feature_cols: list[str], k
             out["score"] = booster.inplace_predict(x, missing=np.nan).astype(float)
             yield out
 
-    return df.select(*keys, *[F.col(c).cast("double") for c in feature_cols]).mapInPandas(infer, schema)
+    return df.select(*keys, *[F.col(c).cast("double") for c in feature_cols]).mapInPandas(
+        infer, schema  # type: ignore[arg-type]
+    )
 
 
 def ranking_agreement(a: np.ndarray, b: np.ndarray, k: int) -> dict[str, float]:
@@ -131,7 +133,7 @@ def rank_heatmap(a: np.ndarray, b: np.ndarray, bins: int, names: tuple[str, str]
     ra, rb = rank_positions(a), rank_positions(b)
     n = len(ra)
     edges = np.linspace(0.5, n + 0.5, min(bins, max(n, 1)) + 1)
-    grid, _, _ = np.histogram2d(ra, rb, bins=[edges, edges])
+    grid, _, _ = np.histogram2d(ra, rb, bins=[edges, edges])  # type: ignore[list-item]
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
     im = ax.imshow(grid.T, origin="lower", cmap="viridis", extent=(0.5, n + 0.5, 0.5, n + 0.5), aspect="auto")
     ax.plot([0.5, n + 0.5], [0.5, n + 0.5], color="white", linestyle=":", linewidth=1)

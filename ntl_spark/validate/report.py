@@ -37,6 +37,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return "nan"
+        value = float(value)
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
             return f"{value:.3g}"
         return f"{value:,.4f}".rstrip("0").rstrip(".") if not float(value).is_integer() else f"{value:,.0f}"

@@ -114,20 +114,20 @@ def evaluate_rule(df: DataFrame, rule: RuleConf) -> RuleResult:
             row = counts.agg(
                 F.coalesce(F.sum("count"), F.lit(0)).alias("checked"),
                 F.coalesce(F.sum(F.when(F.col("count") > 1, F.col("count"))), F.lit(0)).alias("offending"),
-            ).first()
+            ).collect()[0]
         elif kind == "group":
             ok = _expr(rule, rule.check, "check")
             groups = data.groupBy(*[_expr(rule, g, "group_by") for g in rule.group_by]).agg(ok.alias("_ok"))
             row = groups.agg(
                 F.count(F.lit(1)).alias("checked"),
                 F.coalesce(F.sum(F.when(~F.col("_ok"), 1)), F.lit(0)).alias("offending"),
-            ).first()
+            ).collect()[0]
         else:
             ok = _expr(rule, rule.check, "check")
             row = data.agg(
                 F.count(F.lit(1)).alias("checked"),
                 F.coalesce(F.sum(F.when(~ok, 1)), F.lit(0)).alias("offending"),
-            ).first()
+            ).collect()[0]
     except AnalysisException as e:
         raise ValueError(f"rule '{rule.name}' on table '{rule.table}' cannot run: {e}") from e
     checked, offending = int(row["checked"]), int(row["offending"])
@@ -170,7 +170,7 @@ def evaluate_rules(tables: Mapping[str, DataFrame], rules: Sequence[RuleConf]) -
                     *[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
                 checks = [F.col(f"_ok{i}") for i in range(len(batch))]
             row = data.agg(F.count(F.lit(1)).alias("checked"), *[
-                F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)]).first()
+                F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)]).collect()[0]
         except AnalysisException:
             # one rule of the batch is wrong: run them one by one so the error names it
             for r in batch:

@@ -116,7 +116,7 @@ def column_stats(
             ]
         else:
             aggs += [F.min(col).cast("string").alias(f"lo{i}"), F.max(col).cast("string").alias(f"hi{i}")]
-    first = df.agg(*aggs).first()
+    first = df.agg(*aggs).collect()[0]
     total = int(first["__n"]) if first else 0
 
     categorical = [c for i, c in enumerate(names)
