@@ -33,9 +33,9 @@ def run_job(name: str, root: Path, *overrides: str) -> int:
 @pytest.fixture(scope="module")
 def pipeline(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    cfg = make_config(root, "generate.customers=800")
+    cfg = make_config(root, "generate.customers=2500")
     generate.run(cfg)
-    codes = {job: run_job(job, root, "generate.customers=800", "score.scored_on=2026-10-01") for job in JOBS}
+    codes = {job: run_job(job, root, "generate.customers=2500", "score.scored_on=2026-10-01") for job in JOBS}
     return root, cfg, codes
 
 
