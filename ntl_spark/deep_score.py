@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 from ntl_spark import deep, schemas, score, tracking
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
         raise ValueError(f"windows lacks column(s) {missing}")
     n_values, n_alarms = shape.days * shape.intervals, shape.days * len(shape.codes)
 
-    def infer(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def infer(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = _keras_model(model_bytes.value)
         for rb in batches:
             n = rb.num_rows
@@ -152,7 +153,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if cfg.windows.scoring_end:
         end = dt.date.fromisoformat(cfg.windows.scoring_end)
     else:
-        end = table.agg(F.max("end_date")).first()[0]
+        end = scalar(table.agg(F.max("end_date")), "windows")
         if end is None:
             raise DataError(f"windows table at {wpath} has no scoring windows: run the windows job")
     rows = table.where(F.col("end_date") == F.lit(end))

@@ -80,7 +80,7 @@ def binary_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] |
 
 def collect_labels_scores(df: DataFrame, label_col: str = "label", score_col: str = "score") -> tuple[np.ndarray, np.ndarray]:
     """Bring (label, score) pairs to the driver through Arrow (two numeric columns only)."""
-    pdf = df.select(F.col(label_col).cast("int").alias("y"), F.col(score_col).cast("double").alias("s")).toPandas()
+    pdf: Any = df.select(F.col(label_col).cast("int").alias("y"), F.col(score_col).cast("double").alias("s")).toPandas()
     return pdf["y"].to_numpy(), pdf["s"].to_numpy()
 
 

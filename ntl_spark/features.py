@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from pyspark.sql import types as T
 
 from ntl_spark import schemas
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +173,7 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
         + [T.StructField(c, T.DoubleType()) for c in cols + derived]
     )
 
-    def compute(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def compute(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             k, e = dense_series(pdf["pos"], pdf["kwh"], pdf["est"], months)
             out = pd.DataFrame(k, columns=cols)
@@ -228,7 +230,8 @@ def build_features(bills: DataFrame, customers: DataFrame, keys: DataFrame, mont
 
 def latest_month(bills: DataFrame) -> dt.date:
     """The last billed period in ``bills``."""
-    value = bills.agg(F.max("period")).first()[0]
+    value = bills.agg(F.max("period")).first()
+    value = value[0] if value is not None else None
     if value is None:
         raise ValueError("bills table is empty: cannot choose a reference month")
     return value
@@ -236,7 +239,7 @@ def latest_month(bills: DataFrame) -> dt.date:
 
 def scoring_keys(customers: DataFrame, reference_month: dt.date) -> DataFrame:
     """Every active customer connected by the reference month, at that month."""
-    return customers.where((F.col("status") == "active")).select(
+    return customers.where(F.col("status") == "active").select(
         "customer_id", F.lit(reference_month).cast("date").alias("reference_month")
     )
 
@@ -266,7 +269,7 @@ def training_rows(
 
 
 # ------------------------------------------------------------------------- run
-def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
+def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Write ``monthly_features`` for the reference month and the ``training_set``.
 
     Returns:
@@ -296,7 +299,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, int]:
     writer.save(mf_path)
 
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
-    first = spark.range(1).select(lookback).first()[0]
+    first = scalar(spark.range(1).select(lookback), "label look-back")
     train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first).withColumn(
         "source_versions", F.lit(version_text)
     )

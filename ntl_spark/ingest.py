@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 from ntl_spark import schemas
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import first_row, scalar
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def delta_version(spark: SparkSession, path: str) -> int | None:
     """Latest version of the Delta table at ``path`` (None when there is none)."""
     if not DeltaTable.isDeltaTable(spark, path):
         return None
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    return int(scalar(DeltaTable.forPath(spark, path).history(1).select("version"), f"history of {path}"))
 
 
 def _replace(df: DataFrame, path: str, where: str | None, partition_by: list[str] | None = None) -> None:
@@ -345,8 +346,8 @@ def ingest_table(
         cfg.ingest.max_kwh_per_bill, cfg.ingest.max_kwh_per_interval, cfg.ingest.csv_timestamp_format,
     )
     period_col = schemas.PERIOD_COLUMNS[table]
-    if period_col and (start or end):
-        window = period_filter(period_col, start, end)
+    window = period_filter(period_col, start, end) if period_col else None
+    if period_col and window is not None:
         # rows whose period does not parse stay in scope so that they are quarantined
         checked = checked.where(window | F.col(period_col).isNull())
     meta = [
@@ -371,7 +372,7 @@ def ingest_table(
             lo = start
             hi = end
             if lo is None or hi is None:
-                bounds = good.agg(F.min(period_col), F.max(period_col)).first()
+                bounds = first_row(good.agg(F.min(period_col), F.max(period_col)), table)
                 lo = lo or (bounds[0].date() if isinstance(bounds[0], dt.datetime) else bounds[0])
                 hi = hi or (bounds[1].date() if isinstance(bounds[1], dt.datetime) else bounds[1])
             if lo is not None and hi is not None:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import schemas
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, object]:
     """Publish the latest (or ``score.scored_on``) day of scores; return counts and the table name."""
     pc = cfg.publish
     scores = spark.read.format("delta").load(cfg.paths.table(schemas.SCORES))
-    day = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else scores.agg(F.max("scored_on")).first()[0]
+    day = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else scalar(scores.agg(F.max("scored_on")), "scores")
     if day is None:
         raise ValueError("scores table is empty: nothing to publish")
     rows = scores.where(F.col("scored_on") == F.lit(day))

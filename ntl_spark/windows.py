@@ -43,7 +43,7 @@ import datetime as dt
 import logging
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,6 +56,7 @@ from pyspark.sql import types as T
 from ntl_spark import schemas
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import first_row, scalar
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
         F.struct(interval_of_day("ts", width).alias("i"), F.col("kwh").cast("double").alias("v")).alias("r"),
     ).groupBy("meter_id", "day").agg(F.collect_list("r").alias("r"))
 
-    def scatter(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def scatter(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             n = batch.num_rows
             lengths, flat = _list_parts(batch.column(2))
@@ -432,7 +433,7 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
     dpath = cfg.paths.table(schemas.READINGS_DAILY)
     current = None
     if DeltaTable.isDeltaTable(spark, dpath):
-        current = DeltaTable.forPath(spark, dpath).history(1).select("userMetadata").first()[0]
+        current = scalar(DeltaTable.forPath(spark, dpath).history(1).select("userMetadata"), dpath)
     if current != stamp:
         readings = spark.read.format("delta").option("versionAsOf", rversion).load(rpath)
         (daily_readings(readings, width).write.format("delta").mode("overwrite")
@@ -447,7 +448,7 @@ def scoring_end(cfg: Config, daily: DataFrame) -> dt.date:
         return dt.date.fromisoformat(cfg.windows.scoring_end)
     if cfg.score.scored_on:
         return dt.date.fromisoformat(cfg.score.scored_on) - dt.timedelta(days=1)
-    last = daily.agg(F.max("day")).first()[0]
+    last = scalar(daily.agg(F.max("day")), "readings_daily")
     if last is None:
         raise DataError("readings_daily is empty: no readings to build windows from")
     return last
@@ -474,7 +475,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     end = scoring_end(cfg, daily)
     keys = scoring_keys(customers, end)
     where = f"(purpose = '{PURPOSE_SCORE}' AND end_date = '{end.isoformat()}')"
-    bounds = daily.agg(F.min("day"), F.max("day")).first()
+    bounds = first_row(daily.agg(F.min("day"), F.max("day")), "readings_daily")
     skipped = 0
     tkeys = None
     if wc.training and versions[schemas.INSPECTIONS] is not None and bounds[0] is not None:

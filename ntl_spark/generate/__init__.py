@@ -223,6 +223,6 @@ def run(cfg: Config) -> dict[str, Any]:
         "output": str(out),
         "smart_meters": meters,
         "fraud_customers": truth_t.num_rows,
-        "irregular_share": manifest["inspections"]["irregular_share"],
+        "irregular_share": manifest["inspections"]["irregular_share"],  # type: ignore[index]
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
     }

@@ -18,7 +18,7 @@ reads one slice of rows, so the file must be on a path every executor sees
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,7 @@ def read_hdf5(spark: SparkSession, path: str, schema: StructType, rows_per_task:
     slices = max(1, math.ceil(rows / rows_per_task))
     fields = [(f.name, f.dataType) for f in schema.fields]
 
-    def read(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def read(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import h5py
 
         with h5py.File(path, "r") as f:
