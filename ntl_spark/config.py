@@ -331,7 +331,12 @@ class TrainConf:
     model_name: str = "DAICE"
     test_fraction: float = 0.25
     seed: int = 7
-    num_workers: int = 2
+    num_workers: int = 1
+    # xgboost threads per training worker; 0 = local[N]: N // num_workers,
+    # cluster: spark.task.cpus (xgboost.spark's own rule).
+    threads_per_worker: int = 0
+    # Rows per Arrow batch handed to each training worker (Spark's default is 10,000).
+    arrow_batch_rows: int = 100_000
     campaign_size: int = 200
     threshold: float = 0.5
     register: bool = True
@@ -346,6 +351,8 @@ class TrainConf:
     def validate(self) -> None:
         _check(0.0 < self.test_fraction < 1.0, "train.test_fraction", self.test_fraction, "must be in (0, 1)")
         _check(self.num_workers >= 1, "train.num_workers", self.num_workers, "must be >= 1")
+        _check(self.threads_per_worker >= 0, "train.threads_per_worker", self.threads_per_worker, "must be >= 0")
+        _check(self.arrow_batch_rows >= 1, "train.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
         _check(self.campaign_size >= 1, "train.campaign_size", self.campaign_size, "must be >= 1")
         _check(0.0 < self.threshold < 1.0, "train.threshold", self.threshold, "must be in (0, 1)")
 
@@ -356,9 +363,11 @@ class ScoreConf:
     model_ref: str = "candidate"  # an alias (champion, candidate ...) or a version number
     top_features: int = 3
     scored_on: str = ""  # empty = today
+    arrow_batch_rows: int = 100_000  # rows per Arrow batch given to the model (Spark's default is 10,000)
 
     def validate(self) -> None:
         _check(0 <= self.top_features <= 20, "score.top_features", self.top_features, "must be in [0, 20]")
+        _check(self.arrow_batch_rows >= 1, "score.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
         if self.scored_on:
             _parse_date("score.scored_on", self.scored_on)
 

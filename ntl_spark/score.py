@@ -14,6 +14,7 @@ broadcast once and loaded once per Python worker.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -102,6 +103,21 @@ def predict_frame(df: DataFrame, model_bytes: Any, feature_cols: list[str], top_
     )
 
 
+@contextlib.contextmanager
+def arrow_batches(spark: SparkSession, rows: int) -> Iterator[None]:
+    """Run the block with ``rows`` rows per Arrow batch for pandas UDFs, then restore the setting."""
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(rows))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
 def rank_scores(scored: DataFrame) -> DataFrame:
     """Add ``rank`` (1 = highest score, ties by customer_id) overall and ``region_rank`` within region."""
     order = [F.col("score").desc(), F.col("customer_id").asc()]
@@ -179,7 +195,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             F.lit(data_versions).alias("data_versions"),
         )
         path = cfg.paths.table(schemas.SCORES)
-        version = write_scores(spark, ranked, path, scored_on, ref.name)
+        with arrow_batches(spark, sc.arrow_batch_rows):
+            version = write_scores(spark, ranked, path, scored_on, ref.name)
         model_bytes.unpersist()
         written = spark.read.format("delta").load(path).where(
             (F.col("scored_on") == F.lit(scored_on)) & (F.col("model_name") == ref.name)

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, features, schemas, tracking
 from ntl_spark.cli import DataError
-from ntl_spark.config import Config, as_dict
+from ntl_spark.config import Config, TrainConf, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +63,111 @@ def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
                         f"(features.months must match between the two jobs)")
 
 
-def build_estimator(feature_cols: list[str], params: dict[str, Any], num_workers: int, seed: int) -> Any:
-    """The xgboost.spark classifier for DAICE."""
-    from xgboost.spark import SparkXGBClassifier
+_ESTIMATOR_CLASS: list[type] = []
 
-    return SparkXGBClassifier(
+
+def _estimator_class() -> type:
+    """SparkXGBClassifier whose workers may run more xgboost threads than ``spark.task.cpus``.
+
+    xgboost.spark refuses ``nthread``/``n_jobs`` and always uses
+    ``spark.task.cpus``, a session-wide setting: raising it for training would
+    also serialise every other stage sharing the session (local[2] has one slot
+    at task.cpus=2). The subclass keeps the documented behaviour when
+    ``nthread_per_worker`` is 0.
+    """
+    if not _ESTIMATOR_CLASS:
+        from xgboost.spark import SparkXGBClassifier
+
+        class DaiceXGBClassifier(SparkXGBClassifier):  # type: ignore[misc]
+            nthread_per_worker = 0
+
+            def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+                booster, train_kwargs, dmatrix = super()._get_xgb_parameters(dataset)
+                if self.nthread_per_worker:
+                    booster["nthread"] = dmatrix["nthread"] = self.nthread_per_worker
+                return booster, train_kwargs, dmatrix
+
+        _ESTIMATOR_CLASS.append(DaiceXGBClassifier)
+    return _ESTIMATOR_CLASS[0]
+
+
+def build_estimator(
+    feature_cols: list[str], params: dict[str, Any], num_workers: int, seed: int,
+    threads_per_worker: int = 0, callbacks: list[Any] | None = None,
+) -> Any:
+    """The xgboost.spark classifier for DAICE.
+
+    Args:
+        feature_cols: model inputs, double columns.
+        params: xgboost hyperparameters (``train.params``).
+        num_workers: training tasks (a barrier stage: at most the free task slots).
+        seed: random_state.
+        threads_per_worker: xgboost threads in each worker; 0 = ``spark.task.cpus``.
+        callbacks: xgboost training callbacks (pickled to the workers).
+    """
+    est = _estimator_class()(
         features_col=feature_cols,
         label_col="label",
         num_workers=num_workers,
         missing=float("nan"),
         random_state=seed,
         verbosity=0,
+        verbose=False,  # no per-round evaluation log from every worker
+        **({"callbacks": callbacks} if callbacks else {}),
         **params,
     )
+    est.nthread_per_worker = threads_per_worker
+    return est
+
+
+def worker_layout(spark: SparkSession, tc: TrainConf) -> tuple[int, int]:
+    """Training workers and xgboost threads per worker for this session.
+
+    local[N]: ``train.num_workers`` (capped at N) workers sharing the N cores, so
+    one worker with N threads avoids the per-node histogram allreduce between
+    workers. A cluster keeps xgboost.spark's rule (threads = spark.task.cpus)
+    unless ``train.threads_per_worker`` is set.
+    """
+    slots = spark.sparkContext.defaultParallelism
+    workers = min(tc.num_workers, slots)
+    if workers < tc.num_workers:
+        log.warning("train.num_workers=%d > %d task slots: using %d", tc.num_workers, slots, workers)
+    threads = tc.threads_per_worker
+    if threads == 0:
+        if spark.sparkContext.master.startswith("local"):
+            threads = max(1, slots // workers)
+        else:
+            threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    return workers, threads
+
+
+def fit_model(
+    spark: SparkSession, train_df: DataFrame, feature_cols: list[str], tc: TrainConf,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """Fit the DAICE estimator on ``train_df`` (label + double ``feature_cols``) with the configured layout.
+
+    ``train_df`` should be cached with one partition per worker (see
+    ``run``): xgboost.spark shuffles any other layout into ``num_workers``
+    partitions at every fit (a barrier stage cannot read through ``coalesce``).
+    Each worker receives its rows in Arrow batches of ``train.arrow_batch_rows``.
+
+    Returns:
+        The fitted ``SparkXGBClassifierModel``.
+    """
+    workers, threads = worker_layout(spark, tc)
+    data = train_df.select("label", *feature_cols)
+    est = build_estimator(feature_cols, tc.params, workers, tc.seed, threads, callbacks)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(tc.arrow_batch_rows))
+    try:
+        return est.fit(data)
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def run(spark: SparkSession, cfg: Config) -> TrainResult:
@@ -95,21 +187,19 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     data = data.select("customer_id", "inspection_id", "region", "label", *[F.col(c).cast("double") for c in feature_cols])
 
     train_df, test_df = split_by_customer(data, tc.test_fraction, tc.seed)
-    train_df = train_df.cache()
+    workers, threads = worker_layout(spark, tc)
+    # Cached in the training layout so that the fit reads it without another shuffle.
+    train_df = train_df.repartition(workers).cache()
     n_train = train_df.count()
     n_pos = train_df.where(F.col("label") == 1).count()
     if n_train == 0 or n_pos == 0 or n_pos == n_train:
         raise DataError(f"training split has {n_train} rows and {n_pos} irregular: need both classes")
 
-    slots = spark.sparkContext.defaultParallelism
-    workers = min(tc.num_workers, slots)
-    if workers < tc.num_workers:
-        log.warning("train.num_workers=%d > %d task slots: using %d", tc.num_workers, slots, workers)
-
     with mlflow.start_run(run_name=f"{tc.model_name}-train") as run_:
         mlflow.log_params(tracking.run_params("xgb", tc.params))
         mlflow.log_params({
-            "model_name": tc.model_name, "num_workers": workers, "test_fraction": tc.test_fraction,
+            "model_name": tc.model_name, "num_workers": workers, "threads_per_worker": threads,
+            "test_fraction": tc.test_fraction,
             "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
             "campaign_size": tc.campaign_size, "threshold": tc.threshold,
             "n_train": n_train, "n_train_positive": n_pos,
@@ -121,7 +211,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
                 versions[t] = int(v) if v.isdigit() else None
         tracking.log_data_versions(versions)
 
-        model = build_estimator(feature_cols, tc.params, workers, tc.seed).fit(train_df)
+        model = fit_model(spark, train_df, feature_cols, tc)
         booster = model.get_booster()
         booster.feature_names = feature_cols
 

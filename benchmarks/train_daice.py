@@ -1,0 +1,257 @@
+"""Benchmark: train DAICE with the project's xgboost.spark estimator vs native xgboost.
+
+Generates (numpy, seeded) a training set shaped like the DAICE features
+(``features.feature_columns(36)``: C1..C36 monthly kWh with gaps, the derived
+features, customer attributes and one-hot region/tariff; 8% irregular), then
+fits, in the same run:
+
+* ntl-spark: ``ntl_spark.train.fit_model`` (the train job's own path: the
+  estimator from ``build_estimator`` with ``train.params`` and the worker /
+  thread layout of ``conf/base.yaml``) on a Spark DataFrame made from the array;
+* baseline: ``xgboost.XGBClassifier(n_jobs=2, tree_method="hist")`` with the
+  same parameters on the numpy array.
+
+The project's fit is split into pieces with a training callback: set-up until
+the first round (input job, DataFrame -> worker transfer, quantile sketch) and
+the boosting rounds. Prints a table (figure, baseline, ratio) and, unless
+``--dry``, appends it to ``benchmarks/RESULTS.md``.
+
+    .venv/bin/python benchmarks/train_daice.py                  # 400,000 rows
+    .venv/bin/python benchmarks/train_daice.py --rows 50000     # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# OpenMP threads that spin while they wait make multi-threaded xgboost crawl
+# on a loaded machine (20k rows, n_jobs=2, load 10: 60-94 s spinning vs 3.5 s
+# passive). Set before xgboost loads libgomp; both sides run with the same
+# policy (Spark's Python workers inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xgboost as xgb  # noqa: E402
+
+from ntl_spark import features, train  # noqa: E402
+from ntl_spark.config import load_config  # noqa: E402
+
+POSITIVE_RATE = 0.08
+LABEL_NOISE = 0.01  # share of labels flipped either way
+
+
+def daice_features(rows: int, seed: int = 13, months: int = 36) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A float64 feature matrix in ``feature_columns(months)`` order and 0/1 labels.
+
+    Monthly kWh: a lognormal level per customer times a seasonal profile and
+    gamma noise; irregular customers (``POSITIVE_RATE``) lose a share of their
+    consumption from a random month on. About 2% of months are missing and
+    recently connected customers have no history before their connection.
+    """
+    rng = np.random.default_rng(seed)
+    cols = features.feature_columns(months)
+    n_reg, n_tar = len(features.REGIONS), len(features.schemas.TARIFFS)
+    level = rng.lognormal(5.0, 0.7, size=(rows, 1))
+    season = 1.0 + 0.25 * np.cos(2 * np.pi * (np.arange(months) + rng.integers(0, 12, size=(rows, 1))) / 12)
+    kwh = level * season * rng.gamma(4.0, 1 / 4.0, size=(rows, months))
+    label = rng.random(rows) < POSITIVE_RATE - LABEL_NOISE
+    start = rng.integers(1, months, size=rows)  # C1..C<start> are after the theft began
+    factor = np.where(label, rng.uniform(0.5, 0.95, size=rows), 1.0)
+    kwh = np.where(np.arange(months)[None, :] < start[:, None], kwh * factor[:, None], kwh)
+    connected = np.where(rng.random(rows) < 0.1, rng.integers(6, months, size=rows), months + rng.integers(0, 60, size=rows))
+    kwh[np.arange(months)[None, :] >= connected[:, None]] = np.nan
+    kwh[rng.random((rows, months)) < 0.02] = np.nan
+    kwh[rng.random((rows, months)) < 0.005] = 0.0
+    last12, prev12 = kwh[:, :12], kwh[:, 12:24]
+    with np.errstate(all="ignore"), _quiet():
+        mean_3, mean_12, mean_all = np.nanmean(kwh[:, :3], 1), np.nanmean(last12, 1), np.nanmean(kwh, 1)
+        std_12 = np.nanstd(last12, 1)
+        t = np.arange(12) - 5.5
+        ok = ~np.isnan(last12)
+        slope = np.nansum((last12 - mean_12[:, None]) * t, 1) / np.maximum((ok * t**2).sum(1), 1)
+        kw = rng.choice([3.3, 4.4, 6.6, 9.2, 13.2, 40.0], size=rows)
+        derived = [
+            mean_3, mean_12, mean_all, std_12, std_12 / mean_12, np.nanmin(last12, 1), np.nanmax(last12, 1),
+            mean_3 / mean_12, mean_12 / np.nanmean(prev12, 1), kwh[:, 0] / kwh[:, 12], slope,
+            (last12 == 0).sum(1), np.isnan(kwh).sum(1), rng.beta(1, 12, size=rows), mean_12 / kw, connected,
+        ]
+    attrs = [kw, (rng.random(rows) < 0.3).astype(float)]
+    region = np.eye(n_reg)[rng.integers(0, n_reg, size=rows)]
+    tariff = np.eye(n_tar)[rng.choice(n_tar, size=rows, p=[0.7, 0.15, 0.12, 0.03])]
+    x = np.column_stack([kwh, *derived, *attrs, region, tariff]).astype(np.float64)
+    x[~np.isfinite(x)] = np.nan
+    flip = rng.random(rows) < LABEL_NOISE
+    y = (label ^ flip).astype(np.int32)
+    if x.shape[1] != len(cols):
+        raise RuntimeError(f"generated {x.shape[1]} columns for {len(cols)} feature names")
+    return x, y, cols
+
+
+class _quiet:
+    """Silence numpy's all-NaN-slice warnings while deriving features."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+class RoundClock(xgb.callback.TrainingCallback):
+    """Writes wall-clock times of the first and last round to a file (read by the driver)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled when the training task starts on its worker.
+        self.__dict__.update(state)
+        self._mark("task")
+
+    def _mark(self, key: str) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({key: time.time(), "pid": os.getpid()}) + "\n")
+
+    def before_training(self, model: Any) -> Any:
+        self._mark("start")
+        return model
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        if epoch == 0:
+            self._mark("first")
+        return False
+
+    def after_training(self, model: Any) -> Any:
+        self._mark("end")
+        return model
+
+
+def read_clock(path: str) -> dict[str, float]:
+    """Earliest start/first and latest end over the workers."""
+    marks: dict[str, list[float]] = {}
+    for line in Path(path).read_text().splitlines():
+        for k, v in json.loads(line).items():
+            if k != "pid":
+                marks.setdefault(k, []).append(v)
+    return {"task": min(marks["task"]), "start": max(marks["start"]), "first": max(marks["first"]),
+            "end": max(marks["end"])}
+
+
+def native_fit(x: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int) -> tuple[float, Any]:
+    t = time.perf_counter()
+    model = xgb.XGBClassifier(n_jobs=2, tree_method="hist", missing=np.nan, random_state=seed, verbosity=0, **params)
+    model.fit(x, y)
+    return time.perf_counter() - t, model
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=400_000)
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each side; the best is reported")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="config override for the project side, e.g. train.num_workers=2")
+    ap.add_argument("--dry", action="store_true", help="print only, do not append to RESULTS.md")
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="ntl-bench-train-"))
+    cfg = load_config("local", [f"paths.root={root}", *args.overrides])
+    tc = cfg.train
+    t = time.perf_counter()
+    x, y, cols = daice_features(args.rows)
+    print(f"generated {x.shape[0]:,} x {x.shape[1]} ({y.mean():.1%} positive, "
+          f"{np.isnan(x).mean():.1%} NaN) in {time.perf_counter() - t:.1f} s")
+
+    from pyspark.sql import functions as F
+
+    from ntl_spark.session import build_session
+
+    spark = build_session(cfg, app_name="bench-train-daice")
+    workers, threads = train.worker_layout(spark, tc)
+    pdf = pd.DataFrame(x, columns=cols)
+    pdf.insert(0, "label", y)
+    source = spark.createDataFrame(pdf).withColumn("label", F.col("label").cast("int"))
+    del pdf
+    # Cached in the training layout and counted before the fit, as the train job does with its split.
+    t = time.perf_counter()
+    df = source.repartition(workers).cache()
+    df.count()
+    cache_secs = time.perf_counter() - t
+
+    results: dict[str, list[float]] = {"project": [], "native": [], "setup": [], "rounds": [], "after": []}
+    auc: dict[str, float] = {}
+    for i in range(args.repeat):
+        secs, model = native_fit(x, y, tc.params, tc.seed)
+        results["native"].append(secs)
+        if i == 0:
+            auc["native"] = _auc(y, model.predict_proba(x)[:, 1])
+        del model
+        clock = str(root / f"clock-{i}.jsonl")
+        t0 = time.time()
+        smodel = train.fit_model(spark, df, cols, tc, callbacks=[RoundClock(clock)])
+        t1 = time.time()
+        marks = read_clock(clock)
+        results["project"].append(t1 - t0)
+        results["setup"].append(marks["first"] - t0)
+        results["rounds"].append(marks["end"] - marks["first"])
+        results["after"].append(t1 - marks["end"])
+        if i == 0:
+            booster = smodel.get_booster()
+            auc["project"] = _auc(y, booster.inplace_predict(x, missing=np.nan))
+        print(f"run {i + 1}: project {t1 - t0:.1f} s (set-up {marks['first'] - t0:.1f}: to task "
+              f"{marks['task'] - t0:.1f}, data+sketch {marks['start'] - marks['task']:.1f}; rounds "
+              f"{marks['end'] - marks['first']:.1f}, after {t1 - marks['end']:.1f}), native {secs:.1f} s, "
+              f"load {os.getloadavg()[0]:.1f}")
+    spark.stop()
+
+    best = {k: min(v) for k, v in results.items()}
+    ratio = best["project"] / best["native"]
+    lines = [
+        f"\n## Train DAICE (benchmarks/train_daice.py), {dt.date.today().isoformat()}\n",
+        f"Machine: {os.cpu_count()} cores, 24 GiB, {platform.machine()}, Python {platform.python_version()}, "
+        f"xgboost {xgb.__version__}; Spark {cfg.spark.master}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}. {x.shape[0]:,} rows x {x.shape[1]} features, "
+        f"{y.mean():.0%} positive, {tc.params['n_estimators']} trees depth {tc.params['max_depth']}. "
+        f"Best of {args.repeat}, both sides in the same run; load average {os.getloadavg()[0]:.1f} at the end.\n",
+        "| figure | ntl-spark | baseline | ratio |",
+        "|---|---|---|---|",
+        f"| fit, s ({workers} worker(s) x {threads} thread(s) vs XGBClassifier n_jobs=2) | "
+        f"{best['project']:.1f} | {best['native']:.1f} | {ratio:.2f}x |",
+        f"| cache of the input in that layout (before the fit, as in the job), s | {cache_secs:.1f} | | |",
+        f"| of which set-up before round 1, s | {best['setup']:.1f} | | |",
+        f"| of which boosting rounds, s | {best['rounds']:.1f} | | |",
+        f"| of which model back to the driver, s | {best['after']:.1f} | | |",
+        f"| training ROC-AUC | {auc['project']:.4f} | {auc['native']:.4f} | |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.dry:
+        with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
+            fh.write(text)
+    return 0
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
