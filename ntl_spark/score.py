@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import mlflow
@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 from ntl_spark import schemas, tracking
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def predict_frame(df: DataFrame, model_bytes: Any, feature_cols: list[str], top_
         top_k: how many contributing features to keep (0 = none, faster).
     """
 
-    def infer(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def infer(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import xgboost as xgb
 
         booster = _booster(model_bytes.value)
@@ -167,7 +168,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if cfg.features.reference_month:
         ref_month = dt.date.fromisoformat(cfg.features.reference_month)
     else:
-        ref_month = feats.agg(F.max("reference_month")).first()[0]
+        ref_month = scalar(feats.agg(F.max("reference_month")), "monthly_features")
     feats = feats.where(F.col("reference_month") == F.lit(ref_month))
     missing = [c for c in feature_cols if c not in feats.columns]
     if missing:

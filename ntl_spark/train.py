@@ -134,7 +134,7 @@ def worker_layout(spark: SparkSession, tc: TrainConf) -> tuple[int, int]:
         log.warning("train.num_workers=%d > %d task slots: using %d", tc.num_workers, slots, workers)
     threads = tc.threads_per_worker
     if threads == 0:
-        if spark.sparkContext.master.startswith("local"):
+        if (spark.sparkContext.master or "").startswith("local"):
             threads = max(1, slots // workers)
         else:
             threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
@@ -215,7 +215,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         booster = model.get_booster()
         booster.feature_names = feature_cols
 
-        scored = with_score(model.transform(test_df)).select("customer_id", "region", "label", "score").toPandas()
+        scored: Any = with_score(model.transform(test_df)).select("customer_id", "region", "label", "score").toPandas()
         y, s = scored["label"].to_numpy(), scored["score"].to_numpy()
         k = min(tc.campaign_size, len(y))
         m = evaluate.binary_metrics(y, s, tc.threshold, k)
