@@ -241,13 +241,10 @@ def predict_converter(model: Any, converter: Any, shape: Shape, batch_size: int,
 # --------------------------------------------------------------------- run
 def training_windows(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, str]:
     """Usable training windows at the table's latest version, that version and the source versions."""
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import read_pinned
 
     path = cfg.paths.table(schemas.WINDOWS)
-    version = delta_version(spark, path)
-    if version is None:
-        raise FileNotFoundError(f"no windows Delta table at {path}: run the windows job first")
-    df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    df, version = read_pinned(spark, path, "windows", "windows")
     df = df.where((F.col("purpose") == "train") & (F.col("coverage") >= cfg.windows.min_coverage))
     src = df.select("source_versions").first()
     return df, version, src[0] if src else ""

@@ -137,7 +137,7 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Score every smart-meter customer's latest window and write the ranking to ``scores``."""
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import read_pinned
     from ntl_spark.windows import arrow_batch_rows
 
     dc = cfg.deep
@@ -146,10 +146,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     raw, shape = load_model_bytes(ref)
 
     wpath = cfg.paths.table(schemas.WINDOWS)
-    wversion = delta_version(spark, wpath)
-    if wversion is None:
-        raise FileNotFoundError(f"no windows Delta table at {wpath}: run the windows job first")
-    table = spark.read.format("delta").option("versionAsOf", wversion).load(wpath).where(F.col("purpose") == "score")
+    table, wversion = read_pinned(spark, wpath, "windows", "windows")
+    table = table.where(F.col("purpose") == "score")
     if cfg.windows.scoring_end:
         end = dt.date.fromisoformat(cfg.windows.scoring_end)
     else:

@@ -292,6 +292,21 @@ def delta_version(spark: SparkSession, path: str) -> int | None:
     return int(scalar(DeltaTable.forPath(spark, path).history(1).select("version"), f"history of {path}"))
 
 
+def read_pinned(spark: SparkSession, path: str, table: str, producer: str) -> tuple[DataFrame, int]:
+    """Read a Delta table at its current version, pinned, and return that version.
+
+    Pinning keeps every read of one run on the same snapshot and lets the run
+    log the version it saw.
+
+    Raises:
+        FileNotFoundError: no Delta table at ``path`` (names the job that writes it).
+    """
+    version = delta_version(spark, path)
+    if version is None:
+        raise FileNotFoundError(f"no {table} Delta table at {path}: run the {producer} job first")
+    return spark.read.format("delta").option("versionAsOf", version).load(path), version
+
+
 def _replace(df: DataFrame, path: str, where: str | None, partition_by: list[str] | None = None) -> None:
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "false")
     if where:

@@ -153,7 +153,7 @@ def write_scores(spark: SparkSession, ranked: DataFrame, path: str, scored_on: d
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Score every active customer with the configured model and write the ranking."""
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import read_pinned
 
     sc = cfg.score
     client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")
@@ -161,10 +161,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     booster, feature_cols = load_booster(ref)
 
     mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
-    mf_version = delta_version(spark, mf_path)
-    if mf_version is None:
-        raise FileNotFoundError(f"no monthly_features Delta table at {mf_path}: run the features job first")
-    feats = spark.read.format("delta").option("versionAsOf", mf_version).load(mf_path)
+    feats, mf_version = read_pinned(spark, mf_path, "monthly_features", "features")
     if cfg.features.reference_month:
         ref_month = dt.date.fromisoformat(cfg.features.reference_month)
     else:

@@ -172,15 +172,12 @@ def fit_model(
 
 def run(spark: SparkSession, cfg: Config) -> TrainResult:
     """Train, evaluate, log and register one DAICE model."""
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import read_pinned
 
     tc = cfg.train
     client = tracking.setup(cfg)
     path = cfg.paths.table(schemas.TRAINING_SET)
-    version = delta_version(spark, path)
-    if version is None:
-        raise FileNotFoundError(f"no training_set Delta table at {path}: run the features job first")
-    data = spark.read.format("delta").option("versionAsOf", version).load(path)
+    data, version = read_pinned(spark, path, "training_set", "features")
     feature_cols = features.feature_columns(cfg.features.months)
     check_training_set(data, feature_cols)
     source_versions = data.select("source_versions").first()

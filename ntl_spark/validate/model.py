@@ -214,7 +214,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         blessed, challenger and champion versions, the model reference to score with,
         reasons, metrics, the MLflow run id and the report path.
     """
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import delta_version, read_pinned
     from ntl_spark.validate.data import reference_month
 
     policy = cfg.validation.blessing
@@ -224,11 +224,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     champion = champion_ref(client, name, policy.champion_alias)
 
     ts_path = cfg.paths.table(schemas.TRAINING_SET)
-    ts_version = delta_version(spark, ts_path)
-    if ts_version is None:
-        raise FileNotFoundError(f"no training_set Delta table at {ts_path}: run the features job first")
-    test = held_out(spark.read.format("delta").option("versionAsOf", ts_version).load(ts_path),
-                    cfg.train.test_fraction, cfg.train.seed)
+    training_set, ts_version = read_pinned(spark, ts_path, "training_set", "features")
+    test = held_out(training_set, cfg.train.test_fraction, cfg.train.seed)
     keys = ["inspection_id", "customer_id", "region", "label"]
     ch = _scores(spark, test, challenger, keys).sort_values("inspection_id").reset_index(drop=True)
     if ch.empty:

@@ -71,16 +71,14 @@ def segment_metrics(pdf: pd.DataFrame, columns: Sequence[str], threshold: float,
 
 def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     """Score the labelled rows with the chosen model and log metrics per segment."""
-    from ntl_spark.ingest import delta_version
+    from ntl_spark.ingest import read_pinned
 
     sg = cfg.validation.segments
     client = tracking.setup(cfg, experiment=experiment_name(cfg))
     ref = tracking.resolve(client, cfg.score.model_name, sg.model_ref)
     path = cfg.paths.table(schemas.TRAINING_SET)
-    version = delta_version(spark, path)
-    if version is None:
-        raise FileNotFoundError(f"no training_set Delta table at {path}: run the features job first")
-    data = with_segments(spark.read.format("delta").option("versionAsOf", version).load(path))
+    pinned, version = read_pinned(spark, path, "training_set", "features")
+    data = with_segments(pinned)
     if sg.data == "test":
         data = held_out(data, cfg.train.test_fraction, cfg.train.seed)
     if sg.where:
