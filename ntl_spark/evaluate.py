@@ -105,6 +105,18 @@ def curves(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": p, "recall": r, "fpr": fpr, "tpr": tpr}
 
 
+def save_figure(fig: Any, path: Path | str, dpi: int) -> Path:
+    """Lay out, write as PNG (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def plot_curves(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path | str, title: str = "") -> Path:
     """PR (left) and ROC (right) curves of one or more labelled score sets in one PNG.
 
@@ -140,12 +152,7 @@ def plot_curves(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path | s
     ax_roc.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_importance(importance: dict[str, float], path: Path | str, top: int = 25) -> Path:
@@ -159,9 +166,4 @@ def plot_importance(importance: dict[str, float], path: Path | str, top: int = 2
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(items) + 1))
     ax.barh([k for k, _ in reversed(items)], [v for _, v in reversed(items)])
     ax.set(xlabel="total gain", title="Feature importance")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=110)

@@ -140,12 +140,7 @@ def rank_heatmap(a: np.ndarray, b: np.ndarray, bins: int, names: tuple[str, str]
     ax.set(xlabel=f"rank by {names[0]} (1 = inspect first)", ylabel=f"rank by {names[1]}",
            title=f"Rank positions on the held-out set (n={n})")
     fig.colorbar(im, ax=ax, label="rows")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return evaluate.save_figure(fig, path, dpi=100)
 
 
 def decide(
