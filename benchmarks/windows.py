@@ -1,22 +1,26 @@
-"""Benchmark: DeepDAICE windows (days x intervals) from raw 15-minute readings into Delta.
+"""Benchmark: DeepDAICE windows (days x intervals) into Delta, Spark vs one numpy process.
 
-Writes synthetic bronze readings (one row per reading, ``READINGS_SCHEMA``)
-for ``--meters`` meters and ``--days`` days as a Delta table, then times:
+The windows job reads readings in the meter-day layout (``readings_daily``:
+one row per meter and day with its intervals, the HBase row shape); the
+per-reading bronze table is pivoted into it once per readings version. Both
+steps are timed against a single-process pyarrow + numpy baseline that reads
+the same files and writes the same output:
 
-* Spark, raw layout: readings -> windows (one range join + one collect per
-  window + numpy in ``mapInArrow``) -> Delta;
-* Spark, daily layout: readings -> ``readings_daily`` (built once) and
-  ``readings_daily`` -> windows -> Delta (the layout the pipeline uses);
-* baseline: one Python process with pyarrow + numpy reading the same Parquet
-  files, scattering, imputing/normalising with the same function and writing
-  Parquet.
+* windows: ``readings_daily`` Delta (+ one alarm per meter) -> ``windows``
+  Delta, as the windows job does it (``windows.assemble_windows`` +
+  ``windows_frame``); baseline: the same Parquet files, file by file (each
+  holds whole meters, its best case), same imputation, Parquet out;
+* pivot (``--pivot``): per-reading ``readings`` Delta -> ``readings_daily``
+  Delta (``windows.daily_readings``); baseline: the same Parquet files, file by
+  file, scattered with numpy, Parquet out.
 
 Prints a table (figure, baseline, ratio) and appends it to
 ``benchmarks/RESULTS.md``.
 
-    .venv/bin/python benchmarks/windows.py                   # 34,474 meters x 90 days x 96
-    .venv/bin/python benchmarks/windows.py --meters 2000     # quick
-    .venv/bin/python benchmarks/windows.py --big             # 100,000 meters, 4 GiB driver, Spark daily path only
+    .venv/bin/python benchmarks/windows.py                    # 34,474 meters x 90 days x 96
+    .venv/bin/python benchmarks/windows.py --pivot            # + the per-reading -> meter-day pivot
+    .venv/bin/python benchmarks/windows.py --meters 2000      # quick
+    .venv/bin/python benchmarks/windows.py --big              # 100,000 meters, 4 GiB driver, no baseline
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import resource
 import shutil
 import sys
 import time
@@ -44,76 +49,116 @@ from ntl_spark.config import load_config  # noqa: E402
 END = dt.date(2026, 9, 30)
 METERS_PER_FILE = 1000
 UTC_OFFSET_H = 3  # America/Montevideo, no DST: local wall clock = UTC - 3 h
+EPOCH = dt.date(1970, 1, 1)
 
 
-def generate(raw: Path, meters: int, days: int, intervals: int, seed: int = 5) -> int:
-    """Readings Parquet files (meters in blocks of 1,000 per file) and one event per meter; return rows."""
+def _ids(lo: int, n: int) -> np.ndarray:
+    return np.array([f"M{lo + i:07d}" for i in range(n)])
+
+
+def _lists(values: np.ndarray, width: int, typ: pa.DataType, mask: np.ndarray | None = None) -> pa.ListArray:
+    rows = values.size // width
+    off = pa.array(np.arange(rows + 1, dtype=np.int32) * np.int32(width))
+    return pa.ListArray.from_arrays(off, pa.array(values.ravel(), typ, mask=None if mask is None else mask.ravel()))
+
+
+def generate(raw: Path, meters: int, days: int, intervals: int, long: bool, seed: int = 5) -> int:
+    """Meter-day Parquet files (1,000 meters a file), per-reading files when ``long``, events; return readings."""
     rng = np.random.default_rng(seed)
-    first = np.datetime64(END - dt.timedelta(days=days - 1), "us") + np.timedelta64(UTC_OFFSET_H, "h")
-    step = np.timedelta64(86_400_000_000 // intervals, "us")
-    per_meter = days * intervals
-    ts_one = first + np.arange(per_meter) * step
+    first = END - dt.timedelta(days=days - 1)
     shape = 0.4 + np.sin(np.linspace(0, 2 * np.pi, intervals)) ** 2
-    (raw / "readings").mkdir(parents=True)
-    rows = 0
+    (raw / "daily").mkdir(parents=True)
+    if long:
+        (raw / "readings").mkdir(parents=True)
+        first_us = np.datetime64(first, "us") + np.timedelta64(UTC_OFFSET_H, "h")
+        ts_one = first_us + np.arange(days * intervals) * np.timedelta64(86_400_000_000 // intervals, "us")
+    day_one = np.arange(days, dtype=np.int32) + np.int32((first - EPOCH).days)
     for part, lo in enumerate(range(0, meters, METERS_PER_FILE)):
         n = min(METERS_PER_FILE, meters - lo)
         level = rng.lognormal(-1.5, 0.5, size=(n, 1, 1))
-        kwh = (level * shape * rng.gamma(4.0, 0.25, size=(n, days, intervals))).astype(np.float64).ravel()
-        missing = rng.random(kwh.size) < 0.003
-        ids = np.repeat(np.array([f"M{lo + i:07d}" for i in range(n)]), per_meter)
-        table = pa.table({
-            "meter_id": pa.array(ids),
-            "ts": pa.array(np.tile(ts_one, n), pa.timestamp("us", tz="UTC")),
-            "kwh": pa.array(kwh, mask=missing),
-        })
-        pq.write_table(table, raw / "readings" / f"part-{part:05d}.parquet", row_group_size=1_000_000)
-        rows += table.num_rows
+        kwh = (level * shape * rng.gamma(4.0, 0.25, size=(n, days, intervals))).astype(np.float32)
+        missing = rng.random(kwh.shape) < 0.003
+        ids = _ids(lo, n)
+        pq.write_table(pa.table({
+            "meter_id": pa.array(np.repeat(ids, days)),
+            "day": pa.array(np.tile(day_one, n), pa.int32()).cast(pa.date32()),
+            "kwh": _lists(kwh, intervals, pa.float32(), missing),
+        }), raw / "daily" / f"part-{part:05d}.parquet", row_group_size=100_000)
+        if long:
+            pq.write_table(pa.table({
+                "meter_id": pa.array(np.repeat(ids, days * intervals)),
+                "ts": pa.array(np.tile(ts_one, n), pa.timestamp("us", tz="UTC")),
+                "kwh": pa.array(kwh.astype(np.float64).ravel(), mask=missing.ravel()),
+            }), raw / "readings" / f"part-{part:05d}.parquet", row_group_size=1_000_000)
     ev_ts = np.datetime64(END - dt.timedelta(days=10), "us") + np.timedelta64(UTC_OFFSET_H + 10, "h")
     pq.write_table(pa.table({
-        "meter_id": pa.array([f"M{i:07d}" for i in range(meters)]),
+        "meter_id": pa.array(_ids(0, meters)),
         "ts": pa.array(np.full(meters, ev_ts), pa.timestamp("us", tz="UTC")),
         "code": pa.array(["COVER_OPEN"] * meters),
     }), raw / "events.parquet")
-    return rows
+    return meters * days * intervals
 
 
-def numpy_baseline(raw: Path, out: Path, days: int, intervals: int) -> float:
-    """Single process: the same files -> windows Parquet with pyarrow + numpy; return seconds."""
+def numpy_windows(raw: Path, out: Path, days: int, intervals: int) -> float:
+    """One process: meter-day files -> windows Parquet (kwh, missing, alarms, scale, coverage); return seconds."""
     t0 = time.perf_counter()
     out.mkdir(parents=True)
-    first_us = np.datetime64(END - dt.timedelta(days=days - 1), "us").astype(np.int64) + UTC_OFFSET_H * 3_600_000_000
-    slot_us = 86_400_000_000 // intervals
+    first = (END - dt.timedelta(days=days - 1) - EPOCH).days
     codes = list(schemas.EVENT_CODES)
     ev = pq.read_table(raw / "events.parquet")
     ev_meter = ev.column("meter_id").to_numpy(zero_copy_only=False)
-    ev_day = (ev.column("ts").cast(pa.int64()).to_numpy() - first_us) // 86_400_000_000
+    ev_day = ((ev.column("ts").cast(pa.int64()).to_numpy() // 1_000_000 - UTC_OFFSET_H * 3600) // 86_400) - first
     ev_code = np.array([codes.index(c) for c in ev.column("code").to_pylist()])
-    for f in sorted((raw / "readings").glob("*.parquet")):
+    for f in sorted((raw / "daily").glob("*.parquet")):
         t = pq.read_table(f)
         enc = t.column("meter_id").combine_chunks().dictionary_encode()
         ids = enc.dictionary.to_numpy(zero_copy_only=False)
         m = enc.indices.to_numpy()
-        pos = (t.column("ts").cast(pa.int64()).to_numpy() - first_us) // slot_us
-        kwh = t.column("kwh").to_numpy()
-        keep = (pos >= 0) & (pos < days * intervals) & ~np.isnan(kwh)
-        x = np.full((len(ids), days * intervals), np.nan)
-        x[m[keep], pos[keep]] = kwh[keep]
-        values, mask, scale, coverage = windows.impute_normalise(x.reshape(len(ids), days, intervals))
+        d = t.column("day").cast(pa.int32()).to_numpy() - first
+        vals = t.column("kwh").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, intervals)
+        keep = (d >= 0) & (d < days)
+        x = np.full((len(ids), days, intervals), np.nan)
+        x[m[keep], d[keep]] = vals[keep]
+        values, mask, scale, coverage = windows.impute_normalise(x)
         alarms = np.zeros((len(ids), days, len(codes)), dtype=np.float32)
-        sel = np.isin(ev_meter, ids)
         lookup = {k: i for i, k in enumerate(ids)}
-        ok = sel & (ev_day >= 0) & (ev_day < days)
+        ok = np.isin(ev_meter, ids) & (ev_day >= 0) & (ev_day < days)
         np.add.at(alarms, (np.array([lookup[k] for k in ev_meter[ok]], dtype=int), ev_day[ok], ev_code[ok]), 1)
         n = len(ids)
-        width = days * intervals
-        off = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
-        aoff = pa.array(np.arange(0, n * days * len(codes) + 1, days * len(codes), dtype=np.int32))
+        rows, pos = np.nonzero(mask.reshape(n, -1))
+        moff = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=n), out=moff[1:])
         pq.write_table(pa.table({
-            "meter_id": pa.array(ids), "kwh": pa.ListArray.from_arrays(off, pa.array(values.ravel())),
-            "mask": pa.ListArray.from_arrays(off, pa.array(mask.ravel())),
-            "alarms": pa.ListArray.from_arrays(aoff, pa.array(alarms.ravel())),
+            "meter_id": pa.array(ids),
+            "kwh": _lists(values, days * intervals, pa.float32()),
+            "missing": pa.ListArray.from_arrays(pa.array(moff), pa.array(pos.astype(np.int32))),
+            "alarms": _lists(alarms, days * len(codes), pa.float32()),
             "scale": pa.array(scale), "coverage": pa.array(coverage),
+        }), out / f.name)
+    return time.perf_counter() - t0
+
+
+def numpy_pivot(raw: Path, out: Path, days: int, intervals: int) -> float:
+    """One process: per-reading files -> meter-day Parquet; return seconds."""
+    t0 = time.perf_counter()
+    out.mkdir(parents=True)
+    first_s = (END - dt.timedelta(days=days - 1) - EPOCH).days * 86_400
+    slot_s = 86_400 // intervals
+    for f in sorted((raw / "readings").glob("*.parquet")):
+        t = pq.read_table(f)
+        enc = t.column("meter_id").combine_chunks().dictionary_encode()
+        ids = enc.dictionary.to_numpy(zero_copy_only=False)
+        local_s = t.column("ts").cast(pa.int64()).to_numpy() // 1_000_000 - UTC_OFFSET_H * 3600
+        pos = (local_s - first_s) // slot_s
+        kwh = t.column("kwh").to_numpy(zero_copy_only=False)
+        ok = (pos >= 0) & (pos < days * intervals)
+        x = np.full((len(ids), days * intervals), np.nan, dtype=np.float32)
+        x[enc.indices.to_numpy()[ok], pos[ok]] = kwh[ok]
+        day = np.arange(days, dtype=np.int32) + np.int32(first_s // 86_400)
+        pq.write_table(pa.table({
+            "meter_id": pa.array(np.repeat(ids, days)),
+            "day": pa.array(np.tile(day, len(ids)), pa.int32()).cast(pa.date32()),
+            "kwh": _lists(x, intervals, pa.float32(), np.isnan(x)),
         }), out / f.name)
     return time.perf_counter() - t0
 
@@ -124,21 +169,22 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--intervals", type=int, default=96)
     ap.add_argument("--root", default="/tmp/ntl-bench-windows")
-    ap.add_argument("--big", action="store_true", help="100,000 meters, 4 GiB driver, daily path only, no baseline")
-    ap.add_argument("--skip-raw", action="store_true", help="skip the raw-layout Spark path")
+    ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument("--big", action="store_true", help="100,000 meters, windows only, no baseline")
+    ap.add_argument("--pivot", action="store_true", help="also time the per-reading -> meter-day pivot")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--dry", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args()
     if args.big:
-        args.meters = 100_000
+        args.meters, args.pivot = 100_000, False
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
     raw = root / "raw"
     t0 = time.perf_counter()
-    rows = generate(raw, args.meters, args.days, args.intervals)
+    rows = generate(raw, args.meters, args.days, args.intervals, long=args.pivot)
     print(f"generated {rows:,} readings for {args.meters:,} meters in {time.perf_counter() - t0:.0f} s")
 
-    cfg = load_config("local", [f"paths.root={root}", "spark.driver_memory=4g", "spark.shuffle_partitions=16",
+    cfg = load_config("local", [f"paths.root={root}", f"spark.driver_memory={args.driver_memory}",
                                 f"windows.days={args.days}", f"windows.intervals_per_day={args.intervals}",
                                 "spark.conf={spark.ui.enabled: 'false'}"])
     from pyspark.sql import functions as F
@@ -146,67 +192,68 @@ def main() -> int:
     from ntl_spark.session import build_session
 
     spark = build_session(cfg, app_name="bench-windows")
-    readings_path = cfg.paths.table(schemas.READINGS)
-    shutil.copytree(raw / "readings", readings_path)
-    spark.sql(f"CONVERT TO DELTA parquet.`{readings_path}`")
-    readings = spark.read.format("delta").load(readings_path)
-    events = spark.read.parquet(str(raw / "events.parquet"))
-    alarms = windows.daily_alarms(events, schemas.EVENT_CODES)
-    keys = readings.select("meter_id").distinct().select("meter_id", F.lit(END).alias("end_date")).cache()
-    n_keys = keys.count()
     codes = list(schemas.EVENT_CODES)
     timings: dict[str, float] = {}
-
-    def write_windows(series, layout: str, name: str) -> None:
-        with windows.arrow_batch_rows(spark, cfg.windows.batch_rows):
-            out = windows.assemble_windows(keys, series, alarms, args.days, args.intervals, codes, layout)
-            out.write.format("delta").mode("overwrite").save(str(root / name))
-
-    if not args.skip_raw and not args.big:
-        t = time.perf_counter()
-        write_windows(readings, "raw", "windows_raw")
-        timings["raw"] = time.perf_counter() - t
-        print(f"spark raw -> windows: {timings['raw']:.1f} s")
-    t = time.perf_counter()
     daily_path = cfg.paths.table(schemas.READINGS_DAILY)
-    windows.daily_readings(readings, args.intervals).write.format("delta").mode("overwrite").save(daily_path)
-    timings["daily_build"] = time.perf_counter() - t
-    print(f"spark readings -> readings_daily: {timings['daily_build']:.1f} s")
+    shutil.copytree(raw / "daily", daily_path)
+    spark.sql(f"CONVERT TO DELTA parquet.`{daily_path}`")
+    daily = spark.read.format("delta").load(daily_path)
+    alarms = windows.daily_alarms(spark.read.parquet(str(raw / "events.parquet")), codes)
+    keys = (daily.select("meter_id").distinct()
+            .select(F.lit("score").alias("purpose"), F.lit(END).alias("end_date"), "meter_id",
+                    F.concat(F.lit("C"), "meter_id").alias("customer_id"), F.lit("SUR").alias("region"),
+                    F.lit(None).cast("string").alias("inspection_id"), F.lit(None).cast("int").alias("label"))
+            .cache())
+    n_keys = keys.count()
+    wc = cfg.windows
+    passthrough = ["purpose", "customer_id", "region", "inspection_id", "label"]
     t = time.perf_counter()
-    write_windows(spark.read.format("delta").load(daily_path), "daily", "windows_daily")
-    timings["daily"] = time.perf_counter() - t
-    print(f"spark readings_daily -> windows: {timings['daily']:.1f} s")
-    check = spark.read.format("delta").load(str(root / "windows_daily"))
+    with windows.arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
+        assembled = windows.assemble_windows(keys, daily, alarms, args.days, args.intervals, codes, passthrough)
+        out = windows.windows_frame(assembled, args.days, args.intervals, codes, "bench")
+        out.write.format("delta").mode("overwrite").partitionBy("purpose").save(str(root / "windows"))
+    timings["windows"] = time.perf_counter() - t
+    print(f"spark readings_daily -> windows: {timings['windows']:.1f} s")
+    check = spark.read.format("delta").load(str(root / "windows"))
     n_win = check.count()
     width = check.select(F.size("kwh")).first()[0]
+    if args.pivot:
+        readings_path = cfg.paths.table(schemas.READINGS)
+        shutil.copytree(raw / "readings", readings_path)
+        spark.sql(f"CONVERT TO DELTA parquet.`{readings_path}`")
+        readings = spark.read.format("delta").load(readings_path)
+        t = time.perf_counter()
+        (windows.daily_readings(readings, args.intervals).write.format("delta").mode("overwrite")
+         .save(str(root / "daily_from_readings")))
+        timings["pivot"] = time.perf_counter() - t
+        print(f"spark readings -> readings_daily: {timings['pivot']:.1f} s")
     spark.stop()
     if n_win != n_keys or width != args.days * args.intervals:
         print(f"unexpected output: {n_win} windows of {width} values", file=sys.stderr)
         return 1
     if not args.big:
-        timings["numpy"] = numpy_baseline(raw, root / "windows_numpy", args.days, args.intervals)
-        print(f"numpy baseline: {timings['numpy']:.1f} s")
+        timings["numpy_windows"] = numpy_windows(raw, root / "windows_numpy", args.days, args.intervals)
+        print(f"numpy readings_daily -> windows: {timings['numpy_windows']:.1f} s")
+    if args.pivot:
+        timings["numpy_pivot"] = numpy_pivot(raw, root / "daily_numpy", args.days, args.intervals)
+        print(f"numpy readings -> readings_daily: {timings['numpy_pivot']:.1f} s")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    size = f"{n_win:,} windows of {args.days}x{args.intervals} from {rows:,} readings"
-    lines = [f"\n## DeepDAICE windows (benchmarks/windows.py), {dt.date.today().isoformat()}\n",
+    lines = [f"\n## DeepDAICE windows (benchmarks/windows.py{' --big' if args.big else ''}), "
+             f"{dt.date.today().isoformat()}\n",
              f"Machine: {os.cpu_count()} cores, 24 GiB, {platform.machine()}, Python {platform.python_version()}; "
-             f"Spark local[2], driver 4 GiB; {size}; one run (shared machine, load average noted below).\n",
-             "| figure | ntl-spark | baseline | ratio |", "|---|---|---|---|"]
-    base = timings.get("numpy")
-
-    def row(name: str, key: str) -> None:
-        if key not in timings:
-            return
-        ratio = f"{timings[key] / base:.2f}x" if base else "-"
-        lines.append(f"| {name} | {timings[key]:.1f} s | {f'{base:.1f} s (numpy, 1 process)' if base else '-'} "
-                     f"| {ratio} |")
-
-    row("readings -> windows (raw layout, grouping readings each time)", "raw")
-    row("readings_daily -> windows (daily layout, used by the pipeline)", "daily")
-    row("readings -> readings_daily (once per readings version)", "daily_build")
-    timings["daily_total"] = timings["daily_build"] + timings["daily"]
-    row("readings -> readings_daily -> windows (both steps)", "daily_total")
-    lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}.\n")
+             f"Spark local[{os.cpu_count()}], driver {args.driver_memory}; {n_win:,} windows of "
+             f"{args.days}x{args.intervals} (+ {len(codes)} alarm channels) from {rows:,} readings; one run; "
+             f"load average at the end {os.getloadavg()[0]:.1f}.\n",
+             "| step | ntl-spark (Spark) | baseline (numpy, 1 process) | ratio |", "|---|---|---|---|"]
+    for name, key, base in (("readings_daily -> windows Delta (the windows job)", "windows", "numpy_windows"),
+                            ("readings -> readings_daily (pivot, once per readings version)", "pivot", "numpy_pivot")):
+        if key in timings:
+            b = timings.get(base)
+            lines.append(f"| {name} | {timings[key]:.1f} s | {f'{b:.1f} s' if b else '-'} | "
+                         f"{f'{timings[key] / b:.2f}x' if b else '-'} |")
+    lines.append(f"\nBenchmark driver process peak RSS (Python side) {peak_mb:,.0f} MB; "
+                 f"windows per second (Spark) {n_win / timings['windows']:,.0f}.\n")
     text = "\n".join(lines)
     print(text)
     if not args.dry:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
-    BooleanType,
     DateType,
     DoubleType,
     FloatType,
@@ -215,7 +214,9 @@ READINGS_DAILY_SCHEMA = StructType(
 )
 
 # One row per meter and window end date; arrays are flat, row-major (day, interval)
-# for ``kwh``/``mask`` and (day, alarm code) for ``alarms`` (codes in ``alarm_codes``).
+# for ``kwh`` and (day, alarm code) for ``alarms`` (codes in ``alarm_codes``);
+# ``missing`` is the sparse missing-value mask: the flat positions in ``kwh`` of
+# imputed values, ascending.
 WINDOWS_SCHEMA = StructType(
     [
         StructField("purpose", StringType(), False),
@@ -229,7 +230,7 @@ WINDOWS_SCHEMA = StructType(
         StructField("intervals", IntegerType(), False),
         StructField("channels", IntegerType(), False),
         StructField("kwh", ArrayType(FloatType(), False), False),
-        StructField("mask", ArrayType(BooleanType(), False), False),
+        StructField("missing", ArrayType(IntegerType(), False), False),
         StructField("alarms", ArrayType(FloatType(), False), False),
         StructField("alarm_codes", StringType(), False),
         StructField("scale", FloatType(), False),

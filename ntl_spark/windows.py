@@ -12,8 +12,9 @@ Out:
   ``purpose``: ``train`` or ``score``), see ``schemas.WINDOWS_SCHEMA``:
 
   - ``kwh``: ``days * intervals`` floats, row-major (day, interval), day 0 the
-    oldest; imputed and normalised (below). ``mask``: true where the reading
-    was missing and the value is imputed.
+    oldest; imputed and normalised (below). ``missing``: the sparse
+    missing-value mask, the flat positions in ``kwh`` whose reading was
+    missing and whose value is imputed (:func:`dense_mask` expands it).
   - ``alarms``: ``days * len(alarm_codes)`` alarm counts per day and code
     (row-major (day, code)); codes in ``alarm_codes`` (comma separated).
     ``channels`` = 1 (kWh) + number of codes.
@@ -33,8 +34,10 @@ Point-in-time rule: a training window for an inspection on day d ends on
 d - 1, so no reading from the inspection day or later enters it. Scoring
 windows end on ``windows.scoring_end``.
 
-Windows are assembled with Spark SQL (range join, one ``collect_list`` per
-window) and ``mapInArrow`` with numpy over whole Arrow batches.
+Windows are assembled with Spark SQL (broadcast join of the window keys, one
+shuffle on meter_id, a sort within partitions) and ``mapInArrow`` with numpy
+over whole Arrow batches of flat day rows (see ``benchmarks/RESULTS.md`` for
+the layout measurements).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -62,15 +66,6 @@ log = logging.getLogger(__name__)
 
 PURPOSE_TRAIN, PURPOSE_SCORE = schemas.WINDOW_PURPOSES
 WEEK = 7
-
-_ASSEMBLED = T.StructType(
-    [
-        T.StructField("meter_id", T.StringType(), False),
-        T.StructField("end_date", T.DateType(), False),
-        *[schemas.WINDOWS_SCHEMA[c] for c in ("kwh", "mask", "alarms", "scale", "coverage")],
-    ]
-)
-
 
 # ----------------------------------------------------------------- helpers
 def _require(df: DataFrame, columns: Sequence[str], what: str) -> None:
@@ -86,17 +81,22 @@ def interval_of_day(ts: str, intervals_per_day: int) -> F.Column:
 
 
 def _list_parts(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Lengths of each list and the flattened values of a (possibly sliced) ListArray."""
-    offsets = arr.offsets.to_numpy()
-    return np.diff(offsets), arr.flatten()
+    """Length of each list (0 for a null one) and the flattened values of a (possibly sliced) ListArray."""
+    return pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False), arr.flatten()
 
 
-def _float_list(values: np.ndarray, width: int, mask: np.ndarray | None = None) -> pa.ListArray:
-    """Rows of ``width`` values (``values`` flat) as an Arrow list<float> column."""
-    n = values.size // width if width else 0
-    offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
+def _float_list(values: np.ndarray, rows: int, width: int, mask: np.ndarray | None = None) -> pa.ListArray:
+    """``rows`` rows of ``width`` values each (``values`` flat) as an Arrow list<float> column."""
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * np.int32(width))
     flat = pa.array(values.ravel(), type=pa.float32(), mask=None if mask is None else mask.ravel())
     return pa.ListArray.from_arrays(offsets, flat)
+
+
+def dense_mask(missing: Sequence[int] | np.ndarray, size: int) -> np.ndarray:
+    """The boolean missing-value mask of a window (``size`` = days * intervals) from its ``missing`` positions."""
+    mask = np.zeros(size, dtype=bool)
+    mask[np.asarray(missing, dtype=np.int64)] = True
+    return mask
 
 
 def _scatter_sum(row: np.ndarray, slot: np.ndarray, value: np.ndarray, n: int, width: int) -> np.ndarray:
@@ -142,7 +142,7 @@ def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
             value = flat.field("v").to_numpy(zero_copy_only=False).astype(np.float64)
             day = _scatter_sum(row, slot, value, n, width)
             yield pa.RecordBatch.from_arrays(
-                [batch.column(0), batch.column(1), _float_list(day, width, np.isnan(day))],
+                [batch.column(0), batch.column(1), _float_list(day, n, width, np.isnan(day))],
                 names=["meter_id", "day", "kwh"],
             )
 
@@ -247,147 +247,161 @@ def impute_normalise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return values, mask, scale.astype(np.float32), coverage.astype(np.float32)
 
 
-def _assembler(days: int, width: int, n_codes: int, layout: str):
-    """The mapInArrow function turning collected day (or reading) lists into windows."""
+def _group_ids(meter: pa.Array, end: pa.Array) -> np.ndarray:
+    """Group number of each row of a batch sorted by (meter_id, end_date): 0, 0, 1, 1, 1, 2, ..."""
+    n = len(meter)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.zeros(n, dtype=bool)
+    if n > 1:
+        change[1:] = (pc.not_equal(meter[1:], meter[:-1]).to_numpy(zero_copy_only=False)
+                      | pc.not_equal(end[1:], end[:-1]).to_numpy(zero_copy_only=False))
+    return np.cumsum(change)
+
+
+def _window_arrays(part: pa.RecordBatch, days: int, width: int, n_codes: int,
+                   passthrough: Sequence[str]) -> pa.RecordBatch:
+    """Whole groups of sorted day / alarm / key rows -> one window row per key row."""
+    gid = _group_ids(part.column("meter_id"), part.column("end_date"))
+    groups = int(gid[-1]) + 1
+    d = part.column("d").to_numpy(zero_copy_only=False)
+    x = np.full((groups, days, width), np.nan)
+    vlen, vflat = _list_parts(part.column("v"))
+    has = vlen > 0
+    if has.any():
+        if (vlen[has] != width).any():
+            raise ValueError(f"readings_daily column 'kwh' must hold {width} values per day "
+                             f"(found lengths {sorted(set(vlen[has].tolist()))[:5]})")
+        x[gid[has], d[has].astype(np.int64)] = vflat.to_numpy(zero_copy_only=False).reshape(-1, width)
+    alarms = np.zeros((groups, days, n_codes), dtype=np.float32)
+    if n_codes:
+        clen, cflat = _list_parts(part.column("c"))
+        hit = clen > 0
+        if hit.any():
+            alarms[gid[hit], d[hit].astype(np.int64)] = cflat.to_numpy(zero_copy_only=False).reshape(-1, n_codes)
+    values, mask, scale, coverage = impute_normalise(x)
+    key_rows = np.flatnonzero(part.column("_key").to_numpy(zero_copy_only=False))
+    g = gid[key_rows]
+    if not np.array_equal(g, np.arange(groups)):  # several keys share a window (or, impossible, none)
+        values, mask, alarms, scale, coverage = values[g], mask[g], alarms[g], scale[g], coverage[g]
+    n = len(g)
+    flat_mask = mask.reshape(n, -1)
+    rows, pos = np.nonzero(flat_mask)
+    miss_off = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=miss_off[1:])
+    keys = part.take(pa.array(key_rows))
+    return pa.RecordBatch.from_arrays(
+        [
+            *[keys.column(c) for c in ("meter_id", "end_date", *passthrough)],
+            _float_list(values, n, days * width),
+            pa.ListArray.from_arrays(pa.array(miss_off), pa.array(pos.astype(np.int32))),
+            _float_list(alarms, n, days * n_codes),
+            pa.array(scale, pa.float32()),
+            pa.array(coverage, pa.float32()),
+        ],
+        names=["meter_id", "end_date", *passthrough, "kwh", "missing", "alarms", "scale", "coverage"],
+    )
+
+
+def _assembler(days: int, width: int, n_codes: int, passthrough: Sequence[str]):
+    """mapInArrow function over rows sorted by (meter_id, end_date); a group may span batches."""
 
     def assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        carry: pa.RecordBatch | None = None
         for batch in batches:
-            n = batch.num_rows
-            names = batch.schema.names
-            kwh_col = batch.column(names.index("r"))
-            lengths, flat = _list_parts(kwh_col)
-            row = np.repeat(np.arange(n), lengths)
-            if layout == "daily":
-                d = flat.field("d").to_numpy(zero_copy_only=False)
-                vals_list = flat.field("v")
-                vlen, vflat = _list_parts(vals_list)
-                if vlen.size and (vlen != width).any():
-                    raise ValueError(f"readings_daily column 'kwh' must hold {width} values per day "
-                                     f"(found lengths {sorted(set(vlen.tolist()))[:5]})")
-                values = vflat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, width)
-                x = np.full((n, days, width), np.nan)
-                x[row, d] = values
-            else:  # raw readings: one (position, value) pair per reading
-                pos = flat.field("p").to_numpy(zero_copy_only=False)
-                value = flat.field("v").to_numpy(zero_copy_only=False).astype(np.float64)
-                x = _scatter_sum(row, pos, value, n, days * width).reshape(n, days, width)
-            alarms = np.zeros((n, days, n_codes), dtype=np.float32)
-            if n_codes:
-                alen, aflat = _list_parts(batch.column(names.index("a")))
-                if len(aflat):
-                    arow = np.repeat(np.arange(n), alen)
-                    ad = aflat.field("d").to_numpy(zero_copy_only=False)
-                    _, cflat = _list_parts(aflat.field("c"))
-                    alarms[arow, ad] = cflat.to_numpy(zero_copy_only=False).reshape(-1, n_codes)
-            values, mask, scale, coverage = impute_normalise(x)
-            yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column(names.index("meter_id")),
-                    batch.column(names.index("end_date")),
-                    _float_list(values, days * width),
-                    pa.ListArray.from_arrays(
-                        pa.array(np.arange(0, n * days * width + 1, days * width, dtype=np.int32)),
-                        pa.array(mask.ravel()),
-                    ),
-                    _float_list(alarms, days * n_codes) if n_codes else pa.array([[]] * n, pa.list_(pa.float32())),
-                    pa.array(scale, pa.float32()),
-                    pa.array(coverage, pa.float32()),
-                ],
-                schema=pa.schema([
-                    pa.field("meter_id", pa.string()), pa.field("end_date", pa.date32()),
-                    pa.field("kwh", pa.list_(pa.float32())), pa.field("mask", pa.list_(pa.bool_())),
-                    pa.field("alarms", pa.list_(pa.float32())), pa.field("scale", pa.float32()),
-                    pa.field("coverage", pa.float32()),
-                ]),
-            )
+            if carry is not None and carry.num_rows:
+                batch = pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
+            if batch.num_rows == 0:
+                continue
+            gid = _group_ids(batch.column("meter_id"), batch.column("end_date"))
+            cut = int(np.searchsorted(gid, gid[-1]))  # first row of the last (maybe unfinished) group
+            carry = batch.slice(cut)
+            if cut:
+                yield _window_arrays(batch.slice(0, cut), days, width, n_codes, passthrough)
+        if carry is not None and carry.num_rows:
+            yield _window_arrays(carry, days, width, n_codes, passthrough)
 
     return assemble
 
 
 def assemble_windows(
     keys: DataFrame,
-    series: DataFrame,
+    daily: DataFrame,
     alarms: DataFrame | None,
     days: int,
     intervals_per_day: int,
     codes: Sequence[str],
-    layout: str = "daily",
+    passthrough: Sequence[str] = (),
+    partitions: int | None = None,
 ) -> DataFrame:
-    """Cut, impute and normalise one window per distinct (meter_id, end_date) of ``keys``.
+    """Cut, impute and normalise one window per key row.
+
+    The day rows of each (meter_id, end_date) in the window, its alarm rows
+    and its key rows are brought together by one shuffle on meter_id and a
+    sort within partitions (no ``collect_list``: rows stay flat and reach
+    Python as whole Arrow batches); numpy then fills a (windows, days,
+    intervals) array per batch.
 
     Args:
-        keys: meter_id, end_date (+ any columns, ignored here).
-        series: with ``layout="daily"`` the ``readings_daily`` rows (meter_id,
-            day, kwh array); with ``layout="raw"`` bronze readings (meter_id, ts, kwh).
+        keys: meter_id, end_date and the ``passthrough`` columns. Several key
+            rows may share a window (each gets its own output row).
+        daily: ``readings_daily`` rows (meter_id, day, kwh array).
         alarms: :func:`daily_alarms` output, or None for no alarm channels.
         days: window length in days (the last day is ``end_date``).
         intervals_per_day: values per day.
         codes: alarm codes, in channel order.
-        layout: ``daily`` or ``raw``.
+        passthrough: key columns copied to the output.
+        partitions: shuffle partitions (default: ``spark.sql.shuffle.partitions``).
 
     Returns:
-        meter_id, end_date, kwh, mask, alarms, scale, coverage.
+        meter_id, end_date, passthrough..., kwh, missing, alarms, scale, coverage.
 
     Raises:
-        ValueError: a column is missing or ``layout`` is unknown.
+        ValueError: a column is missing.
     """
-    _require(keys, ["meter_id", "end_date"], "window keys")
-    if layout not in ("daily", "raw"):
-        raise ValueError(f"layout must be daily or raw (got {layout!r})")
-    width = intervals_per_day
+    _require(keys, ["meter_id", "end_date", *passthrough], "window keys")
+    _require(daily, ["meter_id", "day", "kwh"], "readings_daily")
+    n_codes = len(codes) if alarms is not None else 0
     geo = F.broadcast(keys.select("meter_id", "end_date").distinct())
     start = F.date_sub("end_date", days - 1)
-    if layout == "daily":
-        _require(series, ["meter_id", "day", "kwh"], "readings_daily")
-        cut = (
-            series.join(geo, "meter_id")
-            .where((F.col("day") >= start) & (F.col("day") <= F.col("end_date")))
-            .select("meter_id", "end_date",
-                    F.struct(F.datediff("day", start).alias("d"), F.col("kwh").alias("v")).alias("r"))
-        )
-    else:
-        _require(series, ["meter_id", "ts", "kwh"], "readings")
-        day = F.to_date("ts")
-        cut = (
-            series.join(geo, "meter_id")
-            .where((day >= start) & (day <= F.col("end_date")))
-            .select("meter_id", "end_date", F.struct(
-                (F.datediff(day, start) * width + interval_of_day("ts", width)).alias("p"),
-                F.col("kwh").cast("double").alias("v")).alias("r"))
-        )
-    grouped = cut.groupBy("meter_id", "end_date").agg(F.collect_list("r").alias("r"))
-    full = keys.select("meter_id", "end_date").distinct().join(grouped, ["meter_id", "end_date"], "left")
-    if codes and alarms is not None:
+    inside = (F.col("day") >= start) & (F.col("day") <= F.col("end_date"))
+    none = {c: F.lit(None).cast(keys.schema[c].dataType) for c in passthrough}
+    empty_v = F.lit(None).cast("array<float>")
+
+    def rows(frame: DataFrame, v: F.Column, c: F.Column) -> DataFrame:
+        return frame.join(geo, "meter_id").where(inside).select(
+            "meter_id", "end_date", *[none[p].alias(p) for p in passthrough], F.lit(False).alias("_key"),
+            F.datediff("day", start).alias("d"), v.alias("v"), c.alias("c"))
+
+    parts = [
+        keys.select("meter_id", "end_date", *passthrough, F.lit(True).alias("_key"),
+                    F.lit(None).cast("int").alias("d"), empty_v.alias("v"), empty_v.alias("c")),
+        rows(daily, F.col("kwh"), empty_v),
+    ]
+    if n_codes:
         _require(alarms, ["meter_id", "day", "alarms"], "alarms")
-        acut = (
-            alarms.join(geo, "meter_id")
-            .where((F.col("day") >= start) & (F.col("day") <= F.col("end_date")))
-            .groupBy("meter_id", "end_date")
-            .agg(F.collect_list(F.struct(F.datediff("day", start).alias("d"), F.col("alarms").alias("c"))).alias("a"))
-        )
-        full = full.join(acut, ["meter_id", "end_date"], "left")
-    else:
-        full = full.withColumn("a", F.lit(None).cast("array<struct<d:int,c:array<float>>>"))
-    # a window without any reading still gets a row (coverage 0), never silently vanishes
-    empty_r = "array<struct<d:int,v:array<float>>>" if layout == "daily" else "array<struct<p:int,v:double>>"
-    full = full.select(
-        "meter_id", "end_date",
-        F.coalesce("r", F.array().cast(empty_r)).alias("r"),
-        F.coalesce("a", F.array().cast("array<struct<d:int,c:array<float>>>")).alias("a"),
-    )
-    return full.mapInArrow(_assembler(days, width, len(codes) if alarms is not None else 0, layout), _ASSEMBLED)
+        parts.append(rows(alarms, empty_v, F.col("alarms")))
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.unionByName(p)
+    spread = union.repartition(partitions, "meter_id") if partitions else union.repartition("meter_id")
+    ordered = spread.sortWithinPartitions("meter_id", "end_date")
+    out = T.StructType([
+        keys.schema["meter_id"], keys.schema["end_date"], *[keys.schema[p] for p in passthrough],
+        *[schemas.WINDOWS_SCHEMA[c] for c in ("kwh", "missing", "alarms", "scale", "coverage")],
+    ])
+    return ordered.mapInArrow(_assembler(days, intervals_per_day, n_codes, list(passthrough)), out)
 
 
 def windows_frame(
-    keys: DataFrame,
     assembled: DataFrame,
     days: int,
     intervals_per_day: int,
     codes: Sequence[str],
     source_versions: str,
 ) -> DataFrame:
-    """Join window keys with their assembled arrays into ``schemas.WINDOWS_SCHEMA`` rows."""
-    out = keys.join(assembled, ["meter_id", "end_date"]).select(
+    """Assembled windows (with the key columns passed through) as ``schemas.WINDOWS_SCHEMA`` rows."""
+    out = assembled.select(
         "*",
         F.lit(days).alias("days"),
         F.lit(intervals_per_day).alias("intervals"),
@@ -401,7 +415,7 @@ def windows_frame(
 # --------------------------------------------------------------------- run
 @contextmanager
 def arrow_batch_rows(spark: SparkSession, rows: int) -> Iterator[None]:
-    """Temporarily cap Arrow batches (a window row is ~40 KB, the default 10,000 rows is too much)."""
+    """Temporarily set the rows per Arrow batch handed to Python (Spark's default is 10,000)."""
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     old = spark.conf.get(key, None)
     spark.conf.set(key, str(rows))
@@ -496,9 +510,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if versions[schemas.EVENTS] is not None:
         alarms = daily_alarms(spark.read.format("delta").load(epath), codes)
     keys = keys.cache()
-    with arrow_batch_rows(spark, wc.batch_rows):
-        assembled = assemble_windows(keys, daily, alarms, wc.days, wc.intervals_per_day, codes if alarms else [])
-        out = windows_frame(keys, assembled, wc.days, wc.intervals_per_day, codes if alarms else [], version_text)
+    used = codes if alarms is not None else []
+    passthrough = ["purpose", "customer_id", "region", "inspection_id", "label"]
+    # an Arrow batch holds the day rows of ~batch_rows windows
+    with arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
+        assembled = assemble_windows(keys, daily, alarms, wc.days, wc.intervals_per_day, used, passthrough)
+        out = windows_frame(assembled, wc.days, wc.intervals_per_day, used, version_text)
         from delta.tables import DeltaTable
 
         wpath = paths.table(schemas.WINDOWS)

@@ -86,15 +86,20 @@ def test_training_keys_point_in_time_and_labels(spark):
     assert got[0].end_date == dt.date(2026, 7, 9) and got[0].label == 1 and got[0].meter_id == "M1"
 
 
-def _window(spark, rows, end, days=14, width=24, layout="daily", events=None):
-    readings = _readings(spark, rows)
-    keys = spark.createDataFrame([("M1", end)], "meter_id string, end_date date")
-    series = windows.daily_readings(readings, width) if layout == "daily" else readings
+def _windows(spark, rows, keys, days=14, width=24, events=None, passthrough=(), partitions=None):
+    daily = windows.daily_readings(_readings(spark, rows), width)
     alarms = None
     if events is not None:
         alarms = windows.daily_alarms(local_frame(spark, events, schemas.EVENTS_SCHEMA), schemas.EVENT_CODES)
     codes = schemas.EVENT_CODES if events is not None else []
-    return windows.assemble_windows(keys, series, alarms, days, width, codes, layout).first()
+    return windows.assemble_windows(keys, daily, alarms, days, width, codes, passthrough, partitions)
+
+
+def _window(spark, rows, end, days=14, width=24, events=None):
+    keys = spark.createDataFrame([("M1", end)], "meter_id string, end_date date")
+    got = _windows(spark, rows, keys, days, width, events).collect()
+    assert len(got) == 1
+    return got[0]
 
 
 def test_reading_on_inspection_day_stays_out_of_its_window(spark):
@@ -105,7 +110,7 @@ def test_reading_on_inspection_day_stays_out_of_its_window(spark):
     assert len(w.kwh) == 14 * 24
     assert w.scale == pytest.approx(1.0)
     assert max(w.kwh) == pytest.approx(1.0)
-    assert w.coverage == pytest.approx(1.0) and not any(w.mask)
+    assert w.coverage == pytest.approx(1.0) and w.missing == []
 
 
 def test_window_layout_mask_and_alarm_channels(spark):
@@ -119,7 +124,7 @@ def test_window_layout_mask_and_alarm_channels(spark):
     w = _window(spark, rows, end, events=events)
     kwh = np.array(w.kwh).reshape(14, 24) * w.scale
     assert kwh[0, 0] == pytest.approx(1.0) and kwh[13, 23] == pytest.approx(14.0)  # day 0 oldest
-    mask = np.array(w.mask).reshape(14, 24)
+    mask = windows.dense_mask(w.missing, 14 * 24).reshape(14, 24)
     assert mask.sum() == 1 and mask[2, 5]
     assert kwh[2, 5] == pytest.approx(10.0)  # imputed from the same hour a week later (day 9)
     alarms = np.array(w.alarms).reshape(14, len(schemas.EVENT_CODES))
@@ -128,19 +133,47 @@ def test_window_layout_mask_and_alarm_channels(spark):
     assert alarms.sum() == 3
 
 
-def test_raw_and_daily_layouts_agree(spark):
-    rows = [("M1", _ts(D0 + dt.timedelta(days=d), h, 60), float((d * 7 + h) % 5)) for d in range(12)
-            for h in range(24) if (d + h) % 11]
-    end = D0 + dt.timedelta(days=13)
-    a = _window(spark, rows, end, layout="daily")
-    b = _window(spark, rows, end, layout="raw")
-    assert np.allclose(a.kwh, b.kwh) and a.mask == b.mask and a.scale == pytest.approx(b.scale)
+def test_many_windows_across_batches_match_one_by_one(spark):
+    """Groups cut by Arrow batch boundaries, several partitions, shared windows and a meter without readings."""
+    rows = [(f"M{m}", _ts(D0 + dt.timedelta(days=d), h, 60), float((m * 13 + d * 7 + h) % 9))
+            for m in range(6) for d in range(20) for h in range(24) if (m + d + h) % 7]
+    ends = [D0 + dt.timedelta(days=13), D0 + dt.timedelta(days=19)]
+    key_rows = [(f"M{m}", e, f"C{m}-{i}") for m in range(7) for i, e in enumerate(ends)]
+    key_rows.append(("M2", ends[0], "C2-again"))  # a second key on the same window
+    keys = spark.createDataFrame(key_rows, "meter_id string, end_date date, customer_id string")
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    spark.conf.set(key, "7")
+    try:
+        got = {r.customer_id: r for r in _windows(spark, rows, keys, passthrough=["customer_id"], partitions=3)
+               .collect()}
+    finally:
+        spark.conf.unset(key)
+    assert sorted(got) == sorted(k[2] for k in key_rows)
+    for m in range(6):
+        for i, end in enumerate(ends):
+            alone = [r for r in rows if r[0] == f"M{m}"]
+            one = _windows(spark, alone, spark.createDataFrame([(f"M{m}", end)], "meter_id string, end_date date"))
+            w = one.first()
+            g = got[f"C{m}-{i}"]
+            assert (g.meter_id, g.end_date) == (f"M{m}", end)
+            assert np.allclose(g.kwh, w.kwh) and g.missing == w.missing and g.scale == pytest.approx(w.scale)
+            # the values are the readings divided by the scale where observed
+            x = np.full((14, 24), np.nan)
+            for _, ts, v in alone:
+                d = (ts.date() - (end - dt.timedelta(days=13))).days
+                if 0 <= d < 14:
+                    x[d, ts.hour] = v
+            seen = ~np.isnan(x.ravel())
+            assert np.allclose(np.array(g.kwh)[seen] * g.scale, x.ravel()[seen], rtol=1e-5)
+            assert sorted(np.flatnonzero(~seen).tolist()) == g.missing
+    assert np.allclose(got["C2-again"].kwh, got["C2-0"].kwh)
+    assert got["C6-0"].coverage == 0.0 and len(got["C6-0"].missing) == 14 * 24
 
 
 def test_window_without_readings_is_kept_with_zero_coverage(spark):
     rows = [("M2", _ts(D0, 0, 60), 1.0)]
     w = _window(spark, rows, D0)
-    assert w.coverage == 0.0 and len(w.kwh) == 14 * 24 and all(w.mask)
+    assert w.coverage == 0.0 and len(w.kwh) == 14 * 24 and w.missing == list(range(14 * 24))
 
 
 def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
@@ -153,7 +186,7 @@ def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
     assert second["version"] == first["version"] + 1
     row = table.where("purpose = 'score'").first()
     assert (row.days, row.intervals, row.channels) == (90, 96, 1 + len(schemas.EVENT_CODES))
-    assert len(row.kwh) == 90 * 96 and len(row.mask) == 8640 and len(row.alarms) == 90 * len(schemas.EVENT_CODES)
+    assert len(row.kwh) == 90 * 96 and row.missing == sorted(row.missing) and len(row.alarms) == 90 * len(schemas.EVENT_CODES)
     assert first["score_windows"] == 3 and first["train_windows"] == 2
     train = table.where("purpose = 'train'").orderBy("inspection_id").collect()
     assert [r.label for r in train] == [1, 0]
