@@ -378,7 +378,7 @@ def assemble_windows(
                     F.lit(None).cast("int").alias("d"), empty_v.alias("v"), empty_v.alias("c")),
         rows(daily, F.col("kwh"), empty_v),
     ]
-    if n_codes:
+    if n_codes and alarms is not None:
         _require(alarms, ["meter_id", "day", "alarms"], "alarms")
         parts.append(rows(alarms, empty_v, F.col("alarms")))
     union = parts[0]
