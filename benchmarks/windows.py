@@ -11,8 +11,10 @@ the same files and writes the same output:
   ``windows_frame``); baseline: the same Parquet files, file by file (each
   holds whole meters, its best case), same imputation, Parquet out;
 * pivot (``--pivot``): per-reading ``readings`` Delta -> ``readings_daily``
-  Delta (``windows.daily_readings``); baseline: the same Parquet files, file by
-  file, scattered with numpy, Parquet out.
+  Delta, as the windows job does it (``windows.refresh_readings_daily``), with
+  the tasks reading the readings' Parquet files with pyarrow (default) and
+  through Spark rows; baseline: the same Parquet files, file by file,
+  scattered with numpy, Parquet out.
 
 Prints a table (figure, baseline, ratio) and appends it to
 ``benchmarks/RESULTS.md``.
@@ -26,6 +28,7 @@ Prints a table (figure, baseline, ratio) and appends it to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -163,6 +166,11 @@ def numpy_pivot(raw: Path, out: Path, days: int, intervals: int) -> float:
     return time.perf_counter() - t0
 
 
+def jvm_heap_limit_mb(spark) -> float:
+    """The driver JVM's maximum heap (what ``spark.driver.memory`` gave it), MB."""
+    return spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meters", type=int, default=34_474)
@@ -221,12 +229,14 @@ def main() -> int:
         readings_path = cfg.paths.table(schemas.READINGS)
         shutil.copytree(raw / "readings", readings_path)
         spark.sql(f"CONVERT TO DELTA parquet.`{readings_path}`")
-        readings = spark.read.format("delta").load(readings_path)
-        t = time.perf_counter()
-        (windows.daily_readings(readings, args.intervals).write.format("delta").mode("overwrite")
-         .save(str(root / "daily_from_readings")))
-        timings["pivot"] = time.perf_counter() - t
-        print(f"spark readings -> readings_daily: {timings['pivot']:.1f} s")
+        for key, reader in (("pivot", "auto"), ("pivot_rows", "spark")):
+            run_cfg = dataclasses.replace(cfg, windows=dataclasses.replace(wc, pivot_reader=reader))
+            shutil.rmtree(daily_path)
+            t = time.perf_counter()
+            windows.refresh_readings_daily(spark, run_cfg)  # what the windows job runs
+            timings[key] = time.perf_counter() - t
+            print(f"spark readings -> readings_daily (pivot_reader={reader}): {timings[key]:.1f} s")
+    heap_mb = jvm_heap_limit_mb(spark)
     spark.stop()
     if n_win != n_keys or width != args.days * args.intervals:
         print(f"unexpected output: {n_win} windows of {width} values", file=sys.stderr)
@@ -246,14 +256,22 @@ def main() -> int:
              f"{args.days}x{args.intervals} (+ {len(codes)} alarm channels) from {rows:,} readings; one run; "
              f"load average at the end {os.getloadavg()[0]:.1f}.\n",
              "| step | ntl-spark (Spark) | baseline (numpy, 1 process) | ratio |", "|---|---|---|---|"]
+    if "pivot" in timings:
+        timings["total"] = timings["pivot"] + timings["windows"]
+        if "numpy_windows" in timings:
+            timings["numpy_total"] = timings["numpy_pivot"] + timings["numpy_windows"]
     for name, key, base in (("readings_daily -> windows Delta (the windows job)", "windows", "numpy_windows"),
-                            ("readings -> readings_daily (pivot, once per readings version)", "pivot", "numpy_pivot")):
+                            ("readings -> readings_daily, tasks read the files with pyarrow (pivot_reader=auto, "
+                             "default)", "pivot", "numpy_pivot"),
+                            ("readings -> readings_daily through Spark rows (pivot_reader=spark)", "pivot_rows",
+                             "numpy_pivot"),
+                            ("per-reading readings -> windows (pivot + windows)", "total", "numpy_total")):
         if key in timings:
             b = timings.get(base)
             lines.append(f"| {name} | {timings[key]:.1f} s | {f'{b:.1f} s' if b else '-'} | "
                          f"{f'{timings[key] / b:.2f}x' if b else '-'} |")
-    lines.append(f"\nBenchmark driver process peak RSS (Python side) {peak_mb:,.0f} MB; "
-                 f"windows per second (Spark) {n_win / timings['windows']:,.0f}.\n")
+    lines.append(f"\nSpark driver JVM max heap {heap_mb:,.0f} MB (driver memory {args.driver_memory}); benchmark "
+                 f"process peak RSS {peak_mb:,.0f} MB; windows per second (Spark) {n_win / timings['windows']:,.0f}.\n")
     text = "\n".join(lines)
     print(text)
     if not args.dry:

@@ -260,8 +260,14 @@ class WindowsConf:
     min_coverage: float = 0.5
     # Build training windows (one per labelled inspection) in the same run.
     training: bool = True
-    # Rows per Arrow batch while windows are assembled (each row is a whole window).
+    # Windows per Arrow batch while windows are assembled (a batch holds their day rows).
     batch_rows: int = 256
+    # Readings per Arrow batch while readings are pivoted into readings_daily.
+    pivot_batch_rows: int = 1_000_000
+    # How the pivot reads the readings table: "auto" = its Parquet files with
+    # pyarrow in the tasks when the table allows it (windows.direct_files),
+    # "spark" = always as Spark rows.
+    pivot_reader: str = "auto"
 
     def validate(self) -> None:
         _check(1 <= self.days <= 366, "windows.days", self.days, "must be in [1, 366]")
@@ -269,6 +275,9 @@ class WindowsConf:
                self.intervals_per_day, "must be 24, 48, 96, 144 or 288")
         _check(0.0 <= self.min_coverage <= 1.0, "windows.min_coverage", self.min_coverage, "must be in [0, 1]")
         _check(self.batch_rows >= 1, "windows.batch_rows", self.batch_rows, "must be >= 1")
+        _check(self.pivot_batch_rows >= 1, "windows.pivot_batch_rows", self.pivot_batch_rows, "must be >= 1")
+        _check(self.pivot_reader in ("auto", "spark"), "windows.pivot_reader", self.pivot_reader,
+               "must be auto or spark")
         if self.scoring_end:
             _parse_date("windows.scoring_end", self.scoring_end)
 

@@ -204,7 +204,8 @@ READINGS_DAILY = "readings_daily"
 WINDOWS = "windows"
 WINDOW_PURPOSES = ("train", "score")
 
-# One row per meter and day: the day's intervals in order (null = missing).
+# Meter-day layout of the readings: a day's intervals in order (null = missing);
+# a meter-day may span several rows whose observed values add up (windows.daily_readings).
 READINGS_DAILY_SCHEMA = StructType(
     [
         StructField("meter_id", StringType(), False),

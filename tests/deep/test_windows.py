@@ -21,21 +21,37 @@ def _ts(day: dt.date, slot: int, minutes: int = 15) -> dt.datetime:
     return dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=slot * minutes)
 
 
+def _one_day(daily_rows, width):
+    """The rows of one meter-day added up (a day may be split over rows): None where nothing was observed."""
+    assert len({(r.meter_id, r.day) for r in daily_rows}) == 1
+    out = [None] * width
+    for r in daily_rows:
+        assert len(r.kwh) == width
+        for i, v in enumerate(r.kwh):
+            if v is not None:
+                out[i] = v if out[i] is None else out[i] + v
+    return out
+
+
 def test_daily_readings_places_values_and_marks_missing(spark):
     rows = [("M1", _ts(D0, i), float(i)) for i in range(96) if i not in (5, 50)]
     rows.append(("M1", _ts(D0, 50), None))
     got = windows.daily_readings(_readings(spark, rows), 96).collect()
-    assert len(got) == 1 and got[0].day == D0
-    kwh = got[0].kwh
-    assert len(kwh) == 96
+    assert got[0].day == D0
+    kwh = _one_day(got, 96)
     assert kwh[5] is None and kwh[50] is None
-    assert kwh[0] == 0.0 and kwh[95] == 95.0
+    assert kwh[0] == 0.0 and kwh[95] == 95.0 and sum(v is None for v in kwh) == 2
+
+
+def test_daily_readings_one_row_per_meter_day_for_sorted_input(spark):
+    rows = [(f"M{m}", _ts(D0 + dt.timedelta(days=d), i), 1.0) for m in range(3) for d in range(2) for i in range(96)]
+    got = windows.daily_readings(_readings(spark, rows).coalesce(1), 96).collect()
+    assert sorted((r.meter_id, r.day) for r in got) == sorted({(m, ts.date()) for m, ts, _ in rows})
 
 
 def test_daily_readings_half_hourly_sums_quarter_hours(spark):
     rows = [("M1", _ts(D0, i), 1.0) for i in range(96) if i != 3]
-    kwh = windows.daily_readings(_readings(spark, rows), 48).first().kwh
-    assert len(kwh) == 48
+    kwh = _one_day(windows.daily_readings(_readings(spark, rows), 48).collect(), 48)
     assert kwh[0] == 2.0 and kwh[1] == 1.0  # slot 1 lost one of its two quarter-hours
 
 
@@ -133,7 +149,33 @@ def test_window_layout_mask_and_alarm_channels(spark):
     assert alarms.sum() == 3
 
 
-def test_many_windows_across_batches_match_one_by_one(spark):
+def _observed(rows, meter, end, days=14):
+    """The (days, 24) hourly readings of ``meter`` in the window ending ``end`` (NaN = missing)."""
+    x = np.full((days, 24), np.nan)
+    for m, ts, v in rows:
+        d = (ts.date() - (end - dt.timedelta(days=days - 1))).days
+        if m == meter and 0 <= d < days and v is not None:
+            x[d, ts.hour] = v
+    return x.ravel()
+
+
+def _check_window(w, rows, meter, end):
+    x = _observed(rows, meter, end)
+    seen = ~np.isnan(x)
+    assert np.allclose(np.array(w.kwh)[seen] * w.scale, x[seen], rtol=1e-5)
+    assert w.scale == pytest.approx(x[seen].mean() if seen.any() else 1.0, rel=1e-5)
+    assert w.missing == np.flatnonzero(~seen).tolist()
+
+
+@pytest.fixture
+def small_arrow_batches(spark):
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    spark.conf.set(key, "7")
+    yield
+    spark.conf.unset(key)
+
+
+def test_many_windows_across_batches_and_partitions(spark, small_arrow_batches):
     """Groups cut by Arrow batch boundaries, several partitions, shared windows and a meter without readings."""
     rows = [(f"M{m}", _ts(D0 + dt.timedelta(days=d), h, 60), float((m * 13 + d * 7 + h) % 9))
             for m in range(6) for d in range(20) for h in range(24) if (m + d + h) % 7]
@@ -141,33 +183,29 @@ def test_many_windows_across_batches_match_one_by_one(spark):
     key_rows = [(f"M{m}", e, f"C{m}-{i}") for m in range(7) for i, e in enumerate(ends)]
     key_rows.append(("M2", ends[0], "C2-again"))  # a second key on the same window
     keys = spark.createDataFrame(key_rows, "meter_id string, end_date date, customer_id string")
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    spark.conf.set(key, "7")
-    try:
-        got = {r.customer_id: r for r in _windows(spark, rows, keys, passthrough=["customer_id"], partitions=3)
-               .collect()}
-    finally:
-        spark.conf.unset(key)
+    got = {r.customer_id: r for r in _windows(spark, rows, keys, passthrough=["customer_id"], partitions=3).collect()}
     assert sorted(got) == sorted(k[2] for k in key_rows)
-    for m in range(6):
-        for i, end in enumerate(ends):
-            alone = [r for r in rows if r[0] == f"M{m}"]
-            one = _windows(spark, alone, spark.createDataFrame([(f"M{m}", end)], "meter_id string, end_date date"))
-            w = one.first()
-            g = got[f"C{m}-{i}"]
-            assert (g.meter_id, g.end_date) == (f"M{m}", end)
-            assert np.allclose(g.kwh, w.kwh) and g.missing == w.missing and g.scale == pytest.approx(w.scale)
-            # the values are the readings divided by the scale where observed
-            x = np.full((14, 24), np.nan)
-            for _, ts, v in alone:
-                d = (ts.date() - (end - dt.timedelta(days=13))).days
-                if 0 <= d < 14:
-                    x[d, ts.hour] = v
-            seen = ~np.isnan(x.ravel())
-            assert np.allclose(np.array(g.kwh)[seen] * g.scale, x.ravel()[seen], rtol=1e-5)
-            assert sorted(np.flatnonzero(~seen).tolist()) == g.missing
+    for meter, end, customer in key_rows:
+        assert (got[customer].meter_id, got[customer].end_date) == (meter, end)
+        _check_window(got[customer], rows, meter, end)
     assert np.allclose(got["C2-again"].kwh, got["C2-0"].kwh)
     assert got["C6-0"].coverage == 0.0 and len(got["C6-0"].missing) == 14 * 24
+
+
+def test_meter_days_split_by_the_pivot_add_up(spark, small_arrow_batches):
+    """Readings in no particular order, 7 per Arrow batch: a meter-day lands in several readings_daily rows."""
+    rng = np.random.default_rng(3)
+    rows = [(f"M{m}", _ts(D0 + dt.timedelta(days=d), h, 60), float(rng.integers(1, 9)))
+            for m in range(2) for d in range(14) for h in range(24) if rng.random() > 0.05]
+    rows = [rows[i] for i in rng.permutation(len(rows))]
+    daily = windows.daily_readings(_readings(spark, rows), 24)
+    assert daily.count() > 2 * 14  # split rows
+    end = D0 + dt.timedelta(days=13)
+    keys = spark.createDataFrame([("M0", end), ("M1", end)], "meter_id string, end_date date")
+    got = windows.assemble_windows(keys, daily, None, 14, 24, []).collect()
+    assert len(got) == 2
+    for w in got:
+        _check_window(w, rows, w.meter_id, end)
 
 
 def test_window_without_readings_is_kept_with_zero_coverage(spark):
@@ -192,3 +230,32 @@ def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
     assert [r.label for r in train] == [1, 0]
     # each window ends the day before its inspection (I0 on 09-30, I1 on 09-25)
     assert [r.end_date for r in train] == [dt.date(2026, 9, 29), dt.date(2026, 9, 24)]
+
+
+def test_pivot_from_files_matches_pivot_through_spark(spark, tmp_path):
+    """The pyarrow file reader gives the same meter-days as Spark rows, local midnight and nulls included."""
+    rows = [(f"M{m}", _ts(D0 + dt.timedelta(days=d), i), float(m + d + i) if (m + d + i) % 13 else None)
+            for m in range(3) for d in range(3) for i in range(96)]
+    rows += [("M0", dt.datetime(2026, 6, 4, 23, 59), 5.0), ("M9", dt.datetime(2026, 6, 5, 0, 0), 7.0)]
+    path = str(tmp_path / "readings")
+    _readings(spark, rows).repartition(2).write.format("delta").save(path)
+    files = windows.direct_files(spark, path, 0)
+    assert files and all(f.endswith(".parquet") for f in files)
+    by_files = windows.daily_readings_from_files(spark, files, 48, 100).collect()
+    by_rows = windows.daily_readings(spark.read.format("delta").load(path), 48).collect()
+
+    def days(got):
+        out = {}
+        for r in got:
+            out.setdefault((r.meter_id, r.day), []).append(r)
+        return {k: _one_day(v, 48) for k, v in out.items()}
+
+    a, b = days(by_files), days(by_rows)
+    assert a == b
+    assert a[("M0", D0 + dt.timedelta(days=3))][47] == 5.0 and a[("M9", D0 + dt.timedelta(days=4))][0] == 7.0
+
+
+def test_direct_files_refuses_partitioned_tables(spark, tmp_path):
+    path = str(tmp_path / "parted")
+    _readings(spark, [("M1", _ts(D0, 0), 1.0)]).write.format("delta").partitionBy("meter_id").save(path)
+    assert windows.direct_files(spark, path, 0) is None
