@@ -89,7 +89,7 @@ def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: 
         rows.append((
             "train" if train else "score", LAST_DAY, f"M{i}", f"C{i}", ("NORTE", "SUR")[i % 2],
             f"I{i}" if train else None, label, days, intervals, 1 + len(codes),
-            x.ravel().astype(float).tolist(), [False] * (days * intervals), alarms.ravel().tolist(),
+            x.ravel().astype(float).tolist(), [], alarms.ravel().tolist(),
             ",".join(codes), 1.0, 1.0, "readings=0,events=0",
         ))
     df = spark.createDataFrame(rows, schemas.WINDOWS_SCHEMA)
