@@ -22,7 +22,7 @@ Prints a table (figure, baseline, ratio) and appends it to
     .venv/bin/python benchmarks/windows.py                    # 34,474 meters x 90 days x 96
     .venv/bin/python benchmarks/windows.py --pivot            # + the per-reading -> meter-day pivot
     .venv/bin/python benchmarks/windows.py --meters 2000      # quick
-    .venv/bin/python benchmarks/windows.py --big              # 100,000 meters, 4 GiB driver, no baseline
+    .venv/bin/python benchmarks/windows.py --big [--pivot]    # 100,000 meters, 4 GiB driver, no baseline
 """
 
 from __future__ import annotations
@@ -178,13 +178,13 @@ def main() -> int:
     ap.add_argument("--intervals", type=int, default=96)
     ap.add_argument("--root", default="/tmp/ntl-bench-windows")
     ap.add_argument("--driver-memory", default="4g")
-    ap.add_argument("--big", action="store_true", help="100,000 meters, windows only, no baseline")
+    ap.add_argument("--big", action="store_true", help="100,000 meters, no baseline (with --pivot: default reader only)")
     ap.add_argument("--pivot", action="store_true", help="also time the per-reading -> meter-day pivot")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--dry", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args()
     if args.big:
-        args.meters, args.pivot = 100_000, False
+        args.meters = 100_000
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
     raw = root / "raw"
@@ -229,7 +229,8 @@ def main() -> int:
         readings_path = cfg.paths.table(schemas.READINGS)
         shutil.copytree(raw / "readings", readings_path)
         spark.sql(f"CONVERT TO DELTA parquet.`{readings_path}`")
-        for key, reader in (("pivot", "auto"), ("pivot_rows", "spark")):
+        readers = (("pivot", "auto"),) if args.big else (("pivot", "auto"), ("pivot_rows", "spark"))
+        for key, reader in readers:
             run_cfg = dataclasses.replace(cfg, windows=dataclasses.replace(wc, pivot_reader=reader))
             shutil.rmtree(daily_path)
             t = time.perf_counter()
@@ -244,12 +245,12 @@ def main() -> int:
     if not args.big:
         timings["numpy_windows"] = numpy_windows(raw, root / "windows_numpy", args.days, args.intervals)
         print(f"numpy readings_daily -> windows: {timings['numpy_windows']:.1f} s")
-    if args.pivot:
+    if args.pivot and not args.big:
         timings["numpy_pivot"] = numpy_pivot(raw, root / "daily_numpy", args.days, args.intervals)
         print(f"numpy readings -> readings_daily: {timings['numpy_pivot']:.1f} s")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    lines = [f"\n## DeepDAICE windows (benchmarks/windows.py{' --big' if args.big else ''}), "
+    lines = [f"\n## DeepDAICE windows (benchmarks/windows.py{' --big' if args.big else ''}{' --pivot' if args.pivot else ''}), "
              f"{dt.date.today().isoformat()}\n",
              f"Machine: {os.cpu_count()} cores, 24 GiB, {platform.machine()}, Python {platform.python_version()}; "
              f"Spark local[{os.cpu_count()}], driver {args.driver_memory}; {n_win:,} windows of "
