@@ -648,7 +648,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         wpath = paths.table(schemas.WINDOWS)
         writer = out.write.format("delta").mode("overwrite").partitionBy("purpose")
         if DeltaTable.isDeltaTable(spark, wpath):
-            writer = writer.option("replaceWhere", where)
+            old = spark.read.format("delta").load(wpath).columns
+            if old == schemas.WINDOWS_SCHEMA.names:
+                writer = writer.option("replaceWhere", where)
+            else:  # a table of an older layout: replaced whole; its rows stay readable in the Delta history
+                log.warning("windows table at %s has columns %s, not %s: rewriting it whole "
+                            "(the previous version stays readable with versionAsOf)",
+                            wpath, old, schemas.WINDOWS_SCHEMA.names)
+                writer = writer.option("overwriteSchema", "true").option("partitionOverwriteMode", "static")
         writer.save(wpath)
     keys.unpersist()
     if tkeys is not None:

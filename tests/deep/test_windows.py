@@ -259,3 +259,17 @@ def test_direct_files_refuses_partitioned_tables(spark, tmp_path):
     path = str(tmp_path / "parted")
     _readings(spark, [("M1", _ts(D0, 0), 1.0)]).write.format("delta").partitionBy("meter_id").save(path)
     assert windows.direct_files(spark, path, 0) is None
+
+
+def test_run_replaces_a_windows_table_of_an_older_layout(spark, tiny_lake):
+    cfg = tiny_lake(3, 95, "windows.min_coverage=0.5")
+    path = cfg.paths.table(schemas.WINDOWS)
+    old = spark.createDataFrame([("score", D0, "M0", [True, False])], "purpose string, end_date date, meter_id string, "
+                                "mask array<boolean>")
+    old.write.format("delta").partitionBy("purpose").save(path)
+    got = windows.run(spark, cfg)
+    table = spark.read.format("delta").load(path)
+    assert table.columns == schemas.WINDOWS_SCHEMA.names
+    assert table.count() == got["train_windows"] + got["score_windows"] and got["version"] == 1
+    # the old rows stay readable in the table's history
+    assert spark.read.format("delta").option("versionAsOf", 0).load(path).columns[-1] == "mask"
