@@ -49,6 +49,7 @@ from train_daice import daice_features  # noqa: E402
 
 from ntl_spark import features, score  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
+from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
 
 
 def best_of(n: int, fn: Callable[[], object], name: str) -> float:
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace, root: Path) -> int:
         rows = feats if top_k == 0 else feats.where(F.col("customer_id") < F.lit(f"U{nc:08d}"))
 
         def go() -> None:
-            with score.arrow_batches(spark, batch):
+            with arrow_batch_rows(spark, batch):
                 score.predict_frame(rows, model_bytes, cols, top_k).write.format("noop").mode("overwrite").save()
         return go
 
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace, root: Path) -> int:
     scored_on = dt.date(2026, 10, 1)
 
     def whole() -> None:
-        with score.arrow_batches(spark, batch):
+        with arrow_batch_rows(spark, batch):
             ranked = score.rank_scores(score.predict_frame(feats, model_bytes, cols, 0)).select(
                 "*", F.lit("DAICE").alias("model_name"), F.lit("1").alias("model_version"),
                 F.lit("bench").alias("run_id"), F.lit(scored_on).alias("scored_on"),

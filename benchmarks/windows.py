@@ -48,6 +48,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from ntl_spark import schemas, windows  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
+from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
 
 END = dt.date(2026, 9, 30)
 METERS_PER_FILE = 1000
@@ -216,7 +217,7 @@ def main() -> int:
     wc = cfg.windows
     passthrough = ["purpose", "customer_id", "region", "inspection_id", "label"]
     t = time.perf_counter()
-    with windows.arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
+    with arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
         assembled = windows.assemble_windows(keys, daily, alarms, args.days, args.intervals, codes, passthrough)
         out = windows.windows_frame(assembled, args.days, args.intervals, codes, "bench")
         out.write.format("delta").mode("overwrite").partitionBy("purpose").save(str(root / "windows"))

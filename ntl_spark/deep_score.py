@@ -36,7 +36,7 @@ from pyspark.sql import types as T
 from ntl_spark import deep, schemas, score, tracking
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
-from ntl_spark.sparkutil import scalar
+from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,6 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Score every smart-meter customer's latest window and write the ranking to ``scores``."""
     from ntl_spark.ingest import read_pinned
-    from ntl_spark.windows import arrow_batch_rows
 
     dc = cfg.deep
     client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")

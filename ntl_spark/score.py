@@ -14,7 +14,6 @@ broadcast once and loaded once per Python worker.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -32,7 +31,7 @@ from pyspark.sql import types as T
 from ntl_spark import schemas, tracking
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
-from ntl_spark.sparkutil import scalar
+from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
 
@@ -102,21 +101,6 @@ def predict_frame(df: DataFrame, model_bytes: Any, feature_cols: list[str], top_
     return df.select("customer_id", "region", *[F.col(c).cast("double") for c in feature_cols]).mapInPandas(
         infer, PREDICTION_SCHEMA
     )
-
-
-@contextlib.contextmanager
-def arrow_batches(spark: SparkSession, rows: int) -> Iterator[None]:
-    """Run the block with ``rows`` rows per Arrow batch for pandas UDFs, then restore the setting."""
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, str(rows))
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 def rank_scores(scored: DataFrame) -> DataFrame:
@@ -193,7 +177,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             F.lit(data_versions).alias("data_versions"),
         )
         path = cfg.paths.table(schemas.SCORES)
-        with arrow_batches(spark, sc.arrow_batch_rows):
+        with arrow_batch_rows(spark, sc.arrow_batch_rows):
             version = write_scores(spark, ranked, path, scored_on, ref.name)
         model_bytes.unpersist()
         written = spark.read.format("delta").load(path).where(

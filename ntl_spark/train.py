@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from ntl_spark import evaluate, features, schemas, tracking
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config, TrainConf, as_dict
+from ntl_spark.sparkutil import arrow_batch_rows
 
 log = logging.getLogger(__name__)
 
@@ -158,16 +159,8 @@ def fit_model(
     workers, threads = worker_layout(spark, tc)
     data = train_df.select("label", *feature_cols)
     est = build_estimator(feature_cols, tc.params, workers, tc.seed, threads, callbacks)
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, str(tc.arrow_batch_rows))
-    try:
+    with arrow_batch_rows(spark, tc.arrow_batch_rows):
         return est.fit(data)
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 def run(spark: SparkSession, cfg: Config) -> TrainResult:

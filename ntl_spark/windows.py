@@ -49,7 +49,6 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ from pyspark.sql import types as T
 from ntl_spark import schemas
 from ntl_spark.cli import DataError
 from ntl_spark.config import Config
-from ntl_spark.sparkutil import first_row, scalar
+from ntl_spark.sparkutil import arrow_batch_rows, first_row, scalar
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ def daily_readings(readings: DataFrame, intervals_per_day: int) -> DataFrame:
     by meter) comes out as several rows, each with part of the day; readers
     add them up (:func:`assemble_windows` does). Readings written by the
     ingest job are clustered by meter and time, so such splits are rare; use
-    large Arrow batches (:func:`arrow_batch_rows`).
+    large Arrow batches (:func:`ntl_spark.sparkutil.arrow_batch_rows`).
 
     Args:
         readings: meter_id, ts, kwh.
@@ -532,21 +531,6 @@ def windows_frame(
 
 
 # --------------------------------------------------------------------- run
-@contextmanager
-def arrow_batch_rows(spark: SparkSession, rows: int) -> Iterator[None]:
-    """Temporarily set the rows per Arrow batch handed to Python (Spark's default is 10,000)."""
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    old = spark.conf.get(key, None)
-    spark.conf.set(key, str(rows))
-    try:
-        yield
-    finally:
-        if old is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, old)
-
-
 def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int | None]:
     """The ``readings_daily`` table, rebuilt first when the readings table moved on.
 

@@ -9,6 +9,7 @@ import pytest
 from deep_helpers import local_frame
 
 from ntl_spark import schemas, windows
+from ntl_spark.sparkutil import arrow_batch_rows
 
 D0 = dt.date(2026, 6, 1)
 
@@ -169,10 +170,8 @@ def _check_window(w, rows, meter, end):
 
 @pytest.fixture
 def small_arrow_batches(spark):
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    spark.conf.set(key, "7")
-    yield
-    spark.conf.unset(key)
+    with arrow_batch_rows(spark, 7):
+        yield
 
 
 def test_many_windows_across_batches_and_partitions(spark, small_arrow_batches):
