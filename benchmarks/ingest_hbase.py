@@ -24,7 +24,6 @@ import platform
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,11 +31,12 @@ import pandas as pd
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
 
+from results import publish  # noqa: E402
+
 from ntl_spark import schemas  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.io import hbase, jdbc  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FIRST_DAY = dt.date(2026, 6, 1)
 
 
@@ -157,19 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         f"| JDBC read of bills, rows/s ({n:,} rows) | {n / t_part:,.0f} ({len(periods)} month partitions) | "
         f"{n / t_one:,.0f} (one partition) | {t_one / t_part:.2f}x |",
     ]
-    print("\n".join(lines))
-    if not args.no_results:
-        section = [
-            f"\n## Source reads (benchmarks/ingest_hbase.py), {dt.date.today():%Y-%m-%d}\n",
-            f"Machine: {cores} cores, {mem_gib:.0f} GiB, {platform.processor() or platform.machine()}, "
-            f"Python {platform.python_version()}; HBase 2.6.1 standalone + Thrift1 and PostgreSQL "
-            f"on the same machine (scripts/services.sh), Spark local[2]. Best of {args.repeats} after a warm-up.\n",
-            *lines,
-            "",
-        ]
-        with RESULTS.open("a") as f:
-            f.write("\n".join(section) + "\n")
-        print(f"appended to {RESULTS}")
+    section = [
+        f"\n## Source reads (benchmarks/ingest_hbase.py), {dt.date.today():%Y-%m-%d}\n",
+        f"Machine: {cores} cores, {mem_gib:.0f} GiB, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}; HBase 2.6.1 standalone + Thrift1 and PostgreSQL "
+        f"on the same machine (scripts/services.sh), Spark local[2]. Best of {args.repeats} after a warm-up.\n",
+        *lines,
+    ]
+    publish("\n".join(section), args.no_results)
     return 0
 
 

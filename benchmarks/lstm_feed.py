@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+from results import publish  # noqa: E402
+
 from ntl_spark import deep, schemas  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 
@@ -153,10 +155,7 @@ def main() -> int:
                  f"{rates['petastorm_tuned'] / base:.2f}x |")
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}.\n")
     text = "\n".join(lines)
-    print(text)
-    if not args.dry:
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(text + "\n")
+    publish(text, args.dry)
     shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -45,6 +45,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from results import publish  # noqa: E402
 from train_daice import daice_features  # noqa: E402
 
 from ntl_spark import features, score  # noqa: E402
@@ -173,10 +174,7 @@ def _run(args: argparse.Namespace, root: Path) -> int:
         f"{whole_s / native0:.2f}x |",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.dry:
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(text)
+    publish(text, args.dry)
     return 0
 
 

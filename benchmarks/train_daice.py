@@ -45,6 +45,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from results import publish  # noqa: E402
 
 from ntl_spark import features, train  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
@@ -240,10 +241,7 @@ def main() -> int:
         f"| training ROC-AUC | {auc['project']:.4f} | {auc['native']:.4f} | |",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.dry:
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(text)
+    publish(text, args.dry)
     return 0
 
 

@@ -46,6 +46,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+from results import publish  # noqa: E402
+
 from ntl_spark import schemas, windows  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
@@ -275,10 +277,7 @@ def main() -> int:
     lines.append(f"\nSpark driver JVM max heap {heap_mb:,.0f} MB (driver memory {args.driver_memory}); benchmark "
                  f"process peak RSS {peak_mb:,.0f} MB; windows per second (Spark) {n_win / timings['windows']:,.0f}.\n")
     text = "\n".join(lines)
-    print(text)
-    if not args.dry:
-        with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(text + "\n")
+    publish(text, args.dry)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
