@@ -8,7 +8,8 @@
 # Usage: scripts/services.sh start|stop|status|restart [hbase|postgres|all]
 #
 # Everything binds to 127.0.0.1 and lives under $NTL_SERVICES_DIR (default ./var):
-# var/hbase/{lib,conf,data,zk,logs,run}, var/postgres/{data,run,postgres.log}.
+# var/hbase/{lib,conf,data,zk,logs,run}, var/postgres/{data,run,postgres.log} (or
+# /var/tmp/ntl-postgres-<hash> when the postgres OS user cannot reach var/).
 # `start` is idempotent and waits until each server answers (timeout
 # $NTL_SERVICES_TIMEOUT seconds, default 180); it exits non-zero with the log
 # tail when a server does not come up.
@@ -34,6 +35,12 @@ PG_DB=ntl
 PG_USER=ntl
 PG_PASSWORD="${NTL_JDBC_PASSWORD:-ntl}"
 PG_DIR="$VAR/postgres"
+if [ "$(id -u)" = 0 ] && id "${NTL_PG_OS_USER:-postgres}" >/dev/null 2>&1 \
+   && ! runuser -u "${NTL_PG_OS_USER:-postgres}" -- test -x "$VAR" 2>/dev/null; then
+  # The cluster owner cannot reach var/ (a private parent directory, e.g. a checkout
+  # under `mktemp -d`): keep this checkout's cluster under /var/tmp instead.
+  PG_DIR="/var/tmp/ntl-postgres-$(printf %s "$VAR" | md5sum | cut -c1-12)"
+fi
 PG_DATA="$PG_DIR/data"
 PG_RUN="$PG_DIR/run"
 PG_LOG="$PG_DIR/postgres.log"
