@@ -47,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -54,6 +55,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PythonException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -159,6 +162,9 @@ def local_day_slot(ts: pa.Array, time_zone: str, intervals_per_day: int) -> tupl
     return day, (us - day * day_us) // (day_us // intervals_per_day)
 
 
+UNREADABLE = "unreadable readings file"
+
+
 def _pivot_files(width: int, time_zone: str, batch_rows: int):
     """mapInArrow function: rows of Parquet file URIs -> their readings pivoted to meter-day rows.
 
@@ -174,7 +180,10 @@ def _pivot_files(width: int, time_zone: str, batch_rows: int):
             for uri in batch.column(0).to_pylist():
                 filesystem, path = fs.FileSystem.from_uri(uri)
                 with filesystem.open_input_file(path) as fh:
-                    pf = pq.ParquetFile(fh, coerce_int96_timestamp_unit="us")
+                    try:
+                        pf = pq.ParquetFile(fh, coerce_int96_timestamp_unit="us")
+                    except (pa.ArrowInvalid, OSError) as exc:
+                        raise ValueError(f"{UNREADABLE} {uri}: {exc}") from exc
                     for rb in pf.iter_batches(batch_size=batch_rows, columns=["meter_id", "ts", "kwh"]):
                         ok = pc.and_(rb.column(0).is_valid(), rb.column(1).is_valid())
                         if not pc.all(ok).as_py():
@@ -560,8 +569,14 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
             else:
                 readings = spark.read.format("delta").option("versionAsOf", rversion).load(rpath)
                 daily = daily_readings(readings, width)
-            (daily.write.format("delta").mode("overwrite")
-             .option("overwriteSchema", "true").option("userMetadata", stamp).save(dpath))
+            try:
+                (daily.write.format("delta").mode("overwrite")
+                 .option("overwriteSchema", "true").option("userMetadata", stamp).save(dpath))
+            except (PythonException, Py4JJavaError) as exc:  # a broken file: name it; readings_daily stays as it was
+                found = re.findall(f"{UNREADABLE} .*", str(exc))
+                if not found:
+                    raise
+                raise DataError(f"readings_daily not rebuilt: {found[-1]}") from exc
         log.info("readings_daily rebuilt from readings v%s (%s)", rversion,
                  f"{len(files)} files read by pyarrow" if files else "through Spark rows")
     return spark.read.format("delta").load(dpath), delta_version(spark, dpath)

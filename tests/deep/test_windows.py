@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import glob
+import os
 
 import numpy as np
 import pytest
@@ -272,3 +274,20 @@ def test_run_replaces_a_windows_table_of_an_older_layout(spark, tiny_lake):
     assert table.count() == got["train_windows"] + got["score_windows"] and got["version"] == 1
     # the old rows stay readable in the table's history
     assert spark.read.format("delta").option("versionAsOf", 0).load(path).columns[-1] == "mask"
+
+
+def test_unreadable_readings_file_is_named_and_readings_daily_kept(spark, tiny_lake):
+    from ntl_spark.cli import DataError
+
+    cfg = tiny_lake(3, 95)
+    _, built = windows.refresh_readings_daily(spark, cfg)
+    rpath = cfg.paths.table(schemas.READINGS)
+    broken = sorted(glob.glob(f"{rpath}/*.parquet"))[0]
+    with open(broken, "r+b") as fh:
+        fh.truncate(100)
+    # a new readings version makes the job rebuild readings_daily
+    _readings(spark, [("M9", _ts(D0, 0), 1.0)]).write.format("delta").mode("append").save(rpath)
+    with pytest.raises(DataError, match=f"unreadable readings file .*{os.path.basename(broken)}"):
+        windows.refresh_readings_daily(spark, cfg)
+    daily = cfg.paths.table(schemas.READINGS_DAILY)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{daily}`").first()["version"] == built
