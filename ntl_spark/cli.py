@@ -12,16 +12,14 @@ import argparse
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ntl_spark.config import ConfigError, load_config
+from ntl_spark.config import load_config
+from ntl_spark.errors import EXIT_CONFIG, EXIT_DATA, EXIT_FAILURE, ConfigError, DataError, MissingInputError
 
 log = logging.getLogger("ntl_spark")
-
-
-class DataError(ValueError):
-    """Input data breaks the contract in a way that stops the job (message names it)."""
 
 
 def parse_args(job: str, description: str, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -66,7 +64,7 @@ def run_job(
         cfg = load_config(args.env, args.overrides)
     except ConfigError as e:
         print(f"[{job}] configuration error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     started = time.time()
     spark = None
     try:
@@ -82,12 +80,19 @@ def run_job(
             stage(session, cfg)
         else:
             stage(cfg)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"[{job}] error: {e}", file=sys.stderr)
-        return 2
-    except (DataError, TypeError, ValueError) as e:
+    except ConfigError as e:
+        print(f"[{job}] configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MissingInputError as e:
+        print(f"[{job}] missing input: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DataError as e:
         print(f"[{job}] bad input: {e}", file=sys.stderr)
-        return 3
+        return EXIT_DATA
+    except Exception:
+        # Not a condition the library checks for: a bug or an outage. Keep the traceback.
+        print(f"[{job}] failed:\n{traceback.format_exc()}", file=sys.stderr)
+        return EXIT_FAILURE
     finally:
         if spark is not None:
             spark.stop()

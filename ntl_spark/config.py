@@ -20,11 +20,9 @@ from typing import Any
 
 import yaml
 
+from ntl_spark.errors import ConfigError
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is wrong; the message names it."""
 
 
 # --------------------------------------------------------------------- sections

@@ -38,8 +38,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, schemas, tracking
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config, DeepConf, as_dict
+from ntl_spark.errors import DataError
 from ntl_spark.train import split_by_customer
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,12 @@ def window_shape(windows: DataFrame) -> Shape:
     """
     missing = [c for c in ("days", "intervals", "alarm_codes", *FEED_COLUMNS) if c not in windows.columns]
     if missing:
-        raise ValueError(f"windows lacks column(s) {missing}")
+        raise DataError(f"windows lacks column(s) {missing}")
     shapes = windows.select("days", "intervals", "alarm_codes").distinct().limit(2).collect()
     if not shapes:
         raise DataError("windows: no rows to learn from")
     if len(shapes) > 1:
-        raise ValueError(f"windows: columns 'days'/'intervals'/'alarm_codes' differ between rows: {shapes}")
+        raise DataError(f"windows: columns 'days'/'intervals'/'alarm_codes' differ between rows: {shapes}")
     d, i, codes = shapes[0]
     return Shape(int(d), int(i), tuple(c for c in codes.split(",") if c))
 

@@ -34,8 +34,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ntl_spark import deep, schemas, score, tracking
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def keras_file(local_dir: str | Path) -> Path:
     """
     found = sorted(Path(local_dir).rglob("*.keras"))
     if len(found) != 1:
-        raise ValueError(f"expected one .keras file in the model at {local_dir}, found {[str(f) for f in found]}")
+        raise DataError(f"expected one .keras file in the model at {local_dir}, found {[str(f) for f in found]}")
     return found[0]
 
 
@@ -90,7 +90,7 @@ def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
     info = mlflow.models.get_model_info(ref.uri)
     meta = info.metadata or {}
     if meta.get("family") != deep.FAMILY:
-        raise ValueError(f"model {ref.name} v{ref.version} metadata 'family' is {meta.get('family')!r}, "
+        raise ConfigError(f"model {ref.name} v{ref.version} metadata 'family' is {meta.get('family')!r}, "
                          f"not {deep.FAMILY}")
     shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +112,7 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
     """
     missing = [c for c in ("customer_id", "region", "kwh", "alarms") if c not in windows.columns]
     if missing:
-        raise ValueError(f"windows lacks column(s) {missing}")
+        raise DataError(f"windows lacks column(s) {missing}")
     n_values, n_alarms = shape.days * shape.intervals, shape.days * len(shape.codes)
 
     def infer(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -122,7 +122,7 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
             kwh = rb.column(2).flatten().to_numpy(zero_copy_only=False)
             alarms = rb.column(3).flatten().to_numpy(zero_copy_only=False)
             if kwh.size != n * n_values or alarms.size != n * n_alarms:
-                raise ValueError(f"windows columns 'kwh'/'alarms' do not match the model's "
+                raise DataError(f"windows columns 'kwh'/'alarms' do not match the model's "
                                  f"{shape.days}x{shape.intervals} + {len(shape.codes)} codes")
             x = deep.to_model_input_np(kwh, alarms, shape)
             out = np.concatenate([np.asarray(model(x[i:i + batch], training=False)).reshape(-1)

@@ -26,6 +26,7 @@ from pyspark.sql import types as T
 
 from ntl_spark import schemas
 from ntl_spark.config import Config
+from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ def latest_month(bills: DataFrame) -> dt.date:
     value = bills.agg(F.max("period")).first()
     value = value[0] if value is not None else None
     if value is None:
-        raise ValueError("bills table is empty: cannot choose a reference month")
+        raise DataError("bills table is empty: cannot choose a reference month")
     return value
 
 

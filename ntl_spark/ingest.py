@@ -26,8 +26,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ntl_spark import schemas
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.errors import ConfigError, DataError, MissingInputError
 from ntl_spark.sparkutil import first_row, scalar
 
 log = logging.getLogger(__name__)
@@ -282,10 +282,10 @@ def read_source(
         from ntl_spark.io.hbase import read_events, read_readings
 
         if start is None or end is None:
-            raise ValueError("ingest.source=hbase needs ingest.period_start and ingest.period_end (days to scan)")
+            raise ConfigError("ingest.source=hbase needs ingest.period_start and ingest.period_end (days to scan)")
         read = read_readings if table == schemas.READINGS else read_events
         return read(spark, cfg.hbase, start, end), False, f"hbase:{cfg.hbase.host}:{cfg.hbase.port}/{cfg.hbase.table}"
-    raise ValueError(f"ingest.source={source!r} cannot read table '{table}'")
+    raise ConfigError(f"ingest.source={source!r} cannot read table '{table}'")
 
 
 # --------------------------------------------------------------------- writes
@@ -307,7 +307,7 @@ def read_pinned(spark: SparkSession, path: str, table: str, producer: str) -> tu
     """
     version = delta_version(spark, path)
     if version is None:
-        raise FileNotFoundError(f"no {table} Delta table at {path}: run the {producer} job first")
+        raise MissingInputError(f"no {table} Delta table at {path}: run the {producer} job first")
     return spark.read.format("delta").option("versionAsOf", version).load(path), version
 
 

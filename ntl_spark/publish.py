@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import schemas
 from ntl_spark.config import Config
+from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, object]:
     scores = spark.read.format("delta").load(cfg.paths.table(schemas.SCORES))
     day = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else scalar(scores.agg(F.max("scored_on")), "scores")
     if day is None:
-        raise ValueError("scores table is empty: nothing to publish")
+        raise DataError("scores table is empty: nothing to publish")
     rows = scores.where(F.col("scored_on") == F.lit(day))
     ordered = rows.select(*[c for c in rows.columns if c not in pc.partition_by], *pc.partition_by)
     location = cfg.publish_path

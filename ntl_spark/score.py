@@ -29,8 +29,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ntl_spark import schemas, tracking
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def load_booster(ref: tracking.ModelRef) -> tuple[Any, list[str]]:
     meta = info.metadata or {}
     cols = meta.get("feature_columns")
     if not cols:
-        raise ValueError(f"model {ref.name} v{ref.version} has no feature_columns metadata: not a DAICE model")
+        raise ConfigError(f"model {ref.name} v{ref.version} has no feature_columns metadata: not a DAICE model")
     return mlflow.xgboost.load_model(ref.uri), list(cols)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ntl_spark.config import Config
+from ntl_spark.errors import MissingInputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ def jar_paths(jars_dir: str) -> list[str]:
         folder = REPO_ROOT / folder
     jars = sorted(glob.glob(str(folder / "*.jar")))
     if not any(Path(j).name.startswith("delta-spark_") for j in jars):
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no Delta jar in {folder}: run scripts/fetch-jars.sh (spark.jars_dir={jars_dir!r})"
         )
     return jars

@@ -14,6 +14,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ntl_spark.config import Config
+from ntl_spark.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def resolve(client: MlflowClient, name: str, ref: str) -> ModelRef:
     try:
         mv = client.get_model_version(name, ref) if str(ref).isdigit() else client.get_model_version_by_alias(name, ref)
     except mlflow.exceptions.MlflowException as e:
-        raise ValueError(f"registered model '{name}' has no version or alias '{ref}': {e.message}") from e
+        raise ConfigError(f"registered model '{name}' has no version or alias '{ref}': {e.message}") from e
     return ModelRef(name, str(mv.version), mv.run_id or "", mv.source or "", dict(mv.tags or {}))
 
 

@@ -29,8 +29,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, features, schemas, tracking
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config, TrainConf, as_dict
+from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import arrow_batch_rows
 
 log = logging.getLogger(__name__)

@@ -62,8 +62,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ntl_spark import schemas
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.errors import DataError, MissingInputError
 from ntl_spark.sparkutil import arrow_batch_rows, first_row, scalar
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ WEEK = 7
 def _require(df: DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} lacks column(s) {missing} (has {df.columns})")
+        raise DataError(f"{what} lacks column(s) {missing} (has {df.columns})")
 
 
 def interval_of_day(ts: str, intervals_per_day: int) -> F.Column:
@@ -183,7 +183,7 @@ def _pivot_files(width: int, time_zone: str, batch_rows: int):
                     try:
                         pf = pq.ParquetFile(fh, coerce_int96_timestamp_unit="us")
                     except (pa.ArrowInvalid, OSError) as exc:
-                        raise ValueError(f"{UNREADABLE} {uri}: {exc}") from exc
+                        raise DataError(f"{UNREADABLE} {uri}: {exc}") from exc
                     for rb in pf.iter_batches(batch_size=batch_rows, columns=["meter_id", "ts", "kwh"]):
                         ok = pc.and_(rb.column(0).is_valid(), rb.column(1).is_valid())
                         if not pc.all(ok).as_py():
@@ -391,7 +391,7 @@ def _window_arrays(part: pa.RecordBatch, days: int, width: int, n_codes: int,
     has = vlen > 0
     if has.any():
         if (vlen[has] != width).any():
-            raise ValueError(f"readings_daily column 'kwh' must hold {width} values per day "
+            raise DataError(f"readings_daily column 'kwh' must hold {width} values per day "
                              f"(found lengths {sorted(set(vlen[has].tolist()))[:5]})")
         cell = gid[has] * days + d[has].astype(np.int64)
         vals = vflat.to_numpy(zero_copy_only=False).reshape(-1, width)
@@ -554,7 +554,7 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
     rpath = cfg.paths.table(schemas.READINGS)
     rversion = delta_version(spark, rpath)
     if rversion is None:
-        raise FileNotFoundError(f"no readings Delta table at {rpath}: run the ingest job first")
+        raise MissingInputError(f"no readings Delta table at {rpath}: run the ingest job first")
     stamp = f"readings={rversion};intervals={width}"
     dpath = cfg.paths.table(schemas.READINGS_DAILY)
     current = None

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ntl_spark.config import join_path
+from ntl_spark.errors import ConfigError, MissingInputError
 
 
 def source_path(raw_dir: str, table: str, fmt: str) -> str:
@@ -25,7 +26,7 @@ def source_path(raw_dir: str, table: str, fmt: str) -> str:
 
 def _check_exists(path: str, table: str) -> None:
     if "://" not in path and not Path(path).exists():
-        raise FileNotFoundError(f"source for table '{table}' not found at {path}")
+        raise MissingInputError(f"source for table '{table}' not found at {path}")
 
 
 def read_files(spark: SparkSession, raw_dir: str, table: str, fmt: str, schema: StructType) -> DataFrame:
@@ -65,4 +66,4 @@ def read_files(spark: SparkSession, raw_dir: str, table: str, fmt: str, schema: 
         from ntl_spark.io.hdf5 import read_hdf5
 
         return read_hdf5(spark, path, schema)
-    raise ValueError(f"unknown file format {fmt!r} for table '{table}' (csv, parquet or hdf5)")
+    raise ConfigError(f"unknown file format {fmt!r} for table '{table}' (csv, parquet or hdf5)")

@@ -50,6 +50,7 @@ import pandas as pd
 
 from ntl_spark import schemas
 from ntl_spark.config import HbaseConf
+from ntl_spark.errors import ConfigError, DataError, MissingInputError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -188,7 +189,7 @@ def split_keys(meter_ids: Iterable[str], regions: int, layout: KeyLayout) -> lis
     step = len(meters) / regions
     cuts = {meters[int(round(i * step))] for i in range(1, regions) if int(round(i * step)) < len(meters)}
     if not layout.meter_first:
-        raise ValueError(f"hbase.key_pattern {layout.pattern!r}: pre-split by meter needs keys that start with the meter id")
+        raise ConfigError(f"hbase.key_pattern {layout.pattern!r}: pre-split by meter needs keys that start with the meter id")
     return sorted(layout.meter_prefix(m) for m in cuts if m != meters[0])
 
 
@@ -248,7 +249,7 @@ def _create_presplit(hb: HbaseConf, splits: list[bytes], replace: bool) -> None:
     conf = Path(os.environ.get("NTL_HBASE_CONF", repo / "var" / "hbase" / "conf"))
     tool = repo / "jvm" / "hbase" / "src" / "CreateTable.java"
     if not any(lib.glob("hbase-client-*.jar")):
-        raise FileNotFoundError(f"no HBase client jars in {lib}: run scripts/services.sh start hbase (or set NTL_HBASE_LIB)")
+        raise MissingInputError(f"no HBase client jars in {lib}: run scripts/services.sh start hbase (or set NTL_HBASE_LIB)")
     with tempfile.NamedTemporaryFile("wb", suffix=".splits", delete=False) as f:
         f.write(b"\n".join(splits) + b"\n")
     try:
@@ -309,12 +310,12 @@ def write_readings(hb: HbaseConf, data: pd.DataFrame | pa.Table, batch_size: int
     step = 1440 // hb.intervals_per_day
     ts = pd.to_datetime(df["ts"])
     if ts.dt.tz is not None:
-        raise ValueError("readings column 'ts' must be naive local time (got a time zone)")
+        raise DataError("readings column 'ts' must be naive local time (got a time zone)")
     day = ts.dt.normalize()
     minutes = ((ts - day).dt.total_seconds() // 60).astype("int64")
     if ((minutes % step) != 0).any():
         bad = df.loc[(minutes % step) != 0, "ts"].iloc[0]
-        raise ValueError(f"readings column 'ts': {bad} is not on a {step}-minute interval start")
+        raise DataError(f"readings column 'ts': {bad} is not on a {step}-minute interval start")
     quals = np.array(interval_qualifiers(hb.intervals_per_day), dtype=object)[(minutes // step).to_numpy()]
     keys = [layout.key(m, d) for m, d in zip(df["meter_id"].astype(str), day.dt.date, strict=True)]
     values = _encode_values(df["kwh"].to_numpy(dtype="float64", na_value=np.nan), hb.value_encoding)
@@ -627,7 +628,7 @@ def table_regions(hb: HbaseConf) -> list[dict[str, Any]]:
         conn = connect(hb)
         try:
             if hb.table.encode() not in conn.tables():
-                raise ValueError(f"HBase table '{hb.table}' not found on {hb.host}:{hb.port} (config hbase.table)")
+                raise ConfigError(f"HBase table '{hb.table}' not found on {hb.host}:{hb.port} (config hbase.table)")
             return conn.table(hb.table).regions()
         finally:
             conn.close()

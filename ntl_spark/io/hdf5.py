@@ -35,6 +35,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from ntl_spark.errors import DataError
+
 INT32_NULL = np.iinfo(np.int32).min
 INT64_NULL = np.iinfo(np.int64).min
 
@@ -53,18 +55,18 @@ def hdf5_rows(path: str, schema: StructType) -> int:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise FileNotFoundError(f"cannot open HDF5 file {path}: {e}") from e
+        raise DataError(f"cannot open HDF5 file {path}: {e}") from e
     with handle as f:
         lengths = {}
         for name in schema.fieldNames():
             if name not in f:
-                raise ValueError(f"{path}: no dataset for column {name!r} (has {sorted(f.keys())})")
+                raise DataError(f"{path}: no dataset for column {name!r} (has {sorted(f.keys())})")
             ds = f[name]
             if ds.ndim != 1:
-                raise ValueError(f"{path}: dataset {name!r} is not 1-D (shape {ds.shape})")
+                raise DataError(f"{path}: dataset {name!r} is not 1-D (shape {ds.shape})")
             lengths[name] = ds.shape[0]
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"{path}: datasets have different lengths {lengths}")
+        raise DataError(f"{path}: datasets have different lengths {lengths}")
     return next(iter(lengths.values()), 0)
 
 
@@ -96,7 +98,7 @@ def decode_column(values: np.ndarray, dtype: DataType, encoding: str, name: str)
         null = INT32_NULL if encoding == "int32" or values.dtype == np.int32 else INT64_NULL
         kind = "Int32" if isinstance(dtype, IntegerType) else "Int64"
         return pd.Series(pd.array(values, dtype=kind)).mask(values == null)
-    raise TypeError(f"column {name!r}: Spark type {dtype.simpleString()} cannot be read from HDF5")
+    raise DataError(f"column {name!r}: Spark type {dtype.simpleString()} cannot be read from HDF5")
 
 
 def read_hdf5(spark: SparkSession, path: str, schema: StructType, rows_per_task: int = 1_000_000) -> DataFrame:

@@ -54,6 +54,7 @@ from pyspark.sql.types import (
 
 from ntl_spark import schemas
 from ntl_spark.config import JdbcConf
+from ntl_spark.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +78,7 @@ def jdbc_password(jc: JdbcConf) -> str:
         try:
             return path.read_text().strip()
         except OSError as e:
-            raise ValueError(f"config key 'jdbc.password_file': cannot read {path}: {e}") from e
+            raise ConfigError(f"config key 'jdbc.password_file': cannot read {path}: {e}") from e
     value = os.environ.get(jc.password_env) if jc.password_env else None
     if value is None:
         raise ValueError(
@@ -115,7 +116,7 @@ def source_expression(jc: JdbcConf, table: str, start: dt.date | None = None, en
     text = jc.tables.get(table, table).strip()
     if "{start}" in text or "{end}" in text:
         if start is None or end is None:
-            raise ValueError(f"jdbc.tables.{table} uses {{start}}/{{end}} but no period window was given")
+            raise ConfigError(f"jdbc.tables.{table} uses {{start}}/{{end}} but no period window was given")
         text = text.replace("{start}", _date_literal(start)).replace("{end}", _date_literal(end))
     if text.startswith("("):
         return text
@@ -226,7 +227,7 @@ def hash_expression(jc: JdbcConf, column: str, n: int) -> str:
         elif kind == "postgresql":
             template = "mod(mod(hashtext(cast({column} as text)), {n}) + {n}, {n})"
         else:
-            raise ValueError(f"no hash expression known for {jc.url!r}: set jdbc.hash_template")
+            raise ConfigError(f"no hash expression known for {jc.url!r}: set jdbc.hash_template")
     return template.format(column=column, n=n)
 
 
@@ -284,7 +285,7 @@ def read_table(
         src_col = mapping.get(part_col, part_col)
         field = next((f for f in source_schema(spark, jc, table, source).fields if f.name == src_col), None)
         if field is None:
-            raise ValueError(f"config key 'jdbc.partition_columns.{table}': column {part_col!r} not in the source")
+            raise ConfigError(f"config key 'jdbc.partition_columns.{table}': column {part_col!r} not in the source")
         if isinstance(field.dataType, (IntegralType, DecimalType)):
             df = _read_numeric_ranges(spark, opts, source, _quote(src_col), where, n)
         else:
@@ -336,7 +337,7 @@ def _jdbc_connection(spark: SparkSession, jc: JdbcConf) -> Any:
     props.setProperty("password", jdbc_password(jc))
     conn = driver.connect(jc.url, props)
     if conn is None:
-        raise ValueError(f"JDBC driver {jc.driver} does not accept the URL {jc.url!r}")
+        raise ConfigError(f"JDBC driver {jc.driver} does not accept the URL {jc.url!r}")
     if jc.session_init:
         _execute(conn, jc.session_init)
     return conn
@@ -456,7 +457,7 @@ def pg_connect(jc: JdbcConf) -> Any:
 
     m = re.match(r"jdbc:postgresql://([^:/?]+)(?::(\d+))?/([^?]+)", jc.url)
     if not m:
-        raise ValueError(f"config key 'jdbc.url': not a PostgreSQL JDBC URL ({jc.url!r})")
+        raise ConfigError(f"config key 'jdbc.url': not a PostgreSQL JDBC URL ({jc.url!r})")
     return psycopg2.connect(
         host=m.group(1), port=int(m.group(2) or 5432), dbname=m.group(3), user=jc.user, password=jdbc_password(jc)
     )

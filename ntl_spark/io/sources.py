@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ntl_spark import schemas
 from ntl_spark.config import Config, HbaseConf
+from ntl_spark.errors import MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def part_files(raw_dir: str, table: str) -> list[Path]:
     folder = Path(raw_dir) / table
     files = sorted(folder.glob("part-*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no part-*.parquet files for '{table}' in {folder}: run jobs/generate.py first")
+        raise MissingInputError(f"no part-*.parquet files for '{table}' in {folder}: run jobs/generate.py first")
     return files
 
 

@@ -26,8 +26,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import features, schemas
-from ntl_spark.cli import DataError
 from ntl_spark.config import Config
+from ntl_spark.errors import DataError
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate import rules as rules_
 from ntl_spark.validate import stats as stats_

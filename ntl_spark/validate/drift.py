@@ -23,6 +23,8 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ntl_spark.errors import DataError
+
 EPS = 1e-4
 
 
@@ -122,7 +124,7 @@ def feature_drift(
     for name, df in {"reference": reference, **compared}.items():
         missing = [c for c in columns if c not in df.columns]
         if missing:
-            raise ValueError(f"drift: column(s) {missing} missing from the {name} data")
+            raise DataError(f"drift: column(s) {missing} missing from the {name} data")
     edges = reference_edges(reference, columns, bins)
     ref_counts = binned_counts(reference, edges)
     out = []

@@ -33,8 +33,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ntl_spark import evaluate, schemas, tracking
-from ntl_spark.cli import DataError
 from ntl_spark.config import BlessingConf, Config
+from ntl_spark.errors import DataError
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate.data import experiment_name, report_dir
 from ntl_spark.validate.report import Report, pyplot

@@ -27,8 +27,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark.cli import DataError
 from ntl_spark.config import RuleConf
+from ntl_spark.errors import ConfigError, DataError
 
 RESULT_SCHEMA = T.StructType(
     [
@@ -96,7 +96,7 @@ def _expr(rule: RuleConf, text: str, what: str) -> F.Column:
     try:
         return F.expr(text)
     except ParseException as e:
-        raise ValueError(f"rule '{rule.name}': {what} {text!r} is not valid SQL: {e}") from e
+        raise ConfigError(f"rule '{rule.name}': {what} {text!r} is not valid SQL: {e}") from e
 
 
 def evaluate_rule(df: DataFrame, rule: RuleConf) -> RuleResult:
@@ -129,7 +129,7 @@ def evaluate_rule(df: DataFrame, rule: RuleConf) -> RuleResult:
                 F.coalesce(F.sum(F.when(~ok, 1)), F.lit(0)).alias("offending"),
             ).collect()[0]
     except AnalysisException as e:
-        raise ValueError(f"rule '{rule.name}' on table '{rule.table}' cannot run: {e}") from e
+        raise ConfigError(f"rule '{rule.name}' on table '{rule.table}' cannot run: {e}") from e
     checked, offending = int(row["checked"]), int(row["offending"])
     share, status = _status(rule, checked, offending)
     return RuleResult(rule.name, rule.table, kind, rule.level, checked, offending, share, rule.max_share, status,

@@ -27,6 +27,7 @@ from mlflow.entities import Run
 
 from ntl_spark import evaluate, tracking
 from ntl_spark.config import Config, load_config
+from ntl_spark.errors import MissingInputError
 from ntl_spark.validate.data import experiment_name, report_dir
 
 SCORES_ARTIFACT = "evaluation/test_scores.json"
@@ -88,7 +89,7 @@ def run(cfg: Config) -> dict[str, Any]:
     runs = training_runs(cfg, vc.compare_runs, vc.compare_last)
     series = load_scores(cfg, runs)
     if not series:
-        raise ValueError(f"no training run with {SCORES_ARTIFACT} in experiment '{cfg.mlflow.experiment}' "
+        raise MissingInputError(f"no training run with {SCORES_ARTIFACT} in experiment '{cfg.mlflow.experiment}' "
                          f"(validation.compare_runs={vc.compare_runs})")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = report_dir(cfg, f"compare-runs-{stamp}")

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, schemas, tracking
 from ntl_spark.config import Config
+from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.validate.data import experiment_name, report_dir
 from ntl_spark.validate.model import held_out, scores_for
 from ntl_spark.validate.report import Report
@@ -85,10 +86,10 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
         data = data.where(F.expr(sg.where))
     missing = [c for c in sg.columns if c not in data.columns]
     if missing:
-        raise ValueError(f"config key 'validation.segments.columns': {missing} not in training_set")
+        raise ConfigError(f"config key 'validation.segments.columns': {missing} not in training_set")
     pdf = scores_for(spark, data, ref, ["inspection_id", "label", *dict.fromkeys(sg.columns)])
     if pdf.empty:
-        raise ValueError(f"no labelled rows to evaluate (validation.segments.data={sg.data}, where={sg.where!r})")
+        raise DataError(f"no labelled rows to evaluate (validation.segments.data={sg.data}, where={sg.where!r})")
     table = segment_metrics(pdf, sg.columns, cfg.train.threshold, cfg.train.campaign_size)
 
     folder = report_dir(cfg, f"segments-{ref.name}-v{ref.version}")

@@ -277,7 +277,7 @@ def test_run_replaces_a_windows_table_of_an_older_layout(spark, tiny_lake):
 
 
 def test_unreadable_readings_file_is_named_and_readings_daily_kept(spark, tiny_lake):
-    from ntl_spark.cli import DataError
+    from ntl_spark.errors import DataError
 
     cfg = tiny_lake(3, 95)
     _, built = windows.refresh_readings_daily(spark, cfg)

@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ntl_spark import ingest, schemas
-from ntl_spark.cli import DataError
+from ntl_spark.errors import DataError
 
 D = dt.date
 

@@ -10,8 +10,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from ntl_spark import ingest, schemas
-from ntl_spark.cli import DataError
 from ntl_spark.config import ConfigError, RuleConf
+from ntl_spark.errors import DataError
 from ntl_spark.validate import drift, rules, stats
 from tests.conftest import make_config
 

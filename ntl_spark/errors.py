@@ -1,0 +1,32 @@
+"""Errors the library raises on purpose, and the exit code each one means.
+
+A job maps these (and only these) to exit codes: :class:`ConfigError` and
+:class:`MissingInputError` -> 2 (fix the configuration or run the job that
+produces the input), :class:`DataError` -> 3 (the input data breaks the
+contract; the message names the table, column and what to do). Anything else
+is a bug or an outage: exit 1 with the traceback.
+"""
+
+from __future__ import annotations
+
+
+class NtlError(Exception):
+    """Base of the errors raised on purpose by ntl_spark."""
+
+
+class ConfigError(NtlError, ValueError):
+    """A configuration key or value is wrong; the message names the key."""
+
+
+class MissingInputError(NtlError, FileNotFoundError):
+    """A source file or table a job needs does not exist; the message names it and its producer."""
+
+
+class DataError(NtlError, ValueError):
+    """Input data breaks the contract in a way that stops the job; the message names it."""
+
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_DATA = 3
