@@ -3,8 +3,12 @@
 ``conf/base.yaml`` is shared by every environment; ``conf/<env>.yaml`` sits on
 top of it; ``--set section.key=value`` overrides sit on top of both. The merged
 mapping is loaded into frozen dataclasses and validated before Spark starts:
-an unknown key or a value of the wrong type or range fails with a
-``ConfigError`` naming the key.
+an unknown key, a missing key or a value of the wrong type or range fails
+with a ``ConfigError`` naming the key.
+
+Defaults live in one place, ``conf/base.yaml``, which lists every key. The
+section dataclasses below declare types only, so a key added to one side and
+not the other fails at load time (and in tests/unit/test_config.py).
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # --------------------------------------------------------------------- sections
 @dataclasses.dataclass(frozen=True)
 class SparkConf:
-    master: str = "local[2]"
-    app_name: str = "ntl-spark"
-    deploy_mode: str = "client"
-    shuffle_partitions: int = 8
-    driver_memory: str = "4g"
-    jars_dir: str = "var/jars"  # relative to the repository root
-    log_level: str = "WARN"
-    conf: dict[str, str] = dataclasses.field(default_factory=dict)
+    master: str
+    app_name: str
+    deploy_mode: str
+    shuffle_partitions: int
+    driver_memory: str
+    jars_dir: str  # relative to the repository root
+    log_level: str
+    conf: dict[str, str]
 
     def validate(self) -> None:
         _check(self.shuffle_partitions > 0, "spark.shuffle_partitions", self.shuffle_partitions, "must be > 0")
@@ -51,13 +55,13 @@ class PathsConf:
     or a URI (``hdfs:///data/ntl``) on a cluster.
     """
 
-    root: str = "var"
-    raw: str = "raw"
-    lakehouse: str = "lakehouse"
-    warehouse: str = "warehouse"
-    metastore: str = "metastore_db"
-    reports: str = "reports"
-    checkpoints: str = "checkpoints"
+    root: str
+    raw: str
+    lakehouse: str
+    warehouse: str
+    metastore: str
+    reports: str
+    checkpoints: str
 
     def resolve(self, name: str) -> str:
         """Absolute location of the path entry ``name`` (``raw``, ``lakehouse`` ...)."""
@@ -85,24 +89,19 @@ def join_path(base: str, rel: str) -> str:
 class MlflowConf:
     """MLflow tracking and registry; empty URIs mean SQLite under ``paths.root``."""
 
-    tracking_uri: str = ""
-    registry_uri: str = ""
-    artifact_root: str = "mlartifacts"
-    experiment: str = "ntl-daice"
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str
+    experiment: str
 
 
 @dataclasses.dataclass(frozen=True)
 class FraudConf:
     """Share of customers that start to steal and the mix of attack models."""
 
-    rate: float = 0.08
+    rate: float
     # Relative weights of the attack models (normalised by the generator).
-    attacks: dict[str, float] = dataclasses.field(
-        default_factory=lambda: {
-            "h1": 1.0, "h2": 1.0, "h3": 1.0, "h4": 0.5, "h5": 0.5, "h6": 0.3,
-            "fdi1": 1.0, "fdi2": 0.7, "fdi3": 0.7, "fdi4": 0.7, "fdi5": 0.7, "fdi6": 0.5,
-        }
-    )
+    attacks: dict[str, float]
 
     def validate(self) -> None:
         _check(0.0 <= self.rate < 1.0, "generate.fraud.rate", self.rate, "must be in [0, 1)")
@@ -115,20 +114,20 @@ class FraudConf:
 
 @dataclasses.dataclass(frozen=True)
 class GenerateConf:
-    seed: int = 42
-    customers: int = 5000
-    months: int = 40
-    end_month: str = "2026-09-01"
-    smart_meter_share: float = 0.3
-    max_smart_meters: int = 100_000
-    reading_days: int = 100
-    format: str = "parquet"
-    output: str = ""  # empty = paths.raw
-    inspections_per_year: float = 0.12
-    irregular_target: float = 0.09
-    no_access_rate: float = 0.06
-    label_noise: float = 0.03
-    fraud: FraudConf = dataclasses.field(default_factory=FraudConf)
+    seed: int
+    customers: int
+    months: int
+    end_month: str
+    smart_meter_share: float
+    max_smart_meters: int
+    reading_days: int
+    format: str
+    output: str  # empty = paths.raw
+    inspections_per_year: float
+    irregular_target: float
+    no_access_rate: float
+    label_noise: float
+    fraud: FraudConf
 
     def validate(self) -> None:
         _check(self.customers >= 10, "generate.customers", self.customers, "must be >= 10")
@@ -147,20 +146,18 @@ class GenerateConf:
 
 @dataclasses.dataclass(frozen=True)
 class IngestConf:
-    source: str = "files"
-    format: str = "parquet"
-    input: str = ""  # empty = paths.raw
-    tables: list[str] = dataclasses.field(
-        default_factory=lambda: ["customers", "bills", "readings", "events", "inspections"]
-    )
+    source: str
+    format: str
+    input: str  # empty = paths.raw
+    tables: list[str]
     # Optional period window (inclusive, YYYY-MM-DD); empty = the whole source.
-    period_start: str = ""
-    period_end: str = ""
+    period_start: str
+    period_end: str
     # Source column name -> contract name, per table.
-    rename: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-    csv_timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
-    max_kwh_per_bill: float = 1_000_000.0
-    max_kwh_per_interval: float = 1_000.0
+    rename: dict[str, dict[str, str]]
+    csv_timestamp_format: str
+    max_kwh_per_bill: float
+    max_kwh_per_interval: float
 
     def validate(self) -> None:
         from ntl_spark import schemas
@@ -181,25 +178,25 @@ class IngestConf:
 class HbaseConf:
     """Smart-meter readings and alarms in HBase (Thrift1, happybase)."""
 
-    host: str = "127.0.0.1"
-    port: int = 9090
-    table: str = "readings"
-    key_pattern: str = "{meter_id}|{yyyymmdd}"
-    readings_family: str = "q"
-    events_family: str = "e"
-    intervals_per_day: int = 96
-    value_encoding: str = "string"  # string (decimal text) or double (8-byte big-endian IEEE-754)
-    timeout_ms: int = 60000
-    batch_size: int = 500
-    tasks_per_region: int = 1
-    retries: int = 3
-    retry_backoff_s: float = 1.0
+    host: str
+    port: int
+    table: str
+    key_pattern: str
+    readings_family: str
+    events_family: str
+    intervals_per_day: int
+    value_encoding: str  # string (decimal text) or double (8-byte big-endian IEEE-754)
+    timeout_ms: int
+    batch_size: int
+    tasks_per_region: int
+    retries: int
+    retry_backoff_s: float
     # happybase (Thrift1, no Kerberos) or connector (the hbase-spark connector,
     # format org.apache.hadoop.hbase.spark: the path for a kerberized cluster).
-    reader: str = "happybase"
-    connector_format: str = "org.apache.hadoop.hbase.spark"
-    zookeeper_quorum: str = ""  # connector only; empty = hbase-site.xml on the classpath
-    presplit_regions: int = 8  # regions a new table is pre-split into (by meter id range)
+    reader: str
+    connector_format: str
+    zookeeper_quorum: str  # connector only; empty = hbase-site.xml on the classpath
+    presplit_regions: int  # regions a new table is pre-split into (by meter id range)
 
     def validate(self) -> None:
         _check(self.value_encoding in ("string", "double"), "hbase.value_encoding", self.value_encoding,
@@ -219,24 +216,22 @@ class HbaseConf:
 class JdbcConf:
     """Bills, customers and inspections from a relational database (Oracle in production)."""
 
-    url: str = "jdbc:postgresql://127.0.0.1:5432/ntl"
-    driver: str = "org.postgresql.Driver"
-    user: str = "ntl"
-    password_env: str = "NTL_JDBC_PASSWORD"
-    password_file: str = ""
-    fetchsize: int = 10000
-    num_partitions: int = 4
-    session_init: str = ""
+    url: str
+    driver: str
+    user: str
+    password_env: str
+    password_file: str
+    fetchsize: int
+    num_partitions: int
+    session_init: str
     # Contract table -> source table name, "(select ...) t" or table function call.
-    tables: dict[str, str] = dataclasses.field(
-        default_factory=lambda: {"customers": "customers", "bills": "bills", "inspections": "inspections"}
-    )
+    tables: dict[str, str]
     # Contract table -> column used to split the read into partitions.
-    partition_columns: dict[str, str] = dataclasses.field(default_factory=dict)
-    custom_schema: dict[str, str] = dataclasses.field(default_factory=dict)
+    partition_columns: dict[str, str]
+    custom_schema: dict[str, str]
     # SQL expression giving a partition number in [0, n) for a non-numeric
     # partition column; empty = by dialect (Oracle ora_hash, PostgreSQL hashtext).
-    hash_template: str = ""
+    hash_template: str
 
     def validate(self) -> None:
         _check(self.fetchsize > 0, "jdbc.fetchsize", self.fetchsize, "must be > 0")
@@ -250,22 +245,22 @@ class JdbcConf:
 class WindowsConf:
     """DeepDAICE input windows: days x intervals_per_day per meter and end date."""
 
-    days: int = 90
-    intervals_per_day: int = 96
+    days: int
+    intervals_per_day: int
     # Last day of the scoring windows; empty = the day before score.scored_on
     # when that is set, else the last day present in the readings table.
-    scoring_end: str = ""
-    min_coverage: float = 0.5
+    scoring_end: str
+    min_coverage: float
     # Build training windows (one per labelled inspection) in the same run.
-    training: bool = True
+    training: bool
     # Windows per Arrow batch while windows are assembled (a batch holds their day rows).
-    batch_rows: int = 256
+    batch_rows: int
     # Readings per Arrow batch while readings are pivoted into readings_daily.
-    pivot_batch_rows: int = 1_000_000
+    pivot_batch_rows: int
     # How the pivot reads the readings table: "auto" = its Parquet files with
     # pyarrow in the tasks when the table allows it (windows.direct_files),
     # "spark" = always as Spark rows.
-    pivot_reader: str = "auto"
+    pivot_reader: str
 
     def validate(self) -> None:
         _check(1 <= self.days <= 366, "windows.days", self.days, "must be in [1, 366]")
@@ -284,26 +279,26 @@ class WindowsConf:
 class DeepConf:
     """DeepDAICE model (Keras) trained from the windows table through Petastorm."""
 
-    enabled: bool = False  # run the DeepDAICE branch in the demo
-    model_name: str = "DeepDAICE"
-    architecture: str = "lstm"  # lstm, gru or conv1d
-    units: int = 64
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 0.001
-    patience: int = 3
-    validation_fraction: float = 0.2
-    seed: int = 11
-    alias: str = "candidate"
-    register: bool = True
-    model_ref: str = "candidate"  # scoring: alias or version of deep.model_name
-    threshold: float = 0.5
-    campaign_size: int = 200
+    enabled: bool  # run the DeepDAICE branch in the demo
+    model_name: str
+    architecture: str  # lstm, gru or conv1d
+    units: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    validation_fraction: float
+    seed: int
+    alias: str
+    register: bool
+    model_ref: str  # scoring: alias or version of deep.model_name
+    threshold: float
+    campaign_size: int
     # Petastorm feed: reader threads, converter row group size, tf.data prefetch (0 = autotune).
-    reader_workers: int = 2
-    row_group_mb: int = 32
-    prefetch: int = 0
-    score_batch: int = 256  # windows per inference call in scoring
+    reader_workers: int
+    row_group_mb: int
+    prefetch: int
+    score_batch: int  # windows per inference call in scoring
 
     def validate(self) -> None:
         _check(self.architecture in ("lstm", "gru", "conv1d"), "deep.architecture", self.architecture,
@@ -321,10 +316,10 @@ class DeepConf:
 
 @dataclasses.dataclass(frozen=True)
 class FeaturesConf:
-    months: int = 36
-    reference_month: str = ""  # empty = the last billed month in the bills table
-    min_history_months: int = 6
-    label_lookback_months: int = 24
+    months: int
+    reference_month: str  # empty = the last billed month in the bills table
+    min_history_months: int
+    label_lookback_months: int
 
     def validate(self) -> None:
         _check(1 <= self.months <= 120, "features.months", self.months, "must be in [1, 120]")
@@ -335,25 +330,20 @@ class FeaturesConf:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConf:
-    model_name: str = "DAICE"
-    test_fraction: float = 0.25
-    seed: int = 7
-    num_workers: int = 1
+    model_name: str
+    test_fraction: float
+    seed: int
+    num_workers: int
     # xgboost threads per training worker; 0 = local[N]: N // num_workers,
     # cluster: spark.task.cpus (xgboost.spark's own rule).
-    threads_per_worker: int = 0
+    threads_per_worker: int
     # Rows per Arrow batch handed to each training worker (Spark's default is 10,000).
-    arrow_batch_rows: int = 100_000
-    campaign_size: int = 200
-    threshold: float = 0.5
-    register: bool = True
-    alias: str = "candidate"
-    params: dict[str, Any] = dataclasses.field(
-        default_factory=lambda: {
-            "n_estimators": 200, "max_depth": 6, "learning_rate": 0.1,
-            "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 1.0,
-        }
-    )
+    arrow_batch_rows: int
+    campaign_size: int
+    threshold: float
+    register: bool
+    alias: str
+    params: dict[str, Any]
 
     def validate(self) -> None:
         _check(0.0 < self.test_fraction < 1.0, "train.test_fraction", self.test_fraction, "must be in (0, 1)")
@@ -366,11 +356,11 @@ class TrainConf:
 
 @dataclasses.dataclass(frozen=True)
 class ScoreConf:
-    model_name: str = "DAICE"
-    model_ref: str = "candidate"  # an alias (champion, candidate ...) or a version number
-    top_features: int = 3
-    scored_on: str = ""  # empty = today
-    arrow_batch_rows: int = 100_000  # rows per Arrow batch given to the model (Spark's default is 10,000)
+    model_name: str
+    model_ref: str  # an alias (champion, candidate ...) or a version number
+    top_features: int
+    scored_on: str  # empty = today
+    arrow_batch_rows: int  # rows per Arrow batch given to the model (Spark's default is 10,000)
 
     def validate(self) -> None:
         _check(0 <= self.top_features <= 20, "score.top_features", self.top_features, "must be in [0, 20]")
@@ -381,10 +371,10 @@ class ScoreConf:
 
 @dataclasses.dataclass(frozen=True)
 class PublishConf:
-    database: str = "ntl"
-    table: str = "scores"
-    path: str = ""  # empty = <paths.warehouse>/<database>.db/<table>
-    partition_by: list[str] = dataclasses.field(default_factory=lambda: ["scored_on", "model_name"])
+    database: str
+    table: str
+    path: str  # empty = <paths.warehouse>/<database>.db/<table>
+    partition_by: list[str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,6 +386,10 @@ class RuleConf:
     (columns that must identify a row) is set.
     """
 
+    # An element of the list ``validation.rules``, not a configuration section:
+    # these defaults fill the optional fields a rule leaves out, so they are
+    # not configuration defaults and need no twin in conf/base.yaml (unlike the
+    # sections, whose defaults live only there).
     name: str = ""
     table: str = ""
     level: str = "warn"  # warn or block
@@ -418,16 +412,16 @@ class RuleConf:
 class DriftConf:
     """Population stability index (PSI) thresholds between training and scoring data."""
 
-    bins: int = 10
-    psi_warn: float = 0.1
-    psi_block: float = 0.25
-    score_psi_warn: float = 0.1
-    score_psi_block: float = 0.5
-    label_rate_warn: float = 0.05  # absolute difference of the irregular share, train vs validation
+    bins: int
+    psi_warn: float
+    psi_block: float
+    score_psi_warn: float
+    score_psi_block: float
+    label_rate_warn: float  # absolute difference of the irregular share, train vs validation
     # What a PSI at or above the block threshold does on the scoring month: block (stop) or warn.
-    action: str = "warn"
-    features: list[str] = dataclasses.field(default_factory=list)  # empty = the model's feature columns
-    exclude: list[str] = dataclasses.field(default_factory=list)
+    action: str
+    features: list[str]  # empty = the model's feature columns
+    exclude: list[str]
 
     def validate(self) -> None:
         _check(2 <= self.bins <= 100, "validation.drift.bins", self.bins, "must be in [2, 100]")
@@ -442,13 +436,13 @@ class DriftConf:
 class BlessingConf:
     """When a challenger may replace the champion (alias ``champion_alias``)."""
 
-    challenger: str = "candidate"  # alias or version of score.model_name
-    champion_alias: str = "champion"
-    max_pr_auc_drop: float = 0.02  # challenger may be at most this much worse than the champion
-    max_precision_at_k_drop: float = 0.05
-    min_pr_auc: float = 0.2  # floor for any challenger (the only test when there is no champion)
-    block_on_score_drift: bool = False  # refuse when the score PSI (held-out vs scoring) is above block
-    heatmap_bins: int = 20
+    challenger: str  # alias or version of score.model_name
+    champion_alias: str
+    max_pr_auc_drop: float  # challenger may be at most this much worse than the champion
+    max_precision_at_k_drop: float
+    min_pr_auc: float  # floor for any challenger (the only test when there is no champion)
+    block_on_score_drift: bool  # refuse when the score PSI (held-out vs scoring) is above block
+    heatmap_bins: int
 
     def validate(self) -> None:
         for key in ("max_pr_auc_drop", "max_precision_at_k_drop", "min_pr_auc"):
@@ -462,10 +456,10 @@ class BlessingConf:
 class SegmentsConf:
     """Evaluate-sets job: a registered model on segments of the labelled data."""
 
-    model_ref: str = "candidate"
-    columns: list[str] = dataclasses.field(default_factory=lambda: ["region", "tariff", "meter_type"])
-    data: str = "test"  # test (held-out split of the training set) or all
-    where: str = ""  # optional SQL filter, e.g. "region IN ('NORTE', 'SUR')"
+    model_ref: str
+    columns: list[str]
+    data: str  # test (held-out split of the training set) or all
+    where: str  # optional SQL filter, e.g. "region IN ('NORTE', 'SUR')"
 
     def validate(self) -> None:
         _check(self.data in ("test", "all"), "validation.segments.data", self.data, "must be test or all")
@@ -476,21 +470,18 @@ class SegmentsConf:
 class ValidateConf:
     """Data and model validation gates (docs/validation.md)."""
 
-    enabled: bool = True  # demo: run the gates before scoring
-    experiment: str = ""  # empty = <mlflow.experiment>-validation
-    report_dir: str = "validation"  # under paths.reports
-    tables: list[str] = dataclasses.field(
-        default_factory=lambda: ["customers", "bills", "readings", "events", "inspections",
-                                 "monthly_features", "training_set"]
-    )
-    histogram_bins: int = 10
-    sample_rows: int = 2_000_000  # statistics of a bigger table use a sample of about this many rows
-    rules: list[RuleConf] = dataclasses.field(default_factory=list)
-    drift: DriftConf = dataclasses.field(default_factory=DriftConf)
-    blessing: BlessingConf = dataclasses.field(default_factory=BlessingConf)
-    segments: SegmentsConf = dataclasses.field(default_factory=SegmentsConf)
-    compare_runs: list[str] = dataclasses.field(default_factory=list)  # run ids; empty = the last compare_last
-    compare_last: int = 5
+    enabled: bool  # demo: run the gates before scoring
+    experiment: str  # empty = <mlflow.experiment>-validation
+    report_dir: str  # under paths.reports
+    tables: list[str]
+    histogram_bins: int
+    sample_rows: int  # statistics of a bigger table use a sample of about this many rows
+    rules: list[RuleConf]
+    drift: DriftConf
+    blessing: BlessingConf
+    segments: SegmentsConf
+    compare_runs: list[str]  # run ids; empty = the last compare_last
+    compare_last: int
 
     def validate(self) -> None:
         _check(2 <= self.histogram_bins <= 100, "validation.histogram_bins", self.histogram_bins, "must be in [2, 100]")
@@ -507,21 +498,21 @@ class ValidateConf:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    env: str = "local"
-    spark: SparkConf = dataclasses.field(default_factory=SparkConf)
-    paths: PathsConf = dataclasses.field(default_factory=PathsConf)
-    mlflow: MlflowConf = dataclasses.field(default_factory=MlflowConf)
-    generate: GenerateConf = dataclasses.field(default_factory=GenerateConf)
-    ingest: IngestConf = dataclasses.field(default_factory=IngestConf)
-    hbase: HbaseConf = dataclasses.field(default_factory=HbaseConf)
-    jdbc: JdbcConf = dataclasses.field(default_factory=JdbcConf)
-    windows: WindowsConf = dataclasses.field(default_factory=WindowsConf)
-    deep: DeepConf = dataclasses.field(default_factory=DeepConf)
-    features: FeaturesConf = dataclasses.field(default_factory=FeaturesConf)
-    train: TrainConf = dataclasses.field(default_factory=TrainConf)
-    score: ScoreConf = dataclasses.field(default_factory=ScoreConf)
-    publish: PublishConf = dataclasses.field(default_factory=PublishConf)
-    validation: ValidateConf = dataclasses.field(default_factory=ValidateConf)
+    env: str
+    spark: SparkConf
+    paths: PathsConf
+    mlflow: MlflowConf
+    generate: GenerateConf
+    ingest: IngestConf
+    hbase: HbaseConf
+    jdbc: JdbcConf
+    windows: WindowsConf
+    deep: DeepConf
+    features: FeaturesConf
+    train: TrainConf
+    score: ScoreConf
+    publish: PublishConf
+    validation: ValidateConf
 
     @property
     def tracking_uri(self) -> str:
@@ -667,13 +658,21 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
 
 def _build(cls: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
     kwargs = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
             raise ConfigError(f"config key '{full}' is unknown; known keys here: {sorted(names)}")
         kwargs[key] = _coerce(full, hints[key], value)
+    for field in fields:
+        # Sections carry no defaults (conf/base.yaml holds them); only list items
+        # such as RuleConf have optional fields with a default.
+        optional = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        if field.name not in kwargs and not optional:
+            full = f"{prefix}.{field.name}" if prefix else field.name
+            raise ConfigError(f"config key '{full}' is missing: every key needs a value in conf/base.yaml")
     return cls(**kwargs)
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from ntl_spark import schemas
-from ntl_spark.config import HbaseConf, JdbcConf
+from ntl_spark.config import HbaseConf, JdbcConf, load_config
 from ntl_spark.io import hbase, jdbc
 
 # Python workers must import the same environment as the driver (numpy, happybase).
@@ -33,6 +33,8 @@ os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
 pytestmark = pytest.mark.services
 
 REPO = Path(__file__).resolve().parents[2]
+# The servers from scripts/services.sh listen where conf/base.yaml points hbase and jdbc.
+CFG = load_config("test")
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +67,7 @@ def checksum(df: pd.DataFrame) -> tuple[int, int, float]:
 
 @pytest.fixture(scope="module")
 def readings_table(services: None) -> Iterator[tuple[HbaseConf, pd.DataFrame]]:
-    hb = dataclasses.replace(HbaseConf(), table=_name("t_readings"), tasks_per_region=2, retries=1,
+    hb = dataclasses.replace(CFG.hbase, table=_name("t_readings"), tasks_per_region=2, retries=1,
                              retry_backoff_s=0.2)
     data = make_readings(60, 6, dt.date(2026, 8, 30))
     splits = hbase.create_table(hb, data["meter_id"].unique(), regions=4, replace=True)
@@ -124,7 +126,7 @@ def test_events_round_trip(spark, readings_table) -> None:  # noqa: ANN001
 
 
 def test_double_encoding_round_trip(spark, services: None) -> None:  # noqa: ANN001
-    hb = dataclasses.replace(HbaseConf(), table=_name("t_double"), value_encoding="double")
+    hb = dataclasses.replace(CFG.hbase, table=_name("t_double"), value_encoding="double")
     data = make_readings(10, 2, dt.date(2026, 9, 1), seed=3)
     hbase.create_table(hb, data["meter_id"].unique(), regions=2, replace=True)
     try:
@@ -145,7 +147,7 @@ def test_dead_port_fails_clearly(spark, services: None) -> None:  # noqa: ANN001
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    hb = dataclasses.replace(HbaseConf(), port=port, retries=1, retry_backoff_s=0.1, timeout_ms=2000)
+    hb = dataclasses.replace(CFG.hbase, port=port, retries=1, retry_backoff_s=0.1, timeout_ms=2000)
     with pytest.raises(hbase.HbaseReadError, match=rf"127\.0\.0\.1:{port}"):
         hbase.read_readings(spark, hb, dt.date(2026, 9, 1), dt.date(2026, 9, 2))
 
@@ -254,7 +256,7 @@ def test_transient_cut_is_retried_without_duplicates(spark, readings_table) -> N
 @pytest.fixture()
 def bills_source(services: None) -> Iterator[tuple[JdbcConf, pd.DataFrame, str]]:
     table = _name("bills")
-    jc = dataclasses.replace(JdbcConf(), tables={"bills": table}, num_partitions=3)
+    jc = dataclasses.replace(CFG.jdbc, tables={"bills": table}, partition_columns={}, num_partitions=3)
     rng = np.random.default_rng(5)
     periods = pd.date_range("2025-01-01", periods=14, freq="MS").date
     n = 150
@@ -311,7 +313,7 @@ def test_jdbc_schema_change_stops_read(spark, bills_source, ddl: str, column: st
 
 
 def test_write_scores_replaces_a_run_atomically(spark, services: None) -> None:  # noqa: ANN001
-    jc = JdbcConf()
+    jc = CFG.jdbc
     table = _name("scores")
     row = ("C1", "NORTE", 0.9, 1, 1, "DAICE", "1", "run-a", dt.date(2026, 9, 1), dt.date(2026, 8, 1), "{}",
            [("C1_mean", 0.5)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,30 +15,32 @@ import pandas as pd
 import pytest
 
 from ntl_spark import schemas, tracking
-from ntl_spark.config import BlessingConf
+from ntl_spark.config import load_config
 from ntl_spark.validate import model, runs, segments
 from tests.conftest import make_config
 
 REPO = Path(__file__).resolve().parents[2]
 REGIONS = ("NORTE", "SUR", "ESTE")
+BLESSING = load_config("test").validation.blessing
 
 
 # ------------------------------------------------------------------ pure parts
 def test_decide_without_champion_uses_the_floor():
-    policy = BlessingConf(min_pr_auc=0.3)
+    policy = dataclasses.replace(BLESSING, min_pr_auc=0.3)
     assert model.decide(policy, "1", {"pr_auc": 0.4, "precision_at_k": 0.5}, None, None).blessed
     refused = model.decide(policy, "1", {"pr_auc": 0.2, "precision_at_k": 0.5}, None, None)
     assert not refused.blessed and "floor" in refused.reasons[0]
 
 
 def test_decide_against_a_champion_tolerates_the_configured_drop():
-    policy = BlessingConf(min_pr_auc=0.1, max_pr_auc_drop=0.02, max_precision_at_k_drop=0.05)
+    policy = dataclasses.replace(BLESSING, min_pr_auc=0.1, max_pr_auc_drop=0.02, max_precision_at_k_drop=0.05)
     champ = {"pr_auc": 0.50, "precision_at_k": 0.60}
     assert model.decide(policy, "2", {"pr_auc": 0.49, "precision_at_k": 0.56}, "1", champ).blessed
     worse = model.decide(policy, "2", {"pr_auc": 0.45, "precision_at_k": 0.70}, "1", champ)
     assert not worse.blessed and any("pr_auc 0.4500 is worse" in r for r in worse.reasons)
-    drifted = model.decide(BlessingConf(block_on_score_drift=True), "2", {"pr_auc": 0.9, "precision_at_k": 0.9},
-                           "1", champ, score_drift_level="block")
+    strict = dataclasses.replace(BLESSING, block_on_score_drift=True)
+    drifted = model.decide(strict, "2", {"pr_auc": 0.9, "precision_at_k": 0.9}, "1", champ,
+                           score_drift_level="block")
     assert not drifted.blessed
 
 
