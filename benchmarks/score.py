@@ -48,7 +48,7 @@ import xgboost as xgb  # noqa: E402
 from results import publish  # noqa: E402
 from train_daice import daice_features  # noqa: E402
 
-from ntl_spark import features, score  # noqa: E402
+from ntl_spark import features, lakehouse, models, schemas, score  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
 
@@ -141,12 +141,13 @@ def _run(args: argparse.Namespace, root: Path) -> int:
 
     def whole() -> None:
         with arrow_batch_rows(spark, batch):
-            ranked = score.rank_scores(score.predict_frame(feats, model_bytes, cols, 0)).select(
+            ranked = models.rank_scores(score.predict_frame(feats, model_bytes, cols, 0)).select(
                 "*", F.lit("DAICE").alias("model_name"), F.lit("1").alias("model_version"),
                 F.lit("bench").alias("run_id"), F.lit(scored_on).alias("scored_on"),
-                F.lit(dt.date(2026, 9, 1)).alias("reference_month"), F.lit("{}").alias("data_versions"),
+                F.lit(dt.date(2026, 9, 1)).alias("reference_month"),
+                lakehouse.lineage_column({}).alias(schemas.LINEAGE_COLUMN),
             )
-            score.write_scores(spark, ranked, scores_path, scored_on, "DAICE")
+            models.write_scores(ranked, scores_path, scored_on, "DAICE")
 
     whole_s = best_of(args.repeat, whole, "predict + rank + write")
     written = spark.read.format("delta").load(scores_path)

@@ -37,10 +37,10 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, schemas, tracking
+from ntl_spark import evaluate, lakehouse, schemas, tracking
 from ntl_spark.config import Config, DeepConf, as_dict
 from ntl_spark.errors import DataError
-from ntl_spark.train import split_by_customer
+from ntl_spark.models import split_by_customer
 
 log = logging.getLogger(__name__)
 
@@ -239,22 +239,19 @@ def predict_converter(model: Any, converter: Any, shape: Shape, batch_size: int,
 
 
 # --------------------------------------------------------------------- run
-def training_windows(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, str]:
-    """Usable training windows at the table's latest version, that version and the source versions."""
-    from ntl_spark.ingest import read_pinned
-
+def training_windows(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, dict[str, int]]:
+    """Usable training windows at the table's latest version, that version and the lineage of the rows."""
     path = cfg.paths.table(schemas.WINDOWS)
-    df, version = read_pinned(spark, path, "windows", "windows")
-    df = df.where((F.col("purpose") == "train") & (F.col("coverage") >= cfg.windows.min_coverage))
-    src = df.select("source_versions").first()
-    return df, version, src[0] if src else ""
+    pinned = lakehouse.read_pinned(spark, path, schemas.WINDOWS, "windows")
+    df = pinned.df.where((F.col("purpose") == "train") & (F.col("coverage") >= cfg.windows.min_coverage))
+    return df, pinned.version, lakehouse.merge_lineage(lakehouse.lineage_of(df), {schemas.WINDOWS: pinned.version})
 
 
 def run(spark: SparkSession, cfg: Config) -> DeepResult:
     """Train, evaluate, log and register one DeepDAICE model."""
     dc = cfg.deep
     client = tracking.setup(cfg)
-    windows, wversion, source_versions = training_windows(spark, cfg)
+    windows, wversion, versions = training_windows(spark, cfg)
     shape = window_shape(windows)
     rest, test_df = split_by_customer(windows, dc.validation_fraction, dc.seed)
     train_df, val_df = split_by_customer(rest, dc.validation_fraction, dc.seed + 1)
@@ -286,11 +283,6 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
                                "n_train_positive": counts["train"].get(1, 0), "n_validation": n_val,
                                "class_weight_1": round(weights[1], 4)})
-            versions: dict[str, int | None] = {schemas.WINDOWS: wversion}
-            for item in (source_versions or "").split(","):
-                t, _, v = item.partition("=")
-                if t:
-                    versions[t] = int(v) if v.isdigit() else None
             tracking.log_data_versions(versions)
 
             with petastorm_dataset(converters["train"], shape, dc.batch_size, None, dc.reader_workers,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -33,7 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import deep, schemas, score, tracking
+from ntl_spark import deep, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config
 from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.sparkutil import arrow_batch_rows, scalar
@@ -137,15 +136,14 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Score every smart-meter customer's latest window and write the ranking to ``scores``."""
-    from ntl_spark.ingest import read_pinned
-
     dc = cfg.deep
     client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")
     ref = tracking.resolve(client, dc.model_name, dc.model_ref)
     raw, shape = load_model_bytes(ref)
 
     wpath = cfg.paths.table(schemas.WINDOWS)
-    table, wversion = read_pinned(spark, wpath, "windows", "windows")
+    pinned = lakehouse.read_pinned(spark, wpath, schemas.WINDOWS, "windows")
+    table, wversion = pinned.df, pinned.version
     table = table.where(F.col("purpose") == "score")
     if cfg.windows.scoring_end:
         end = dt.date.fromisoformat(cfg.windows.scoring_end)
@@ -160,13 +158,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                         f"model {ref.name} v{ref.version} expects ({shape.days}, {shape.intervals})")
     usable = rows.where(F.col("coverage") >= cfg.windows.min_coverage)
     skipped = rows.where(F.col("coverage") < cfg.windows.min_coverage).count()
-    src = rows.select("source_versions").first()
-    versions: dict[str, Any] = {"windows": wversion, "model_training_run": ref.run_id}
-    for item in (src[0] if src else "").split(","):
-        t, _, v = item.partition("=")
-        if v.isdigit():
-            versions[t] = int(v)
-    data_versions = json.dumps(versions, sort_keys=True)
+    data_versions = lakehouse.merge_lineage(lakehouse.lineage_of(rows), {schemas.WINDOWS: wversion})
     scored_on = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else dt.date.today()
     path = cfg.paths.table(schemas.SCORES)
 
@@ -174,24 +166,25 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         model_bytes = spark.sparkContext.broadcast(raw)
         with arrow_batch_rows(spark, cfg.windows.batch_rows):
             predicted = predict_windows(usable, model_bytes, shape, dc.score_batch)
-            ranked = score.rank_scores(predicted).select(
+            ranked = models.rank_scores(predicted).select(
                 "*",
                 F.lit(ref.name).alias("model_name"),
                 F.lit(ref.version).alias("model_version"),
                 F.lit(run_.info.run_id).alias("run_id"),
                 F.lit(scored_on).alias("scored_on"),
                 F.trunc(F.lit(end), "month").alias("reference_month"),
-                F.lit(data_versions).alias("data_versions"),
+                lakehouse.lineage_column(data_versions).alias(schemas.LINEAGE_COLUMN),
                 F.array().cast(schemas.SCORES_SCHEMA["top_features"].dataType).alias("top_features"),
             )
-            version = score.write_scores(spark, ranked, path, scored_on, ref.name)
+            version = models.write_scores(ranked, path, scored_on, ref.name)
         model_bytes.unpersist()
-        written = spark.read.format("delta").load(path).where(
+        written = lakehouse.read_pinned(spark, path, schemas.SCORES, "score_deep", version).df.where(
             (F.col("scored_on") == F.lit(scored_on)) & (F.col("model_name") == ref.name))
         n = written.count()
         mlflow.log_params({"model_name": ref.name, "model_version": ref.version, "model_ref": dc.model_ref,
                            "windows_end": str(end), "scored_on": str(scored_on)})
-        mlflow.log_params({"data.windows.version": wversion, "data.scores.version": version})
+        tracking.log_data_versions(data_versions)
+        mlflow.log_param("data.scores.version", version)
         mlflow.log_metrics({"customers_scored": n, "windows_below_coverage": skipped})
         top = written.orderBy("rank").limit(10).select("rank", "customer_id", "region", "score").collect()
     print(f"score_deep: {n:,} smart-meter customers scored with {ref.name} v{ref.version} (@{dc.model_ref}), "

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import schemas
+from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
@@ -276,41 +276,33 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     Returns:
         Row counts and the Delta versions of the inputs used.
     """
-    from ntl_spark.ingest import delta_version
-
     fc = cfg.features
     paths = cfg.paths
-    bills = spark.read.format("delta").load(paths.table(schemas.BILLS))
-    customers = spark.read.format("delta").load(paths.table(schemas.CUSTOMERS))
-    inspections = spark.read.format("delta").load(paths.table(schemas.INSPECTIONS))
+    inputs = {t: lakehouse.read_pinned(spark, paths.table(t), t, "ingest")
+              for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
+    bills, customers, inspections = (inputs[t].df for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS))
     ref = dt.date.fromisoformat(fc.reference_month) if fc.reference_month else latest_month(bills)
+    versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
+    lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
-    versions = {t: delta_version(spark, paths.table(t)) for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
-    version_text = ",".join(f"{t}={v}" for t, v in versions.items())
-
-    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months).withColumn(
-        "source_versions", F.lit(version_text)
-    )
+    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months).select("*", lineage)
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
-    from delta.tables import DeltaTable
-
-    writer = scoring.write.format("delta").mode("overwrite").partitionBy("reference_month")
-    if DeltaTable.isDeltaTable(spark, mf_path):
-        writer = writer.option("replaceWhere", f"reference_month = '{ref.isoformat()}'")
-    writer.save(mf_path)
+    mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
+                                 where=f"reference_month = '{ref.isoformat()}'", partition_by=("reference_month",))
 
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
-    train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first).withColumn(
-        "source_versions", F.lit(version_text)
-    )
-    train.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        paths.table(schemas.TRAINING_SET)
-    )
+    train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first).select("*", lineage)
+    # The training set is rebuilt whole from every labelled inspection each run (labels arrive late).
+    ts_version = lakehouse.write(train, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, replace_layout=True)
+    version_text = ", ".join(f"{t} v{v}" for t, v in versions.items())
     counts = {
         "reference_month": ref.isoformat(),
-        "scoring_rows": spark.read.format("delta").load(mf_path).where(F.col("reference_month") == F.lit(ref)).count(),
-        "training_rows": spark.read.format("delta").load(paths.table(schemas.TRAINING_SET)).count(),
+        "scoring_rows": lakehouse.read_pinned(spark, mf_path, schemas.MONTHLY_FEATURES, "features", mf_version)
+        .df.where(F.col("reference_month") == F.lit(ref)).count(),
+        "training_rows": lakehouse.read_pinned(spark, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET,
+                                               "features", ts_version).df.count(),
+        "versions": versions,
     }
     print(f"features: reference month {ref}, {counts['scoring_rows']:,} customers to score, "
           f"{counts['training_rows']:,} labelled rows ({version_text})")

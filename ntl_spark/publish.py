@@ -16,7 +16,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import schemas
+from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
@@ -37,7 +37,7 @@ def hive_ddl(database: str, table: str, df: DataFrame, partition_by: list[str], 
 def run(spark: SparkSession, cfg: Config) -> dict[str, object]:
     """Publish the latest (or ``score.scored_on``) day of scores; return counts and the table name."""
     pc = cfg.publish
-    scores = spark.read.format("delta").load(cfg.paths.table(schemas.SCORES))
+    scores = lakehouse.read_pinned(spark, cfg.paths.table(schemas.SCORES), schemas.SCORES, "score").df
     day = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else scalar(scores.agg(F.max("scored_on")), "scores")
     if day is None:
         raise DataError("scores table is empty: nothing to publish")

@@ -14,6 +14,7 @@ from pyspark.sql.types import (
     FloatType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -41,6 +42,13 @@ READ_TYPES = ("actual", "estimated")
 OUTCOMES = ("irregular", "regular", "no_access")
 EVENT_CODES = ("COVER_OPEN", "MAGNETIC_TAMPER", "REVERSE_ENERGY", "POWER_FAIL", "CLOCK_SET")
 TARIFFS = ("residential", "residential_two_period", "general", "medium")
+
+# -------------------------------------------------------------------- lineage
+# The Delta versions of the tables a row was computed from (table -> version).
+# Every derived table carries it in this one column (ntl_spark.lakehouse builds and merges it).
+LINEAGE_TYPE = MapType(StringType(), LongType(), valueContainsNull=False)
+LINEAGE_COLUMN = "data_versions"
+LINEAGE_FIELD = StructField(LINEAGE_COLUMN, LINEAGE_TYPE, False)
 
 # ------------------------------------------------------------- input tables
 CUSTOMERS_SCHEMA = StructType(
@@ -132,11 +140,19 @@ INGEST_METADATA = StructType(
     ]
 )
 
+
+def bronze_schema(table: str) -> StructType:
+    """Schema of the bronze Delta table ``table``: the contract's columns, then the ingest metadata."""
+    return StructType(SOURCE_SCHEMAS[table].fields + INGEST_METADATA.fields)
+
+
 QUARANTINE_SCHEMA = StructType(
     [
         StructField("table", StringType(), False),
         StructField("reason", StringType(), False),
         StructField("record", StringType(), True),
+        # the ingest's period window "start..end" (empty ends = unbounded): a rerun replaces its own rows
+        StructField("window", StringType(), False),
         StructField("_ingest_run_id", StringType(), False),
         StructField("_ingest_source", StringType(), False),
         StructField("_ingested_at", TimestampType(), False),
@@ -155,6 +171,8 @@ INGEST_LOG_SCHEMA = StructType(
         StructField("rows_quarantined", LongType(), False),
         StructField("delta_version", LongType(), True),
         StructField("ingested_at", TimestampType(), False),
+        # gaps found in the rows written (e.g. missing_months, customers_with_gaps): reported, not filled
+        StructField("gaps", MapType(StringType(), LongType(), valueContainsNull=False), True),
     ]
 )
 
@@ -171,7 +189,7 @@ SCORES_SCHEMA = StructType(
         StructField("run_id", StringType(), False),
         StructField("scored_on", DateType(), False),
         StructField("reference_month", DateType(), False),
-        StructField("data_versions", StringType(), False),
+        LINEAGE_FIELD,
         StructField(
             "top_features",
             ArrayType(
@@ -236,6 +254,6 @@ WINDOWS_SCHEMA = StructType(
         StructField("alarm_codes", StringType(), False),
         StructField("scale", FloatType(), False),
         StructField("coverage", FloatType(), False),
-        StructField("source_versions", StringType(), False),
+        LINEAGE_FIELD,
     ]
 )

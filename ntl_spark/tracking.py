@@ -6,6 +6,7 @@ The registry uses aliases (``champion``, ``candidate`` ...), never stages.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def setup(cfg: Config, experiment: str | None = None) -> MlflowClient:
     return client
 
 
-def log_data_versions(versions: dict[str, int | None]) -> None:
+def log_data_versions(versions: Mapping[str, int | None]) -> None:
     """Record the Delta version of every input table on the active run."""
     mlflow.log_params({f"data.{t}.version": v for t, v in versions.items()})
 

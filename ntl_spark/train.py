@@ -28,7 +28,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, features, schemas, tracking
+from ntl_spark import evaluate, features, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import arrow_batch_rows
@@ -42,13 +42,6 @@ class TrainResult:
     model_name: str
     model_version: str | None
     metrics: dict[str, float]
-
-
-def split_by_customer(df: DataFrame, test_fraction: float, seed: int) -> tuple[DataFrame, DataFrame]:
-    """Deterministic split on a hash of customer_id, so a customer never sits on both sides."""
-    bucket = F.pmod(F.xxhash64(F.col("customer_id"), F.lit(seed)), F.lit(10_000))
-    is_test = bucket < F.lit(int(round(test_fraction * 10_000)))
-    return df.where(~is_test), df.where(is_test)
 
 
 def with_score(predictions: DataFrame, probability_col: str = "probability") -> DataFrame:
@@ -165,18 +158,17 @@ def fit_model(
 
 def run(spark: SparkSession, cfg: Config) -> TrainResult:
     """Train, evaluate, log and register one DAICE model."""
-    from ntl_spark.ingest import read_pinned
-
     tc = cfg.train
     client = tracking.setup(cfg)
     path = cfg.paths.table(schemas.TRAINING_SET)
-    data, version = read_pinned(spark, path, "training_set", "features")
+    pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
+    data, version = pinned.df, pinned.version
     feature_cols = features.feature_columns(cfg.features.months)
     check_training_set(data, feature_cols)
-    source_versions = data.select("source_versions").first()
+    versions = lakehouse.merge_lineage(lakehouse.lineage_of(data), {schemas.TRAINING_SET: version})
     data = data.select("customer_id", "inspection_id", "region", "label", *[F.col(c).cast("double") for c in feature_cols])
 
-    train_df, test_df = split_by_customer(data, tc.test_fraction, tc.seed)
+    train_df, test_df = models.split_by_customer(data, tc.test_fraction, tc.seed)
     workers, threads = worker_layout(spark, tc)
     # Cached in the training layout so that the fit reads it without another shuffle.
     train_df = train_df.repartition(workers).cache()
@@ -194,11 +186,6 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             "campaign_size": tc.campaign_size, "threshold": tc.threshold,
             "n_train": n_train, "n_train_positive": n_pos,
         })
-        versions: dict[str, int | None] = {schemas.TRAINING_SET: version}
-        if source_versions and source_versions[0]:
-            for item in source_versions[0].split(","):
-                t, _, v = item.partition("=")
-                versions[t] = int(v) if v.isdigit() else None
         tracking.log_data_versions(versions)
 
         model = fit_model(spark, train_df, feature_cols, tc)

@@ -57,13 +57,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PythonException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import schemas
+from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
-from ntl_spark.errors import DataError, MissingInputError
+from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import arrow_batch_rows, first_row, scalar
 
 log = logging.getLogger(__name__)
@@ -525,7 +525,7 @@ def windows_frame(
     days: int,
     intervals_per_day: int,
     codes: Sequence[str],
-    source_versions: str,
+    lineage: Column,
 ) -> DataFrame:
     """Assembled windows (with the key columns passed through) as ``schemas.WINDOWS_SCHEMA`` rows."""
     out = assembled.select(
@@ -534,44 +534,35 @@ def windows_frame(
         F.lit(intervals_per_day).alias("intervals"),
         F.lit(1 + len(codes)).alias("channels"),
         F.lit(",".join(codes)).alias("alarm_codes"),
-        F.lit(source_versions).alias("source_versions"),
+        lineage.alias(schemas.LINEAGE_COLUMN),
     )
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schemas.WINDOWS_SCHEMA.fields])
 
 
 # --------------------------------------------------------------------- run
-def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int | None]:
+def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, int]:
     """The ``readings_daily`` table, rebuilt first when the readings table moved on.
 
     Returns:
-        (the table read at its latest version, that version).
+        (the table read at its latest version, that version, the readings version it was built from).
     """
-    from delta.tables import DeltaTable
-
-    from ntl_spark.ingest import delta_version
-
     width = cfg.windows.intervals_per_day
     rpath = cfg.paths.table(schemas.READINGS)
-    rversion = delta_version(spark, rpath)
-    if rversion is None:
-        raise MissingInputError(f"no readings Delta table at {rpath}: run the ingest job first")
+    readings = lakehouse.read_pinned(spark, rpath, schemas.READINGS, "ingest")
+    rversion = readings.version
     stamp = f"readings={rversion};intervals={width}"
     dpath = cfg.paths.table(schemas.READINGS_DAILY)
-    current = None
-    if DeltaTable.isDeltaTable(spark, dpath):
-        current = scalar(DeltaTable.forPath(spark, dpath).history(1).select("userMetadata"), dpath)
-    if current != stamp:
+    if lakehouse.last_note(spark, dpath) != stamp:
         wc = cfg.windows
         files = direct_files(spark, rpath, rversion) if wc.pivot_reader == "auto" else None
         with arrow_batch_rows(spark, wc.pivot_batch_rows):
             if files:
                 daily = daily_readings_from_files(spark, files, width, wc.pivot_batch_rows)
             else:
-                readings = spark.read.format("delta").option("versionAsOf", rversion).load(rpath)
-                daily = daily_readings(readings, width)
+                daily = daily_readings(readings.df, width)
             try:
-                (daily.write.format("delta").mode("overwrite")
-                 .option("overwriteSchema", "true").option("userMetadata", stamp).save(dpath))
+                lakehouse.write(daily, dpath, schemas.READINGS_DAILY, schema=schemas.READINGS_DAILY_SCHEMA,
+                                replace_layout=True, note=stamp)
             except (PythonException, Py4JJavaError) as exc:  # a broken file: name it; readings_daily stays as it was
                 found = re.findall(f"{UNREADABLE} .*", str(exc))
                 if not found:
@@ -579,7 +570,8 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
                 raise DataError(f"readings_daily not rebuilt: {found[-1]}") from exc
         log.info("readings_daily rebuilt from readings v%s (%s)", rversion,
                  f"{len(files)} files read by pyarrow" if files else "through Spark rows")
-    return spark.read.format("delta").load(dpath), delta_version(spark, dpath)
+    pinned = lakehouse.read_pinned(spark, dpath, schemas.READINGS_DAILY, "windows")
+    return pinned.df, pinned.version, rversion
 
 
 def scoring_end(cfg: Config, daily: DataFrame) -> dt.date:
@@ -600,17 +592,22 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     Returns:
         Counts, the scoring end date and the Delta version written.
     """
-    from ntl_spark.ingest import delta_version
-
     wc = cfg.windows
     paths = cfg.paths
     codes = list(schemas.EVENT_CODES)
-    daily, daily_version = refresh_readings_daily(spark, cfg)
-    customers = spark.read.format("delta").load(paths.table(schemas.CUSTOMERS))
-    versions = {t: delta_version(spark, paths.table(t))
-                for t in (schemas.READINGS, schemas.EVENTS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
-    versions[schemas.READINGS_DAILY] = daily_version
-    version_text = ",".join(f"{t}={v}" for t, v in versions.items())
+    daily, daily_version, readings_version = refresh_readings_daily(spark, cfg)
+    customers_in = lakehouse.read_pinned(spark, paths.table(schemas.CUSTOMERS), schemas.CUSTOMERS, "ingest")
+    customers = customers_in.df
+    inspections_in = lakehouse.read_optional(spark, paths.table(schemas.INSPECTIONS))
+    events_in = lakehouse.read_optional(spark, paths.table(schemas.EVENTS))
+    versions = lakehouse.merge_lineage({
+        schemas.READINGS_DAILY: daily_version,
+        schemas.READINGS: readings_version,
+        schemas.CUSTOMERS: customers_in.version,
+        schemas.INSPECTIONS: inspections_in.version if inspections_in else None,
+        schemas.EVENTS: events_in.version if events_in else None,
+    })
+    version_text = ", ".join(f"{t} v{v}" for t, v in versions.items())
 
     end = scoring_end(cfg, daily)
     keys = scoring_keys(customers, end)
@@ -618,9 +615,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     bounds = first_row(daily.agg(F.min("day"), F.max("day")), "readings_daily")
     skipped = 0
     tkeys = None
-    if wc.training and versions[schemas.INSPECTIONS] is not None and bounds[0] is not None:
-        inspections = spark.read.format("delta").load(paths.table(schemas.INSPECTIONS))
-        tkeys = training_keys(inspections, customers)
+    if wc.training and inspections_in is not None and bounds[0] is not None:
+        tkeys = training_keys(inspections_in.df, customers)
         # only inspections whose window can reach min_coverage of the readings period
         need = max(1, math.ceil(wc.min_coverage * wc.days))
         overlap = F.datediff(F.least("end_date", F.lit(bounds[1])),
@@ -632,35 +628,30 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         where = f"purpose = '{PURPOSE_TRAIN}' OR {where}"
 
     alarms = None
-    epath = paths.table(schemas.EVENTS)
-    if versions[schemas.EVENTS] is not None:
-        alarms = daily_alarms(spark.read.format("delta").load(epath), codes)
+    if events_in is not None:
+        alarms = daily_alarms(events_in.df, codes)
     keys = keys.cache()
     used = codes if alarms is not None else []
     passthrough = ["purpose", "customer_id", "region", "inspection_id", "label"]
     # an Arrow batch holds the day rows of ~batch_rows windows
     with arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
         assembled = assemble_windows(keys, daily, alarms, wc.days, wc.intervals_per_day, used, passthrough)
-        out = windows_frame(assembled, wc.days, wc.intervals_per_day, used, version_text)
-        from delta.tables import DeltaTable
-
+        out = windows_frame(assembled, wc.days, wc.intervals_per_day, used,
+                            lakehouse.lineage_column(versions))
         wpath = paths.table(schemas.WINDOWS)
-        writer = out.write.format("delta").mode("overwrite").partitionBy("purpose")
-        if DeltaTable.isDeltaTable(spark, wpath):
-            old = spark.read.format("delta").load(wpath).columns
-            if old == schemas.WINDOWS_SCHEMA.names:
-                writer = writer.option("replaceWhere", where)
-            else:  # a table of an older layout: replaced whole; its rows stay readable in the Delta history
-                log.warning("windows table at %s has columns %s, not %s: rewriting it whole "
-                            "(the previous version stays readable with versionAsOf)",
-                            wpath, old, schemas.WINDOWS_SCHEMA.names)
-                writer = writer.option("overwriteSchema", "true").option("partitionOverwriteMode", "static")
-        writer.save(wpath)
+        old = spark.read.format("delta").load(wpath).columns if lakehouse.is_table(spark, wpath) else None
+        if old is not None and old != schemas.WINDOWS_SCHEMA.names:
+            # a table of an older layout is replaced whole; its rows stay readable in the Delta history
+            log.warning("windows table at %s has columns %s, not %s: rewriting it whole "
+                        "(the previous version stays readable with versionAsOf)",
+                        wpath, old, schemas.WINDOWS_SCHEMA.names)
+        version = lakehouse.write(out, wpath, schemas.WINDOWS, where=where, partition_by=("purpose",),
+                                  schema=schemas.WINDOWS_SCHEMA,
+                                  replace_layout=old is not None and old != schemas.WINDOWS_SCHEMA.names)
     keys.unpersist()
     if tkeys is not None:
         tkeys.unpersist()
-    version = delta_version(spark, wpath)
-    written = spark.read.format("delta").load(wpath).where(where)
+    written = lakehouse.read_pinned(spark, wpath, schemas.WINDOWS, "windows", version).df.where(where)
     stats = {
         (r["purpose"], bool(r["usable"])): int(r["n"])
         for r in written.groupBy("purpose", (F.col("coverage") >= wc.min_coverage).alias("usable"))

@@ -25,9 +25,10 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import features, schemas
+from ntl_spark import features, lakehouse, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
+from ntl_spark.models import split_by_customer
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate import rules as rules_
 from ntl_spark.validate import stats as stats_
@@ -77,16 +78,14 @@ def reference_month(df: DataFrame, configured: str) -> dt.date | None:
 
 def load_tables(spark: SparkSession, cfg: Config, names: list[str]) -> dict[str, tuple[DataFrame, int | None]]:
     """Latest Delta version of every named table that exists (the scoring month only of monthly_features)."""
-    from ntl_spark.ingest import delta_version
-
     out: dict[str, tuple[DataFrame, int | None]] = {}
     for name in names:
         path = cfg.paths.table(name)
-        version = delta_version(spark, path)
-        if version is None:
+        pinned = lakehouse.read_optional(spark, path)
+        if pinned is None:
             log.warning("validation: no Delta table %s at %s (skipped)", name, path)
             continue
-        df = spark.read.format("delta").option("versionAsOf", version).load(path)
+        df, version = pinned.df, pinned.version
         if name == schemas.MONTHLY_FEATURES:
             month = reference_month(df, cfg.features.reference_month)
             df = df.where(F.col("reference_month") == F.lit(month))
@@ -106,8 +105,6 @@ def check_drift(cfg: Config, training: DataFrame, scoring: DataFrame | None) -> 
     The validation split is a random split by customer, so its drift can warn but
     never blocks (a high PSI there means too few rows, not bad data).
     """
-    from ntl_spark.train import split_by_customer
-
     dc = cfg.validation.drift
     train, test = split_by_customer(training, cfg.train.test_fraction, cfg.train.seed)
     compared = {VALIDATION: test}
@@ -137,7 +134,7 @@ def run(spark: SparkSession, cfg: Config) -> DataValidation:
         if name not in tables:
             continue
         df, version = tables[name]
-        cols = [c for c in df.columns if not c.startswith("_") and c != "source_versions"]
+        cols = [c for c in df.columns if not c.startswith("_") and c != schemas.LINEAGE_COLUMN]
         per_table[name] = stats_.with_keys(
             stats_.column_stats(df, cols, vc.histogram_bins, histogram_rows=vc.sample_rows), run_id, name, version, now
         )

@@ -32,7 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import evaluate, schemas, tracking
+from ntl_spark import evaluate, lakehouse, models, schemas, tracking
 from ntl_spark.config import BlessingConf, Config
 from ntl_spark.errors import DataError
 from ntl_spark.validate import drift as drift_
@@ -61,9 +61,7 @@ class Decision:
 # ------------------------------------------------------------------ transforms
 def held_out(training_set: DataFrame, test_fraction: float, seed: int) -> DataFrame:
     """The test split of the training set (same customers the training job held out)."""
-    from ntl_spark.train import split_by_customer
-
-    return split_by_customer(training_set, test_fraction, seed)[1]
+    return models.split_by_customer(training_set, test_fraction, seed)[1]
 
 
 def predict_labelled(df: DataFrame, model_bytes: Any, feature_cols: list[str], keys: Sequence[str]) -> DataFrame:
@@ -75,14 +73,12 @@ def predict_labelled(df: DataFrame, model_bytes: Any, feature_cols: list[str], k
         feature_cols: model inputs in training order.
         keys: columns carried through (e.g. inspection_id, customer_id, region, label).
     """
-    from ntl_spark.score import _booster
-
     key_fields = [df.schema[k] for k in keys]
     schema = T.StructType([T.StructField(f.name, f.dataType, True) for f in key_fields]
                           + [T.StructField("score", T.DoubleType(), False)])
 
     def infer(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        booster = _booster(model_bytes.value)
+        booster = models.worker_booster(model_bytes.value)
         for pdf in batches:
             x = pdf[feature_cols].to_numpy(dtype=np.float32, na_value=np.nan)
             out = pdf[list(keys)].copy()
@@ -189,9 +185,7 @@ def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None
 
 
 def _scores(spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str]) -> pd.DataFrame:
-    from ntl_spark.score import load_booster
-
-    booster, cols = load_booster(ref)
+    booster, cols = models.load_booster(ref)
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise DataError(f"{ref.name} v{ref.version} needs column(s) {missing} that the data lacks")
@@ -209,7 +203,6 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         blessed, challenger and champion versions, the model reference to score with,
         reasons, metrics, the MLflow run id and the report path.
     """
-    from ntl_spark.ingest import delta_version, read_pinned
     from ntl_spark.validate.data import reference_month
 
     policy = cfg.validation.blessing
@@ -219,7 +212,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     champion = champion_ref(client, name, policy.champion_alias)
 
     ts_path = cfg.paths.table(schemas.TRAINING_SET)
-    training_set, ts_version = read_pinned(spark, ts_path, "training_set", "features")
+    ts_pinned = lakehouse.read_pinned(spark, ts_path, schemas.TRAINING_SET, "features")
+    training_set, ts_version = ts_pinned.df, ts_pinned.version
     test = held_out(training_set, cfg.train.test_fraction, cfg.train.seed)
     keys = ["inspection_id", "customer_id", "region", "label"]
     ch = _scores(spark, test, challenger, keys).sort_values("inspection_id").reset_index(drop=True)
@@ -243,8 +237,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     # the challenger's scores: held-out vs the scoring month
     score_drift = None
     mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
-    if delta_version(spark, mf_path) is not None:
-        feats = spark.read.format("delta").load(mf_path)
+    mf_pinned = lakehouse.read_optional(spark, mf_path)
+    if mf_pinned is not None:
+        feats = mf_pinned.df
         month = reference_month(feats, cfg.features.reference_month)
         scoring = feats.where(F.col("reference_month") == F.lit(month))
         sc = _scores(spark, scoring, challenger, ["customer_id"])

@@ -21,7 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, schemas, tracking
+from ntl_spark import evaluate, lakehouse, schemas, tracking
 from ntl_spark.config import Config
 from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.validate.data import experiment_name, report_dir
@@ -72,14 +72,13 @@ def segment_metrics(pdf: pd.DataFrame, columns: Sequence[str], threshold: float,
 
 def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     """Score the labelled rows with the chosen model and log metrics per segment."""
-    from ntl_spark.ingest import read_pinned
-
     sg = cfg.validation.segments
     client = tracking.setup(cfg, experiment=experiment_name(cfg))
     ref = tracking.resolve(client, cfg.score.model_name, sg.model_ref)
     path = cfg.paths.table(schemas.TRAINING_SET)
-    pinned, version = read_pinned(spark, path, "training_set", "features")
-    data = with_segments(pinned)
+    pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
+    version = pinned.version
+    data = with_segments(pinned.df)
     if sg.data == "test":
         data = held_out(data, cfg.train.test_fraction, cfg.train.seed)
     if sg.where:

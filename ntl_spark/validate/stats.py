@@ -17,6 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ntl_spark import lakehouse
+
 DATA_STATS = "data_stats"
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_VALUES = 10
@@ -188,21 +190,19 @@ def with_keys(stats: DataFrame, run_id: str, table: str, delta_version: int | No
     )
 
 
-def append(stats: DataFrame, path: str) -> None:
-    """Append keyed statistics (``DATA_STATS_SCHEMA``) to the ``data_stats`` Delta table."""
-    stats.select(*[F.col(f.name).cast(f.dataType) for f in DATA_STATS_SCHEMA.fields]).write.format("delta").mode(
-        "append"
-    ).partitionBy("table").save(path)
+def append(stats: DataFrame, path: str) -> int:
+    """Append keyed statistics (``DATA_STATS_SCHEMA``) to the ``data_stats`` Delta table; return the version."""
+    return lakehouse.write(stats, path, "data_stats", mode="append", partition_by=("table",),
+                           schema=DATA_STATS_SCHEMA)
 
 
 def previous_run(spark: SparkSession, path: str, run_id: str) -> str | None:
     """The run before ``run_id`` in the ``data_stats`` table (None when there is none)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    pinned = lakehouse.read_optional(spark, path)
+    if pinned is None:
         return None
     row = (
-        spark.read.format("delta").load(path).where(F.col("run_id") != run_id)
+        pinned.df.where(F.col("run_id") != run_id)
         .groupBy("run_id").agg(F.max("computed_at").alias("at")).orderBy(F.col("at").desc()).first()
     )
     return row["run_id"] if row else None

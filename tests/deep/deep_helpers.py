@@ -90,7 +90,7 @@ def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: 
             "train" if train else "score", LAST_DAY, f"M{i}", f"C{i}", ("NORTE", "SUR")[i % 2],
             f"I{i}" if train else None, label, days, intervals, 1 + len(codes),
             x.ravel().astype(float).tolist(), [], alarms.ravel().tolist(),
-            ",".join(codes), 1.0, 1.0, "readings=0,events=0",
+            ",".join(codes), 1.0, 1.0, {"readings": 0, "events": 0},
         ))
     df = spark.createDataFrame(rows, schemas.WINDOWS_SCHEMA)
     df.write.format("delta").mode("overwrite").partitionBy("purpose").save(cfg.paths.table(schemas.WINDOWS))

@@ -280,7 +280,7 @@ def test_unreadable_readings_file_is_named_and_readings_daily_kept(spark, tiny_l
     from ntl_spark.errors import DataError
 
     cfg = tiny_lake(3, 95)
-    _, built = windows.refresh_readings_daily(spark, cfg)
+    _, built, _ = windows.refresh_readings_daily(spark, cfg)
     rpath = cfg.paths.table(schemas.READINGS)
     broken = sorted(glob.glob(f"{rpath}/*.parquet"))[0]
     with open(broken, "r+b") as fh:

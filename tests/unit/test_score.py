@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntl_spark import score
+from ntl_spark import models, score
 
 
 def test_top_contributions_picks_largest_positive_pushes():
@@ -17,6 +17,6 @@ def test_top_contributions_picks_largest_positive_pushes():
 def test_rank_scores_unique_overall_and_within_region(spark):
     rows = [("A", "NORTE", 0.9), ("B", "SUR", 0.9), ("C", "NORTE", 0.1), ("D", "SUR", 0.5)]
     df = spark.createDataFrame(rows, "customer_id string, region string, score double")
-    got = {r.customer_id: (r["rank"], r.region_rank) for r in score.rank_scores(df).collect()}
+    got = {r.customer_id: (r["rank"], r.region_rank) for r in models.rank_scores(df).collect()}
     # tie on 0.9 broken by customer_id
     assert got == {"A": (1, 1), "B": (2, 1), "D": (3, 2), "C": (4, 2)}

@@ -1,0 +1,110 @@
+"""The lakehouse layer on real Delta tables: one writer, one pinned read, typed lineage."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ntl_spark import lakehouse, schemas
+from ntl_spark.errors import DataError, MissingInputError
+
+SCHEMA = T.StructType([
+    T.StructField("k", T.StringType(), False),
+    T.StructField("month", T.DateType(), False),
+    T.StructField("v", T.DoubleType(), True),
+])
+
+
+def _rows(spark, rows):
+    import datetime as dt
+
+    return spark.createDataFrame([(k, dt.date.fromisoformat(m), v) for k, m, v in rows], SCHEMA)
+
+
+def _content(spark, path, version=None):
+    df = lakehouse.read_pinned(spark, path, "t", "test", version).df
+    return sorted((r.k, r.month.isoformat(), r.v) for r in df.collect())
+
+
+def test_write_creates_replaces_exactly_the_predicate_and_appends(spark, tmp_path):
+    path = str(tmp_path / "t")
+    v0 = lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0), ("b", "2026-02-01", 2.0)]), path, "t",
+                         where="month = '2026-01-01'", partition_by=("month",), schema=SCHEMA)
+    assert v0 == 0  # first write creates the table whole, the predicate does not apply yet
+    assert _content(spark, path) == [("a", "2026-01-01", 1.0), ("b", "2026-02-01", 2.0)]
+
+    v1 = lakehouse.write(_rows(spark, [("c", "2026-01-01", 3.0)]), path, "t", where="month = '2026-01-01'")
+    assert v1 == 1
+    assert _content(spark, path) == [("b", "2026-02-01", 2.0), ("c", "2026-01-01", 3.0)]
+
+    # rows outside the predicate make the commit fail: nothing changes
+    with pytest.raises(Exception, match="(?i)replaceWhere|does not conform|constraint"):
+        lakehouse.write(_rows(spark, [("d", "2026-03-01", 4.0)]), path, "t", where="month = '2026-01-01'")
+    assert lakehouse.version(spark, path) == 1
+
+    v2 = lakehouse.write(_rows(spark, [("e", "2026-03-01", 5.0)]), path, "t", mode="append")
+    assert v2 == 2
+    assert len(_content(spark, path)) == 3
+
+    # a whole-table replace of a partitioned table replaces every partition, even
+    # under spark.sql.sources.partitionOverwriteMode=dynamic
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    v3 = lakehouse.write(_rows(spark, [("f", "2026-01-01", 6.0)]), path, "t")
+    assert _content(spark, path) == [("f", "2026-01-01", 6.0)]
+    # the pinned read of an older version still sees that version
+    assert len(_content(spark, path, v2)) == 3
+    assert v3 == 3
+
+
+def test_write_returns_the_version_it_committed_not_the_latest(spark, tmp_path):
+    path = str(tmp_path / "t")
+    versions = [lakehouse.write(_rows(spark, [(str(i), "2026-01-01", float(i))]), path, "t", mode="append")
+                for i in range(3)]
+    assert versions == [0, 1, 2]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").select("version", "userMetadata").collect()
+    assert all(r.userMetadata and "#ntl-write-" in r.userMetadata for r in history)
+
+
+def test_schema_and_layout_are_checked_before_writing(spark, tmp_path):
+    path = str(tmp_path / "t")
+    lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]), path, "t", schema=SCHEMA)
+    with pytest.raises(DataError, match=r"missing \['v'\]"):
+        lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]).drop("v"), path, "t", schema=SCHEMA)
+    with pytest.raises(DataError, match="another layout.*v: double -> string"):
+        lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]).withColumn("v", F.lit("x")), path, "t")
+    assert lakehouse.version(spark, path) == 0
+    # a layout change on purpose: the table is rewritten, the old layout stays in the history
+    v = lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]).withColumn("v", F.lit("x")), path, "t",
+                        replace_layout=True)
+    assert v == 1
+    assert lakehouse.read_pinned(spark, path, "t", "test", 0).df.schema["v"].dataType == T.DoubleType()
+
+
+def test_read_pinned_names_the_missing_table_and_its_producer(spark, tmp_path):
+    with pytest.raises(MissingInputError, match="no scores Delta table .* run the score job first"):
+        lakehouse.read_pinned(spark, str(tmp_path / "nothing"), "scores", "score")
+    assert lakehouse.read_optional(spark, str(tmp_path / "nothing")) is None
+    assert lakehouse.version(spark, str(tmp_path / "nothing")) is None
+
+
+def test_notes_travel_with_the_commit(spark, tmp_path):
+    path = str(tmp_path / "t")
+    assert lakehouse.last_note(spark, path) is None
+    lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]), path, "t", note="readings=4;intervals=96")
+    assert lakehouse.last_note(spark, path) == "readings=4;intervals=96"
+    lakehouse.write(_rows(spark, [("a", "2026-01-01", 1.0)]), path, "t")
+    assert lakehouse.last_note(spark, path) is None
+
+
+def test_lineage_is_a_typed_map_merged_at_the_highest_version(spark):
+    assert lakehouse.merge_lineage({"bills": 3, "customers": None}, {"bills": 2, "scores": 7}, None) == {
+        "bills": 3, "scores": 7}
+    df = spark.range(2).select(lakehouse.lineage_column({"bills": 3, "customers": 1}).alias(schemas.LINEAGE_COLUMN))
+    assert df.schema[schemas.LINEAGE_COLUMN].dataType == schemas.LINEAGE_TYPE
+    assert lakehouse.lineage_of(df) == {"bills": 3, "customers": 1}
+    two = df.unionByName(spark.range(1).select(lakehouse.lineage_column({"bills": 5}).alias(schemas.LINEAGE_COLUMN)))
+    assert lakehouse.lineage_of(two) == {"bills": 5, "customers": 1}
+    empty = spark.range(1).select(lakehouse.lineage_column({}).alias(schemas.LINEAGE_COLUMN))
+    assert empty.schema[schemas.LINEAGE_COLUMN].dataType == schemas.LINEAGE_TYPE
+    assert lakehouse.lineage_of(empty) == {}
