@@ -145,6 +145,22 @@ class GenerateConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class BboxConf:
+    """A latitude/longitude box in degrees."""
+
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    def validate(self) -> None:
+        _check(-90 <= self.lat_min < self.lat_max <= 90, "ingest.bbox", (self.lat_min, self.lat_max),
+               "needs -90 <= lat_min < lat_max <= 90")
+        _check(-180 <= self.lon_min < self.lon_max <= 180, "ingest.bbox", (self.lon_min, self.lon_max),
+               "needs -180 <= lon_min < lon_max <= 180")
+
+
+@dataclasses.dataclass(frozen=True)
 class IngestConf:
     source: str
     format: str
@@ -155,11 +171,21 @@ class IngestConf:
     period_end: str
     # Source column name -> contract name, per table.
     rename: dict[str, dict[str, str]]
-    csv_timestamp_format: str
+    csv_timestamp_format: str  # Spark datetime pattern; empty = ISO 8601
+    csv_date_format: str  # Spark datetime pattern; empty = yyyy-MM-dd
+    encoding: str  # of CSV files
+    extra_columns: str  # drop (with a warning) or fail
+    allow_empty: list[str]  # tables whose source may have no rows
     max_kwh_per_bill: float
     max_kwh_per_interval: float
+    regions: list[str]  # accepted customers.region values; empty = any
+    tariffs: list[str]  # accepted customers.tariff values; empty = any
+    bbox: BboxConf  # customers' coordinates must fall inside (nulls pass)
+    future_tolerance_days: float  # timestamps later than ingest time + this are in the future
 
     def validate(self) -> None:
+        import codecs
+
         from ntl_spark import schemas
 
         _check(self.source in ("files", "jdbc", "hbase"), "ingest.source", self.source,
@@ -172,6 +198,18 @@ class IngestConf:
         for key in ("period_start", "period_end"):
             if getattr(self, key):
                 _parse_date(f"ingest.{key}", getattr(self, key))
+        _check(self.extra_columns in ("drop", "fail"), "ingest.extra_columns", self.extra_columns,
+               "must be drop or fail")
+        for table in self.allow_empty:
+            _check(table in schemas.SOURCE_TABLES, "ingest.allow_empty", table,
+                   f"unknown table; known: {list(schemas.SOURCE_TABLES)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            _check(False, "ingest.encoding", self.encoding, "unknown encoding (e.g. utf-8, latin-1, cp1252)")
+        _check(self.future_tolerance_days >= 0, "ingest.future_tolerance_days", self.future_tolerance_days,
+               "must be >= 0")
+        self.bbox.validate()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,20 +18,22 @@ import datetime as dt
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import lakehouse, schemas
+from ntl_spark import schemas
 from ntl_spark.config import Config
-from ntl_spark.errors import ConfigError, DataError
-from ntl_spark.sparkutil import first_row
+from ntl_spark.errors import ConfigError, DataError, MissingInputError
+from ntl_spark.sparkutil import first_row, scalar
 
 log = logging.getLogger(__name__)
 
 REASON = "_reason"
+UNPARSED = "_unparsed"
 
 # Source types accepted for a contract type without loss (anything else is a schema error).
 _COMPATIBLE: dict[type, tuple[type, ...]] = {
@@ -55,6 +57,86 @@ class IngestReport:
     rows_quarantined: int
     delta_version: int | None
     reasons: dict[str, int]
+    # Holes in the rows written, reported and never filled (see gap_counts), e.g. {"missing_months": 12}.
+    gaps: dict[str, int] = field(default_factory=dict)
+
+
+# Columns the contract requires although the bronze schema lets them be null: a
+# bill without kWh, days or read type has no meaning (unlike readings.kwh, where
+# null is a missing interval). A truncated last CSV line leaves exactly these empty.
+REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {schemas.BILLS: ("kwh", "days", "read_type")}
+
+# ISO 8601 as CSV exports write it: date, 'T' or space, time with optional
+# seconds and fraction, optional offset. Spark's cast parses these (an offset
+# is converted to the session time zone) but also accepts fragments such as
+# '2026-09' or '2026-9-1 1:2', which the pattern keeps out.
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+# Customers key sets up to this size are broadcast to the referential join
+# (a few tens of MB); larger ones are joined by shuffle.
+BROADCAST_MAX_KEYS = 1_000_000
+
+EXTRA_COLUMN_POLICIES = ("drop", "fail")
+
+
+@dataclass(frozen=True)
+class ContractLimits:
+    """Thresholds and vocabularies of the row rules; a field left at its default turns its rule off.
+
+    Attributes:
+        max_kwh_per_bill: bills above it are absurd.
+        max_kwh_per_interval: readings above it are absurd.
+        regions: accepted customers.region values (empty = any).
+        tariffs: accepted customers.tariff values (empty = any).
+        bbox: (lat_min, lat_max, lon_min, lon_max) the coordinates must fall in (nulls pass).
+        now: the ingest time as a naive wall-clock time in the utility's time zone;
+            dates after its day and timestamps after ``now + future_tolerance`` are in the future.
+        future_tolerance: slack for timestamps (meter clocks run ahead).
+        intervals_per_day: readings must start on this grid (96 = every 15 minutes).
+    """
+
+    max_kwh_per_bill: float | None = None
+    max_kwh_per_interval: float | None = None
+    regions: tuple[str, ...] = ()
+    tariffs: tuple[str, ...] = ()
+    bbox: tuple[float, float, float, float] | None = None
+    now: dt.datetime | None = None
+    future_tolerance: dt.timedelta = dt.timedelta(0)
+    intervals_per_day: int | None = None
+
+
+def contract_limits(cfg: Config, now: dt.datetime) -> ContractLimits:
+    """The row rules' limits from ``ingest.*`` (and the readings grid from ``windows.intervals_per_day``).
+
+    Args:
+        cfg: loaded configuration.
+        now: the ingest time, naive, in the utility's time zone (see :func:`local_now`).
+    """
+    ic = cfg.ingest
+    return ContractLimits(
+        max_kwh_per_bill=ic.max_kwh_per_bill,
+        max_kwh_per_interval=ic.max_kwh_per_interval,
+        regions=tuple(ic.regions),
+        tariffs=tuple(ic.tariffs),
+        bbox=(ic.bbox.lat_min, ic.bbox.lat_max, ic.bbox.lon_min, ic.bbox.lon_max),
+        now=now,
+        future_tolerance=dt.timedelta(days=ic.future_tolerance_days),
+        intervals_per_day=cfg.windows.intervals_per_day,
+    )
+
+
+def local_now(spark: SparkSession, now: dt.datetime | None = None) -> dt.datetime:
+    """``now`` (the machine's local time; default the current time) as wall-clock time of the session time zone.
+
+    Source timestamps are the utility's local time (``spark.sql.session.timeZone``),
+    which need not be the zone of the machine that runs the job.
+    """
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(spark.conf.get("spark.sql.session.timeZone") or "UTC")
+    moment = now.astimezone() if now is not None else dt.datetime.now().astimezone()
+    return moment.astimezone(zone).replace(tzinfo=None, microsecond=0)
 
 
 # ----------------------------------------------------------------- transforms
@@ -66,7 +148,9 @@ def rename_columns(df: DataFrame, mapping: dict[str, str]) -> DataFrame:
     return df
 
 
-def check_schema(df: DataFrame, schema: T.StructType, table: str, text_source: bool = False) -> None:
+def check_schema(
+    df: DataFrame, schema: T.StructType, table: str, text_source: bool = False, extra_columns: str = "fail"
+) -> list[str]:
     """Compare a source's columns and types with the contract; raise naming the difference.
 
     Args:
@@ -74,11 +158,18 @@ def check_schema(df: DataFrame, schema: T.StructType, table: str, text_source: b
         schema: contract schema of ``table``.
         table: table name, for messages.
         text_source: the source is text (CSV): only column names are checked.
+        extra_columns: ``fail`` stops on a column the contract does not know;
+            ``drop`` returns such columns for the caller to drop.
+
+    Returns:
+        The source's columns the contract does not know (empty unless ``extra_columns="drop"``).
 
     Raises:
-        DataError: a contract column is missing, has an incompatible type, or
-            the source has a column the contract does not know.
+        DataError: a contract column is missing or has an incompatible type, or
+            (``extra_columns="fail"``) the source has a column the contract does not know.
     """
+    if extra_columns not in EXTRA_COLUMN_POLICIES:
+        raise ConfigError(f"ingest.extra_columns must be one of {EXTRA_COLUMN_POLICIES} (got {extra_columns!r})")
     have = {f.name: f.dataType for f in df.schema.fields}
     missing = [f.name for f in schema.fields if f.name not in have]
     extra = [c for c in have if c not in schema.fieldNames()]
@@ -89,56 +180,189 @@ def check_schema(df: DataFrame, schema: T.StructType, table: str, text_source: b
         )
     if missing:
         raise DataError(f"{table}: column(s) {missing} missing from the source (has {sorted(have)})")
-    if extra:
+    if extra and extra_columns == "fail":
         raise DataError(
-            f"{table}: unexpected column(s) {extra} in the source; map them in ingest.rename or drop them upstream"
+            f"{table}: unexpected column(s) {extra} in the source; map them in ingest.rename, drop them upstream "
+            f"or set ingest.extra_columns=drop"
         )
-    if text_source:
-        return
-    for field in schema.fields:
-        got = have[field.name]
-        ok = _COMPATIBLE.get(type(field.dataType), (type(field.dataType),))
-        if not isinstance(got, ok):
+    if not text_source:
+        for fld in schema.fields:
+            got = have[fld.name]
+            ok = _COMPATIBLE.get(type(fld.dataType), (type(fld.dataType),))
+            if not isinstance(got, ok):
+                raise DataError(
+                    f"{table}: column '{fld.name}' has type {got.simpleString()}, "
+                    f"expected {fld.dataType.simpleString()}"
+                )
+    return extra
+
+
+def parse_text(text: Column, data_type: T.DataType, timestamp_format: str = "", date_format: str = "") -> Column:
+    """Text parsed as ``data_type``; null where it does not parse.
+
+    Args:
+        text: trimmed text.
+        data_type: contract type.
+        timestamp_format: Spark datetime pattern of timestamps; empty = ISO 8601
+            (``T`` or space, optional seconds, fraction and offset; a value with
+            an offset is converted to the session time zone).
+        date_format: Spark datetime pattern of dates; empty = ``YYYY-MM-DD``.
+    """
+    if isinstance(data_type, T.TimestampType):
+        if timestamp_format:
+            return F.to_timestamp(text, timestamp_format)
+        return F.when(text.rlike(ISO_TIMESTAMP), text.cast(T.TimestampType()))
+    if isinstance(data_type, T.DateType):
+        if date_format:
+            return F.to_date(text, date_format)
+        return F.when(text.rlike(ISO_DATE), text.cast(T.DateType()))
+    return text.cast(data_type)
+
+
+def _format_hint(data_type: T.DataType, table: str) -> str:
+    if isinstance(data_type, T.TimestampType):
+        return ("set ingest.csv_timestamp_format to the Spark datetime pattern of the file "
+                "(e.g. dd/MM/yyyy HH:mm:ss); empty = ISO 8601")
+    if isinstance(data_type, T.DateType):
+        return "set ingest.csv_date_format to the Spark datetime pattern of the file (e.g. dd/MM/yyyy); empty = yyyy-MM-dd"
+    return (f"numbers need '.' as the decimal separator and no thousands separator; check that "
+            f"ingest.rename.{table} maps the right source column")
+
+
+def check_text_parses(
+    raw: DataFrame, schema: T.StructType, table: str, timestamp_format: str = "", date_format: str = ""
+) -> None:
+    """Stop when a typed column of a text source has values and none of them parses.
+
+    A whole column that fails is a format setting, not bad rows: quarantining
+    every row would hide it. Each column costs one small job that stops at the
+    first value that parses; only a failing (or empty) column is read to the end.
+
+    Raises:
+        DataError: naming the table, the column, a sample value and the config key to set.
+    """
+    for fld in schema.fields:
+        if isinstance(fld.dataType, T.StringType) or not isinstance(raw.schema[fld.name].dataType, T.StringType):
+            continue
+        text = F.trim(F.col(fld.name))
+        parsed = parse_text(text, fld.dataType, timestamp_format, date_format)
+        if raw.where(parsed.isNotNull()).select(F.lit(1)).head(1):
+            continue
+        sample = raw.where(text.isNotNull() & (text != "")).select(text).head(1)
+        if sample:
             raise DataError(
-                f"{table}: column '{field.name}' has type {got.simpleString()}, "
-                f"expected {field.dataType.simpleString()}"
+                f"{table}: no value of column '{fld.name}' parses as {fld.dataType.simpleString()} "
+                f"(e.g. '{sample[0][0]}'); {_format_hint(fld.dataType, table)}"
             )
 
 
-def cast_to_schema(df: DataFrame, schema: T.StructType, timestamp_format: str = "yyyy-MM-dd HH:mm:ss") -> DataFrame:
+def cast_to_schema(
+    df: DataFrame, schema: T.StructType, timestamp_format: str = "", date_format: str = ""
+) -> DataFrame:
     """Cast every contract column to its type; text that does not parse gets a reason.
 
+    Args:
+        df: the source with the contract's columns (text or typed).
+        schema: contract schema.
+        timestamp_format, date_format: see :func:`parse_text`.
+
     Returns:
-        ``df`` with the contract's columns (in contract order) plus ``_reason``
-        (null when every value parsed).
+        ``df`` with the contract's columns (in contract order), ``_reason``
+        (null when every value parsed) and ``_unparsed`` (the columns whose
+        text did not parse, so that the rules do not report them again as null).
     """
-    cols, reasons = [], []
-    for field in schema.fields:
-        src = F.col(field.name)
-        if isinstance(df.schema[field.name].dataType, T.StringType) and not isinstance(field.dataType, T.StringType):
+    cols, reasons, unparsed = [], [], []
+    for fld in schema.fields:
+        src = F.col(fld.name)
+        if isinstance(df.schema[fld.name].dataType, T.StringType) and not isinstance(fld.dataType, T.StringType):
             text = F.trim(src)
-            if isinstance(field.dataType, T.TimestampType):
-                parsed = F.to_timestamp(text, timestamp_format)
-            elif isinstance(field.dataType, T.DateType):
-                parsed = F.to_date(text, "yyyy-MM-dd")
-            else:
-                parsed = text.cast(field.dataType)
+            parsed = parse_text(text, fld.dataType, timestamp_format, date_format)
             bad = text.isNotNull() & (text != "") & parsed.isNull()
-            reasons.append(F.when(bad, F.concat(F.lit(f"{field.name}: cannot parse '"), text,
-                                                 F.lit(f"' as {field.dataType.simpleString()}"))))
-            cols.append(parsed.alias(field.name))
+            reasons.append(F.when(bad, F.concat(F.lit(f"{fld.name}: cannot parse '"), text,
+                                                 F.lit(f"' as {fld.dataType.simpleString()}"))))
+            unparsed.append(F.when(bad, F.lit(fld.name)))
+            cols.append(parsed.alias(fld.name))
         else:
-            cols.append(src.cast(field.dataType).alias(field.name))
+            cols.append(src.cast(fld.dataType).alias(fld.name))
     reason = F.concat_ws("; ", *reasons) if reasons else F.lit("")
-    out = df.select(*cols, reason.alias(REASON))
+    failed = F.filter(F.array(*unparsed), lambda c: c.isNotNull()) if unparsed else F.array().cast("array<string>")
+    out = df.select(*cols, reason.alias(REASON), failed.alias(UNPARSED))
     return out.withColumn(REASON, F.when(F.col(REASON) == "", None).otherwise(F.col(REASON)))
 
 
-def contract_rules(table: str, max_kwh_per_bill: float, max_kwh_per_interval: float) -> list[tuple[str, Column]]:
-    """Row rules of the data contract as (reason, column that is true for a bad row)."""
+# Helper columns the referential join adds (dropped before duplicates are looked for).
+_KNOWN = "_ref_known"
+_CONNECTED_ON = "_ref_connected_on"
+_REF_KEY = "_ref_key"
+
+# The customers column each table's rows must find there.
+REFERENCE_KEYS: dict[str, str] = {
+    schemas.BILLS: "customer_id",
+    schemas.INSPECTIONS: "customer_id",
+    schemas.READINGS: "meter_id",
+    schemas.EVENTS: "meter_id",
+}
+
+
+def join_customers(df: DataFrame, table: str, customers: DataFrame, broadcast: bool = True) -> DataFrame:
+    """Mark the rows whose customer (or meter) is in ``customers``: one left join with a flag column.
+
+    Args:
+        df: rows of ``table`` (contract columns).
+        table: a table listed in :data:`REFERENCE_KEYS`.
+        customers: customers rows (at least ``customer_id``, ``meter_id``, ``connected_on``).
+        broadcast: send the key set to every task instead of shuffling ``df``.
+
+    Returns:
+        ``df`` plus ``_ref_known`` (true, or null when the key is not in customers)
+        and, for inspections, ``_ref_connected_on``.
+    """
+    key = REFERENCE_KEYS[table]
+    known = customers.where(F.col(key).isNotNull())
+    if table == schemas.INSPECTIONS:
+        ref = known.groupBy(F.col(key).alias(_REF_KEY)).agg(F.min("connected_on").alias(_CONNECTED_ON))
+    else:
+        ref = known.select(F.col(key).alias(_REF_KEY)).distinct()
+    ref = ref.withColumn(_KNOWN, F.lit(True))
+    if broadcast:
+        ref = F.broadcast(ref)
+    # A join condition (not on=key) keeps df's column order; the key set is unique per key.
+    return df.join(ref, F.col(key) == ref[_REF_KEY], "left").drop(_REF_KEY)
+
+
+def contract_rules(
+    table: str, limits: ContractLimits | None = None, referenced: bool = False
+) -> list[tuple[str, Column]]:
+    """Row rules of the data contract as (reason, column that is true for a bad row).
+
+    The rules apply to the output of :func:`cast_to_schema` (they read its ``_unparsed``).
+
+    Args:
+        table: contract table.
+        limits: thresholds and vocabularies; None = only the rules that need none.
+        referenced: the rows carry the columns of :func:`join_customers`, so the
+            referential rules apply.
+    """
+    lim = limits or ContractLimits()
+    required = [f.name for f in schemas.SOURCE_SCHEMAS[table].fields if not f.nullable]
+    required += list(REQUIRED_NULLABLE.get(table, ()))
     rules: list[tuple[str, Column]] = [
-        (f"{f.name} is null", F.col(f.name).isNull()) for f in schemas.SOURCE_SCHEMAS[table].fields if not f.nullable
+        (f"{name} is null", F.col(name).isNull() & ~F.array_contains(F.col(UNPARSED), name)) for name in required
     ]
+    ahead = lim.now + lim.future_tolerance if lim.now is not None else None
+    today = lim.now.date() if lim.now is not None else None
+
+    def future_date(col: str) -> list[tuple[str, Column]]:
+        return [] if today is None else [(f"{col} after the ingest date", F.col(col) > F.lit(today))]
+
+    def future_ts(col: str) -> list[tuple[str, Column]]:
+        if ahead is None:
+            return []
+        days = lim.future_tolerance.total_seconds() / 86400
+        # a string literal is read in the session time zone, like the data (a datetime literal would use the OS zone)
+        limit = F.lit(ahead.isoformat(sep=" ")).cast(T.TimestampType())
+        return [(f"{col} more than {days:g} day(s) after the ingest time", F.col(col) > limit)]
+
     if table == schemas.CUSTOMERS:
         rules += [
             ("meter_type not in " + "/".join(schemas.METER_TYPES), ~F.col("meter_type").isin(*schemas.METER_TYPES)),
@@ -146,23 +370,54 @@ def contract_rules(table: str, max_kwh_per_bill: float, max_kwh_per_interval: fl
             ("contracted_kw <= 0", F.col("contracted_kw") <= 0),
             ("smart meter without meter_id", (F.col("meter_type") == "smart") & F.col("meter_id").isNull()),
         ]
+        if lim.regions:
+            rules.append(("region not in ingest.regions", ~F.col("region").isin(*lim.regions)))
+        if lim.tariffs:
+            rules.append(("tariff not in ingest.tariffs", ~F.col("tariff").isin(*lim.tariffs)))
+        if lim.bbox is not None:
+            lat_min, lat_max, lon_min, lon_max = lim.bbox
+            outside = ~F.col("latitude").between(lat_min, lat_max) | ~F.col("longitude").between(lon_min, lon_max)
+            rules.append((f"coordinates outside lat {lat_min:g}..{lat_max:g}, lon {lon_min:g}..{lon_max:g}", outside))
+        rules += future_date("connected_on")
     elif table == schemas.BILLS:
+        rules.append(("kwh negative", F.col("kwh") < 0))
+        if lim.max_kwh_per_bill is not None:
+            rules.append((f"kwh above {lim.max_kwh_per_bill:g}", F.col("kwh") > lim.max_kwh_per_bill))
         rules += [
-            ("kwh negative", F.col("kwh") < 0),
-            (f"kwh above {max_kwh_per_bill:g}", F.col("kwh") > max_kwh_per_bill),
             ("days outside 1..62", (F.col("days") < 1) | (F.col("days") > 62)),
             ("read_type not in " + "/".join(schemas.READ_TYPES), ~F.col("read_type").isin(*schemas.READ_TYPES)),
             ("period not the first day of a month", F.dayofmonth("period") != 1),
         ]
+        rules += future_date("period")
     elif table == schemas.READINGS:
-        rules += [
-            ("kwh negative", F.col("kwh") < 0),
-            (f"kwh above {max_kwh_per_interval:g}", F.col("kwh") > max_kwh_per_interval),
-        ]
+        rules.append(("kwh negative", F.col("kwh") < 0))
+        if lim.max_kwh_per_interval is not None:
+            rules.append((f"kwh above {lim.max_kwh_per_interval:g}", F.col("kwh") > lim.max_kwh_per_interval))
+        if lim.intervals_per_day:
+            step = 24 * 60 // lim.intervals_per_day
+            ts = F.col("ts")
+            off_grid = (
+                ((F.hour(ts) * 60 + F.minute(ts)) % step != 0)
+                | (F.second(ts) != 0)
+                | (F.unix_micros(ts) % 1_000_000 != 0)
+            )
+            rules.append((f"ts not on the {step}-minute grid", off_grid))
+        rules += future_ts("ts")
     elif table == schemas.EVENTS:
-        rules += [("code not in " + "/".join(schemas.EVENT_CODES), ~F.col("code").isin(*schemas.EVENT_CODES))]
+        rules.append(("code not in " + "/".join(schemas.EVENT_CODES), ~F.col("code").isin(*schemas.EVENT_CODES)))
+        rules += future_ts("ts")
     elif table == schemas.INSPECTIONS:
-        rules += [("outcome not in " + "/".join(schemas.OUTCOMES), ~F.col("outcome").isin(*schemas.OUTCOMES))]
+        rules += [
+            ("outcome not in " + "/".join(schemas.OUTCOMES), ~F.col("outcome").isin(*schemas.OUTCOMES)),
+            ("recovered_kwh negative", F.col("recovered_kwh") < 0),
+        ]
+        rules += future_date("inspected_on")
+        if referenced:
+            rules.append(("inspected_on before the customer's connected_on",
+                          F.col("inspected_on") < F.col(_CONNECTED_ON)))
+    if referenced and table in REFERENCE_KEYS:
+        key = REFERENCE_KEYS[table]
+        rules.append((f"{key} not in customers", F.col(key).isNotNull() & F.col(_KNOWN).isNull()))
     return rules
 
 
@@ -208,11 +463,27 @@ def conform(
     raw: DataFrame,
     table: str,
     text_source: bool,
-    max_kwh_per_bill: float = 1e6,
-    max_kwh_per_interval: float = 1e3,
-    timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
+    limits: ContractLimits | None = None,
+    *,
+    customers: DataFrame | None = None,
+    broadcast_customers: bool = True,
+    timestamp_format: str = "",
+    date_format: str = "",
+    extra_columns: str = "fail",
 ) -> DataFrame:
     """Schema gate, casting, contract rules and duplicate detection for one table.
+
+    Args:
+        raw: the source after renaming.
+        table: contract table.
+        text_source: the source is text (CSV): values are parsed, types not checked.
+        limits: thresholds and vocabularies of the row rules (None = rules that need none).
+        customers: customers rows (``customer_id``, ``meter_id``, ``connected_on``)
+            that bills, inspections, readings and events must refer to; None
+            leaves the referential rules out.
+        broadcast_customers: broadcast the customers key set (small key sets).
+        timestamp_format, date_format: text formats (see :func:`parse_text`).
+        extra_columns: ``fail`` or ``drop`` a column the contract does not know.
 
     Returns:
         The contract columns plus ``_reason`` (null for good rows).
@@ -221,10 +492,53 @@ def conform(
         DataError: the source's schema differs from the contract.
     """
     schema = schemas.SOURCE_SCHEMAS[table]
-    check_schema(raw, schema, table, text_source=text_source)
-    typed = cast_to_schema(raw, schema, timestamp_format)
-    ruled = apply_rules(typed, contract_rules(table, max_kwh_per_bill, max_kwh_per_interval))
+    extra = check_schema(raw, schema, table, text_source=text_source, extra_columns=extra_columns)
+    typed = cast_to_schema(raw.drop(*extra), schema, timestamp_format, date_format)
+    referenced = False
+    if customers is not None and table in REFERENCE_KEYS:
+        typed = join_customers(typed, table, customers, broadcast_customers)
+        referenced = True
+    ruled = apply_rules(typed, contract_rules(table, limits, referenced)).select(*schema.fieldNames(), REASON)
     return flag_duplicates(ruled, schemas.PRIMARY_KEYS[table])
+
+
+def gap_counts(good: DataFrame, table: str) -> DataFrame | None:
+    """Holes inside each customer's bills or each meter's readings, counted (never filled).
+
+    Bills: months between a customer's first and last period without a bill;
+    readings: days between a meter's first and last reading without any.
+    One aggregation per table (per key, then over keys).
+
+    Args:
+        good: the rows written (contract columns).
+        table: contract table.
+
+    Returns:
+        One row (``customers_with_gaps``, ``missing_months``) for bills,
+        (``meters_with_gaps``, ``missing_meter_days``) for readings; None for other tables.
+    """
+    if table == schemas.BILLS:
+        key, unit, what = "customer_id", F.col("period"), ("customers_with_gaps", "missing_months")
+        span = F.months_between(F.max(unit), F.min(unit)).cast("int")
+    elif table == schemas.READINGS:
+        key, unit, what = "meter_id", F.to_date("ts"), ("meters_with_gaps", "missing_meter_days")
+        span = F.datediff(F.max(unit), F.min(unit))
+    else:
+        return None
+    per_key = good.groupBy(key).agg((span + 1 - F.countDistinct(unit)).alias("_missing"))
+    return per_key.agg(
+        F.count(F.when(F.col("_missing") > 0, True)).cast("long").alias(what[0]),
+        F.coalesce(F.sum("_missing"), F.lit(0)).cast("long").alias(what[1]),
+    )
+
+
+def gaps(good: DataFrame, table: str) -> dict[str, int]:
+    """:func:`gap_counts` as a dict (empty for tables without a gap measure)."""
+    counts = gap_counts(good, table)
+    if counts is None:
+        return {}
+    row = first_row(counts, f"gaps of {table}")
+    return {k: int(v) for k, v in row.asDict().items()}
 
 
 def quarantine_rows(bad: DataFrame, table: str) -> DataFrame:
@@ -269,7 +583,7 @@ def read_source(
         from ntl_spark.io.files import read_files, source_path
 
         fmt = cfg.ingest.format
-        raw = read_files(spark, cfg.raw_dir, table, fmt, schema)
+        raw = read_files(spark, cfg.raw_dir, table, fmt, schema, encoding=cfg.ingest.encoding)
         return raw, fmt == "csv", f"{fmt}:{source_path(cfg.raw_dir, table, fmt)}"
     if source == "jdbc" and table in cfg.jdbc.tables:
         from ntl_spark.io.jdbc import read_table
@@ -288,49 +602,169 @@ def read_source(
 
 
 # --------------------------------------------------------------------- writes
+def delta_version(spark: SparkSession, path: str) -> int | None:
+    """Latest version of the Delta table at ``path`` (None when there is none)."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return int(scalar(DeltaTable.forPath(spark, path).history(1).select("version"), f"history of {path}"))
+
+
+def read_pinned(spark: SparkSession, path: str, table: str, producer: str) -> tuple[DataFrame, int]:
+    """Read a Delta table at its current version, pinned, and return that version.
+
+    Pinning keeps every read of one run on the same snapshot and lets the run
+    log the version it saw.
+
+    Raises:
+        FileNotFoundError: no Delta table at ``path`` (names the job that writes it).
+    """
+    version = delta_version(spark, path)
+    if version is None:
+        raise MissingInputError(f"no {table} Delta table at {path}: run the {producer} job first")
+    return spark.read.format("delta").option("versionAsOf", version).load(path), version
+
+
+def _replace(df: DataFrame, path: str, where: str | None, partition_by: list[str] | None = None) -> None:
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "false")
+    if where:
+        writer = writer.option("replaceWhere", where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
+
+
+def _warn(message: str) -> None:
+    log.warning(message)
+    print(f"WARNING ingest: {message}")
+
+
+def _empty_source_error(cfg: Config, table: str, source_desc: str) -> DataError:
+    where = source_desc
+    if cfg.ingest.source == "files":
+        from ntl_spark.io.files import data_files, source_path
+
+        path = source_path(cfg.raw_dir, table, cfg.ingest.format)
+        files = [str(f) for f in data_files(path)]
+        where = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "") if files else path
+    return DataError(
+        f"{table}: the source has no rows ({where}: a header only?); ingesting it would leave an empty {table} "
+        f"period. Fix the extraction, or list the table in ingest.allow_empty (now {cfg.ingest.allow_empty}) "
+        f"if it may be empty"
+    )
+
+
 def gate_source(
     spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None
 ) -> tuple[DataFrame, bool, str]:
     """Read one source (files, JDBC or HBase), rename its columns and check them against the contract.
 
+    A column the contract does not know is dropped with a warning, or stops
+    the job when ``ingest.extra_columns`` is ``fail``.
+
     Returns:
-        (renamed raw DataFrame, whether it is a text source, a description of the source).
+        (renamed raw DataFrame without unknown columns, whether it is a text source, a description of the source).
 
     Raises:
-        DataError: the source's columns or types differ from the contract (the message names them).
+        DataError: the source's columns or types differ from the contract, it
+            has no rows (unless the table is in ``ingest.allow_empty``), a CSV
+            file is not in ``ingest.encoding``, or no value of a CSV column
+            parses (the message names the column and the config key to set).
     """
+    schema = schemas.SOURCE_SCHEMAS[table]
+    policy = cfg.ingest.extra_columns
     raw, text_source, source_desc = read_source(spark, cfg, table, start, end)
     raw = rename_columns(raw, cfg.ingest.rename.get(table, {}))
-    check_schema(raw, schemas.SOURCE_SCHEMAS[table], table, text_source=text_source)
+    extra = check_schema(raw, schema, table, text_source=text_source, extra_columns=policy)
     if source_desc.startswith("jdbc:"):
         # The JDBC reader selects the contract columns; a column added upstream is still a schema change.
         from ntl_spark.io.jdbc import source_expression, source_schema
 
         renames = {k.lower(): v.lower() for k, v in cfg.ingest.rename.get(table, {}).items()}
         found = source_schema(spark, cfg.jdbc, table, source_expression(cfg.jdbc, table, start, end)).fieldNames()
-        known = {n.lower() for n in schemas.SOURCE_SCHEMAS[table].fieldNames()}
-        extra = [c for c in found if renames.get(c.lower(), c.lower()) not in known]
-        if extra:
-            raise DataError(f"{table}: unexpected column(s) {extra} in the source; map them in "
-                            f"ingest.rename or select the contract columns in jdbc.tables.{table}")
+        known = {n.lower() for n in schema.fieldNames()}
+        upstream = [c for c in found if renames.get(c.lower(), c.lower()) not in known]
+        if upstream and policy == "fail":
+            raise DataError(f"{table}: unexpected column(s) {upstream} in the source; map them in "
+                            f"ingest.rename, select the contract columns in jdbc.tables.{table} "
+                            f"or set ingest.extra_columns=drop")
+        extra += [c for c in upstream if c not in extra]
+    if extra:
+        _warn(f"{table}: column(s) {extra} of {source_desc} are not in the contract and are dropped "
+              f"(ingest.extra_columns=fail stops instead)")
+        raw = raw.drop(*[c for c in extra if c in raw.columns])
+    if table not in cfg.ingest.allow_empty and raw.isEmpty():
+        raise _empty_source_error(cfg, table, source_desc)
+    if text_source:
+        check_text_parses(raw, schema, table, cfg.ingest.csv_timestamp_format, cfg.ingest.csv_date_format)
     return raw, text_source, source_desc
+
+
+@dataclass(frozen=True)
+class CustomerKeys:
+    """The customers that rows of bills, inspections, readings and events must refer to.
+
+    Attributes:
+        df: ``customer_id``, ``meter_id``, ``connected_on`` (cached by :func:`customer_keys`).
+        rows: its row count.
+        source: where it came from, for messages.
+    """
+
+    df: DataFrame
+    rows: int
+    source: str
+
+    @property
+    def broadcast(self) -> bool:
+        return self.rows <= BROADCAST_MAX_KEYS
+
+
+def customer_keys(
+    spark: SparkSession, cfg: Config, sources: dict[str, tuple[DataFrame, bool, str]]
+) -> CustomerKeys | None:
+    """The customers of this run's customers source, else of the customers table; None when neither exists.
+
+    Every row of the customers source counts, also one quarantined for another
+    rule (bad coordinates, say): the referential rules ask whether the utility
+    knows the customer, and a quarantined customer row should not take its
+    bills along.
+    """
+    cols = ["customer_id", "meter_id", "connected_on"]
+    if schemas.CUSTOMERS in sources:
+        raw, _, desc = sources[schemas.CUSTOMERS]
+        typed = cast_to_schema(raw, schemas.CUSTOMERS_SCHEMA, cfg.ingest.csv_timestamp_format,
+                               cfg.ingest.csv_date_format)
+        df, where = typed.select(*cols), f"this run's customers ({desc})"
+    else:
+        path = cfg.paths.table(schemas.CUSTOMERS)
+        if not DeltaTable.isDeltaTable(spark, path):
+            return None
+        table, version = read_pinned(spark, path, schemas.CUSTOMERS, "ingest")
+        df, where = table.select(*cols), f"the customers table v{version}"
+    df = df.persist()
+    return CustomerKeys(df, df.count(), where)
 
 
 def ingest_table(
     spark: SparkSession, cfg: Config, table: str, run_id: str, now: dt.datetime,
     source: tuple[DataFrame, bool, str] | None = None,
+    customers: CustomerKeys | None = None,
 ) -> IngestReport:
     """Read, check and write one table; return its counts.
 
     Args:
         source: the table's source already read by :func:`gate_source` (read here when None).
+        customers: the customers other tables must refer to (:func:`customer_keys`);
+            None leaves the referential rules out.
     """
     start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
     end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
     raw, text_source, source_desc = source or gate_source(spark, cfg, table, start, end)
     checked = conform(
-        raw, table, text_source,
-        cfg.ingest.max_kwh_per_bill, cfg.ingest.max_kwh_per_interval, cfg.ingest.csv_timestamp_format,
+        raw, table, text_source, contract_limits(cfg, local_now(spark, now)),
+        customers=customers.df if customers else None,
+        broadcast_customers=customers.broadcast if customers else False,
+        timestamp_format=cfg.ingest.csv_timestamp_format, date_format=cfg.ingest.csv_date_format,
+        extra_columns=cfg.ingest.extra_columns,
     )
     period_col = schemas.PERIOD_COLUMNS[table]
     window = period_filter(period_col, start, end) if period_col else None
@@ -350,6 +784,7 @@ def ingest_table(
         reasons = {r["reason"]: int(r["n"]) for r in bad.groupBy(F.col(REASON).alias("reason"))
                    .agg(F.count("*").alias("n")).collect()}
         rows_bad = sum(reasons.values())
+        holes = gaps(good, table)
         if rows_read and rows_bad == rows_read:
             raise DataError(f"{table}: every one of the {rows_read} rows broke the contract: {reasons}")
 
@@ -365,22 +800,25 @@ def ingest_table(
             if lo is not None and hi is not None:
                 where = _sql_window(period_col, lo, hi, period_col == "ts")
         # Re-ingesting a period replaces exactly that period; customers are a snapshot.
-        # A source that gave no rows never replaces anything: the table keeps its rows.
-        if rows_read:
-            version: int | None = lakehouse.write(good, path, table, where=where, schema=schemas.bronze_schema(table))
+        if where is None or not DeltaTable.isDeltaTable(spark, path):
+            _replace(good, path, None)
         else:
-            version = lakehouse.version(spark, path)
-            log.warning("ingest %s: the source gave no rows; the table is left as it was (version %s)", table, version)
+            _replace(good, path, where)
+        version = delta_version(spark, path)
 
         window_text = f"{start or ''}..{end or ''}"
-        q = quarantine_rows(bad, table).select("*", F.lit(window_text).alias("window"), *meta)
-        lakehouse.write(
-            q, cfg.paths.table(schemas.QUARANTINE), schemas.QUARANTINE,
-            where=f"table = '{table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
+        q = quarantine_rows(bad, table).select(
+            "*", F.lit(window_text).alias("window"), *meta
         )
+        qpath = cfg.paths.table(schemas.QUARANTINE)
+        qwhere = f"table = '{table}' AND window = '{window_text}'"
+        if DeltaTable.isDeltaTable(spark, qpath):
+            _replace(q, qpath, qwhere)
+        else:
+            _replace(q, qpath, None)
     finally:
         checked.unpersist()
-    report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons)
+    report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes)
     _log_run(spark, cfg, run_id, report, start, end, now)
     return report
 
@@ -390,9 +828,9 @@ def _log_run(
     start: dt.date | None, end: dt.date | None, now: dt.datetime,
 ) -> None:
     row = (run_id, r.table, r.source, start, end, r.rows_read, r.rows_written, r.rows_quarantined,
-           r.delta_version, now, dict(getattr(r, "gaps", None) or {}))
+           r.delta_version, now)
     df = spark.createDataFrame([row], schemas.INGEST_LOG_SCHEMA)
-    lakehouse.write(df, cfg.paths.table(schemas.INGEST_LOG), schemas.INGEST_LOG, mode="append", add_columns=True)
+    df.write.format("delta").mode("append").save(cfg.paths.table(schemas.INGEST_LOG))
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
@@ -407,19 +845,28 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
     end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
     # Schema gate on every source before any table is written: one bad source leaves all tables as they were.
     sources = {table: gate_source(spark, cfg, table, start, end) for table in cfg.ingest.tables}
+    customers = customer_keys(spark, cfg, sources)
+    if customers is None and any(t in REFERENCE_KEYS for t in cfg.ingest.tables):
+        _warn("no customers source in this run and no customers table: rows are not checked against customers")
     reports = {}
-    for table in cfg.ingest.tables:
-        rep = ingest_table(spark, cfg, table, run_id, now, sources[table])
-        reports[table] = rep
-        log.info(
-            "ingest %-11s read=%d written=%d quarantined=%d version=%s %s",
-            table, rep.rows_read, rep.rows_written, rep.rows_quarantined, rep.delta_version,
-            json.dumps(rep.reasons) if rep.reasons else "",
-        )
+    try:
+        for table in cfg.ingest.tables:
+            rep = ingest_table(spark, cfg, table, run_id, now, sources[table], customers)
+            reports[table] = rep
+            log.info(
+                "ingest %-11s read=%d written=%d quarantined=%d version=%s %s %s",
+                table, rep.rows_read, rep.rows_written, rep.rows_quarantined, rep.delta_version,
+                json.dumps(rep.reasons) if rep.reasons else "", json.dumps(rep.gaps) if rep.gaps else "",
+            )
+    finally:
+        if customers is not None:
+            customers.df.unpersist()
     print(f"ingest run {run_id} ({cfg.ingest.source}):")
     for rep in reports.values():
         print(f"  {rep.table:<12} read {rep.rows_read:>10,}  written {rep.rows_written:>10,}  "
               f"quarantined {rep.rows_quarantined:>7,}  delta v{rep.delta_version}")
         for reason, n in sorted(rep.reasons.items(), key=lambda kv: -kv[1])[:5]:
             print(f"      {n:>8,} x {reason}")
+        if rep.gaps:
+            print("      gaps (reported, not filled): " + ", ".join(f"{k} {v:,}" for k, v in rep.gaps.items()))
     return reports

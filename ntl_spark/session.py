@@ -66,6 +66,9 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(sc.shuffle_partitions))
         .config("spark.driver.memory", sc.driver_memory)
         .config("spark.sql.session.timeZone", "America/Montevideo")
+        # Text that does not match a datetime pattern is null (and quarantined), instead of the
+        # SparkUpgradeException Spark 3 raises when its pre-3.0 parser would have read it.
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
         .config("spark.sql.warehouse.dir", warehouse)
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")

@@ -191,4 +191,17 @@ def test_chosen_values_where_dataclass_and_yaml_disagreed():
     assert cfg.jdbc.partition_columns == {"customers": "customer_id"}
     assert len(cfg.validation.rules) == 10
     assert cfg.spark.deploy_mode == "client"
-    assert cfg.ingest.csv_timestamp_format == "yyyy-MM-dd HH:mm:ss"
+    assert cfg.ingest.csv_timestamp_format == ""  # ISO 8601; a pattern only when an export needs one
+
+
+def test_ingest_keys_are_validated():
+    with pytest.raises(ConfigError, match="ingest.extra_columns"):
+        load_config("test", ["ingest.extra_columns=ignore"])
+    with pytest.raises(ConfigError, match="ingest.encoding"):
+        load_config("test", ["ingest.encoding=klingon-8"])
+    with pytest.raises(ConfigError, match="ingest.allow_empty"):
+        load_config("test", ["ingest.allow_empty=[payments]"])
+    with pytest.raises(ConfigError, match="ingest.bbox"):
+        load_config("test", ["ingest.bbox.lat_min=-20"])
+    cfg = load_config("test", ["ingest.regions=[]", "ingest.bbox.lon_max=-50"])
+    assert cfg.ingest.regions == [] and cfg.ingest.bbox.lon_max == -50.0
