@@ -174,6 +174,7 @@ class IngestConf:
     csv_timestamp_format: str  # Spark datetime pattern; empty = ISO 8601
     csv_date_format: str  # Spark datetime pattern; empty = yyyy-MM-dd
     encoding: str  # of CSV files
+    csv_delimiter: str  # CSV field separator
     extra_columns: str  # drop (with a warning) or fail
     allow_empty: list[str]  # tables whose source may have no rows
     max_kwh_per_bill: float
@@ -207,6 +208,8 @@ class IngestConf:
             codecs.lookup(self.encoding)
         except LookupError:
             _check(False, "ingest.encoding", self.encoding, "unknown encoding (e.g. utf-8, latin-1, cp1252)")
+        _check(len(self.csv_delimiter) == 1, "ingest.csv_delimiter", self.csv_delimiter,
+               "must be one character (e.g. ',', ';', '\\t')")
         _check(self.future_tolerance_days >= 0, "ingest.future_tolerance_days", self.future_tolerance_days,
                "must be >= 0")
         self.bbox.validate()

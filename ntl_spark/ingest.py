@@ -583,7 +583,8 @@ def read_source(
         from ntl_spark.io.files import read_files, source_path
 
         fmt = cfg.ingest.format
-        raw = read_files(spark, cfg.raw_dir, table, fmt, schema, encoding=cfg.ingest.encoding)
+        raw = read_files(spark, cfg.raw_dir, table, fmt, schema, encoding=cfg.ingest.encoding,
+                         delimiter=cfg.ingest.csv_delimiter)
         return raw, fmt == "csv", f"{fmt}:{source_path(cfg.raw_dir, table, fmt)}"
     if source == "jdbc" and table in cfg.jdbc.tables:
         from ntl_spark.io.jdbc import read_table

@@ -114,8 +114,50 @@ def check_encoding(path: Path, encoding: str) -> None:
             lines += chunk.count(b"\n")
 
 
+def check_parquet_files(files: list[Path], table: str) -> None:
+    """Open every Parquet file's footer and compare the files' columns; raise naming the first bad file.
+
+    Spark reads the schema of one file and gives nulls for columns another
+    file names or types differently, and fails deep in a task on a truncated
+    file: checked here first, so the message names the file.
+
+    Raises:
+        DataError: a file is not readable Parquet, or its columns differ from the first file's.
+    """
+    import pyarrow.parquet as pq
+
+    first: tuple[Path, dict[str, str]] | None = None
+    for file in files:
+        try:
+            arrow = pq.read_schema(file)
+        except Exception as e:  # noqa: BLE001 - any failure to read a footer means the file is broken
+            raise DataError(f"{table}: {file} is not a readable Parquet file ({type(e).__name__}: {e}); "
+                            f"re-export it or remove it from the source folder") from e
+        cols = {f.name: str(f.type) for f in arrow}
+        if first is None:
+            first = (file, cols)
+        elif cols != first[1]:
+            changed = sorted(
+                f"{c}: {first[1].get(c, 'absent')} vs {cols.get(c, 'absent')}"
+                for c in set(first[1]) | set(cols) if first[1].get(c) != cols.get(c)
+            )
+            raise DataError(f"{table}: {file} has other columns than {first[0]} ({'; '.join(changed)}); "
+                            f"every file of a table needs the same columns")
+
+
+def check_delimiter(header: list[str], table: str, delimiter: str) -> None:
+    """Raise when a CSV header read as one column holds another usual delimiter (a ``;`` export read with ``,``)."""
+    if len(header) == 1:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in header[0]:
+                shown = "\\t" if other == "\t" else other
+                raise DataError(f"{table}: the CSV header reads as one column {header[0]!r}; the file looks "
+                                f"delimited by {shown!r}: set ingest.csv_delimiter={shown!r}")
+
+
 def read_files(
-    spark: SparkSession, raw_dir: str, table: str, fmt: str, schema: StructType, encoding: str = "utf-8"
+    spark: SparkSession, raw_dir: str, table: str, fmt: str, schema: StructType, encoding: str = "utf-8",
+    delimiter: str = ",",
 ) -> DataFrame:
     """Read one contract table from files, without casting.
 
@@ -127,6 +169,7 @@ def read_files(
         schema: the contract schema (used for HDF5, and to name CSV columns).
         encoding: character encoding of CSV files; local files are checked
             against it before Spark reads them (files on HDFS are not).
+        delimiter: CSV field separator.
 
     Returns:
         The raw DataFrame: source types for Parquet/HDF5, strings for CSV.
@@ -134,19 +177,27 @@ def read_files(
     Raises:
         MissingInputError: nothing at the expected location.
         ConfigError: unknown format.
-        DataError: a CSV file is not valid in ``encoding``.
+        DataError: a CSV file is not valid in ``encoding`` or is delimited
+            otherwise; a Parquet file is unreadable or has other columns; a
+            local source folder holds no data files.
     """
     path = source_path(raw_dir, table, fmt)
     _check_exists(path, table)
+    files = data_files(path)
+    if _local(path) is not None and fmt in ("parquet", "csv") and not files:
+        raise DataError(f"{table}: the source folder {path} holds no data files (an extraction that did not run?)")
     if fmt == "parquet":
+        check_parquet_files(files, table)
         return spark.read.parquet(path)
     if fmt == "csv":
-        for file in data_files(path):
+        for file in files:
             check_encoding(file, encoding)
-        reader = spark.read.option("header", "true").option("encoding", java_charset(encoding))
+        reader = (spark.read.option("header", "true").option("encoding", java_charset(encoding))
+                  .option("sep", delimiter))
         # Every column as a string: parse failures become quarantine reasons
         # instead of silent nulls from schema inference.
         header = reader.csv(path).columns
+        check_delimiter(header, table, delimiter)
         as_text = StructType([StructField(c, StringType(), True) for c in header])
         return reader.option("mode", "PERMISSIVE").option("emptyValue", None).schema(as_text).csv(path)
     if fmt == "hdf5":
