@@ -20,15 +20,14 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import schemas
+from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
-from ntl_spark.errors import ConfigError, DataError, MissingInputError
-from ntl_spark.sparkutil import first_row, scalar
+from ntl_spark.errors import ConfigError, DataError
+from ntl_spark.sparkutil import first_row
 
 log = logging.getLogger(__name__)
 
@@ -603,37 +602,6 @@ def read_source(
 
 
 # --------------------------------------------------------------------- writes
-def delta_version(spark: SparkSession, path: str) -> int | None:
-    """Latest version of the Delta table at ``path`` (None when there is none)."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    return int(scalar(DeltaTable.forPath(spark, path).history(1).select("version"), f"history of {path}"))
-
-
-def read_pinned(spark: SparkSession, path: str, table: str, producer: str) -> tuple[DataFrame, int]:
-    """Read a Delta table at its current version, pinned, and return that version.
-
-    Pinning keeps every read of one run on the same snapshot and lets the run
-    log the version it saw.
-
-    Raises:
-        FileNotFoundError: no Delta table at ``path`` (names the job that writes it).
-    """
-    version = delta_version(spark, path)
-    if version is None:
-        raise MissingInputError(f"no {table} Delta table at {path}: run the {producer} job first")
-    return spark.read.format("delta").option("versionAsOf", version).load(path), version
-
-
-def _replace(df: DataFrame, path: str, where: str | None, partition_by: list[str] | None = None) -> None:
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "false")
-    if where:
-        writer = writer.option("replaceWhere", where)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(path)
-
-
 def _warn(message: str) -> None:
     log.warning(message)
     print(f"WARNING ingest: {message}")
@@ -737,10 +705,10 @@ def customer_keys(
         df, where = typed.select(*cols), f"this run's customers ({desc})"
     else:
         path = cfg.paths.table(schemas.CUSTOMERS)
-        if not DeltaTable.isDeltaTable(spark, path):
+        if not lakehouse.is_table(spark, path):
             return None
-        table, version = read_pinned(spark, path, schemas.CUSTOMERS, "ingest")
-        df, where = table.select(*cols), f"the customers table v{version}"
+        pinned = lakehouse.read_pinned(spark, path, schemas.CUSTOMERS, "ingest")
+        df, where = pinned.df.select(*cols), f"the customers table v{pinned.version}"
     df = df.persist()
     return CustomerKeys(df, df.count(), where)
 
@@ -801,22 +769,19 @@ def ingest_table(
             if lo is not None and hi is not None:
                 where = _sql_window(period_col, lo, hi, period_col == "ts")
         # Re-ingesting a period replaces exactly that period; customers are a snapshot.
-        if where is None or not DeltaTable.isDeltaTable(spark, path):
-            _replace(good, path, None)
+        # A source that gave no rows never replaces anything: the table keeps its rows.
+        if rows_read:
+            version: int | None = lakehouse.write(good, path, table, where=where, schema=schemas.bronze_schema(table))
         else:
-            _replace(good, path, where)
-        version = delta_version(spark, path)
+            version = lakehouse.version(spark, path)
+            log.warning("ingest %s: the source gave no rows; the table is left as it was (version %s)", table, version)
 
         window_text = f"{start or ''}..{end or ''}"
-        q = quarantine_rows(bad, table).select(
-            "*", F.lit(window_text).alias("window"), *meta
+        q = quarantine_rows(bad, table).select("*", F.lit(window_text).alias("window"), *meta)
+        lakehouse.write(
+            q, cfg.paths.table(schemas.QUARANTINE), schemas.QUARANTINE,
+            where=f"table = '{table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
         )
-        qpath = cfg.paths.table(schemas.QUARANTINE)
-        qwhere = f"table = '{table}' AND window = '{window_text}'"
-        if DeltaTable.isDeltaTable(spark, qpath):
-            _replace(q, qpath, qwhere)
-        else:
-            _replace(q, qpath, None)
     finally:
         checked.unpersist()
     report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes)
@@ -829,9 +794,9 @@ def _log_run(
     start: dt.date | None, end: dt.date | None, now: dt.datetime,
 ) -> None:
     row = (run_id, r.table, r.source, start, end, r.rows_read, r.rows_written, r.rows_quarantined,
-           r.delta_version, now)
+           r.delta_version, now, dict(getattr(r, "gaps", None) or {}))
     df = spark.createDataFrame([row], schemas.INGEST_LOG_SCHEMA)
-    df.write.format("delta").mode("append").save(cfg.paths.table(schemas.INGEST_LOG))
+    lakehouse.write(df, cfg.paths.table(schemas.INGEST_LOG), schemas.INGEST_LOG, mode="append", add_columns=True)
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
