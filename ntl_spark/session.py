@@ -8,6 +8,7 @@ without internet access starts sessions the same way.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from pyspark.sql import SparkSession
 
 from ntl_spark.config import Config
 from ntl_spark.errors import MissingInputError
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,4 +87,37 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel(sc.log_level)
+    daemon_barrier_timer(spark)
     return spark
+
+
+def daemon_barrier_timer(spark: SparkSession) -> bool:
+    """Make Spark's barrier-task timer a daemon thread, so that the driver JVM can exit.
+
+    xgboost.spark trains in a barrier stage. In Spark 3.5, ``BarrierTaskContext``
+    holds a non-daemon ``java.util.Timer`` ("Barrier task timer for barrier()
+    calls.") that nothing stops; in local mode it lives in the driver JVM,
+    which then never exits after ``spark-submit`` (SPARK-49479; Spark 4 makes
+    it a daemon). The timer is replaced by a daemon one of the same name, so
+    barrier stages keep working. Executors of a cluster are stopped by their
+    manager either way.
+
+    Returns:
+        Whether the timer was replaced (False on a Spark whose layout differs: nothing to do).
+    """
+    try:
+        jvm = spark.sparkContext._jvm
+        cls = jvm.java.lang.Class.forName("org.apache.spark.BarrierTaskContext$")
+        module = cls.getField("MODULE$").get(None)
+        replaced = False
+        for field in cls.getDeclaredFields():
+            if field.getType().getName() == "java.util.Timer":
+                field.setAccessible(True)
+                old = field.get(module)
+                field.set(module, jvm.java.util.Timer("Barrier task timer for barrier() calls.", True))
+                old.cancel()
+                replaced = True
+        return replaced
+    except Exception as e:  # noqa: BLE001 - another Spark layout: keep Spark's own timer
+        log.debug("barrier timer left as it is: %s", e)
+        return False

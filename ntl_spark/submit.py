@@ -29,6 +29,7 @@ def package_zip(dest: Path) -> Path:
 def submit_args(cfg: Config, job: str) -> list[str]:
     """spark-submit options for ``job`` under ``cfg``."""
     sc = cfg.spark
+    log4j = REPO_ROOT / "conf" / "log4j2.properties"
     args = [
         "--master", sc.master,
         "--deploy-mode", sc.deploy_mode,
@@ -36,8 +37,11 @@ def submit_args(cfg: Config, job: str) -> list[str]:
         "--driver-memory", sc.driver_memory,
         "--jars", ",".join(jar_paths(sc.jars_dir)),
         "--conf", "spark.driver.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false "
-        f"-Dderby.system.home={cfg.paths.resolve('metastore')}_derby",
-        "--conf", "spark.executor.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false",
+        f"-Dderby.system.home={cfg.paths.resolve('metastore')}_derby -Dlog4j2.configurationFile=file:{log4j}",
+        # executors find the file in their working directory (shipped with --files)
+        "--conf", "spark.executor.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false "
+        "-Dlog4j2.configurationFile=log4j2.properties",
+        "--files", str(log4j),
     ]
     if not sc.master.startswith("local"):
         args += ["--py-files", str(package_zip(REPO_ROOT / "var" / "dist" / "ntl_spark.zip"))]

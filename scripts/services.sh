@@ -2,10 +2,13 @@
 # Local source servers that stand in for the utility's production systems:
 #   hbase     standalone HBase 2.6 (master + in-process region server + ZooKeeper)
 #             and its Thrift1 gateway (happybase talks to it), jars from jvm/hbase/pom.xml
+#             (`thrift` alone: the Thrift1 gateway, e.g. `restart thrift`)
 #   postgres  PostgreSQL (Debian packages), the stand-in for Oracle on the same
 #             Spark JDBC code path: database `ntl`, user `ntl`
 #
-# Usage: scripts/services.sh start|stop|status|restart [hbase|postgres|all]
+# Usage: scripts/services.sh start|stop|status|restart [hbase|thrift|postgres|all]
+#        scripts/services.sh ports        # the ports this checkout uses (chosen now for stopped servers)
+#        scripts/services.sh overrides    # --set arguments pointing a job at these servers
 #
 # Everything binds to 127.0.0.1 and lives under $NTL_SERVICES_DIR (default ./var):
 # var/hbase/{lib,conf,data,zk,logs,run}, var/postgres/{data,run,postgres.log} (or
@@ -14,11 +17,21 @@
 # $NTL_SERVICES_TIMEOUT seconds, default 180); it exits non-zero with the log
 # tail when a server does not come up.
 #
+# Ports are per checkout, recorded in $NTL_SERVICES_DIR/services.env (KEY=VALUE
+# lines: the ports below plus NTL_JDBC_URL, NTL_HBASE_CONF, NTL_HBASE_LIB), which
+# the tests read and `overrides` turns into `--set hbase.port=... --set jdbc.url=...`.
+# A running server keeps its recorded port. A server about to start takes the
+# port from its environment variable when set (and fails if that port is taken),
+# else its recorded port, else the default; if that port is taken by another
+# process (a second checkout's servers) it takes the next free port above it.
+#
 # Environment (defaults are for local use and tests, never real secrets):
 #   NTL_JDBC_PASSWORD      password set for the `ntl` role        (default: ntl)
 #   NTL_PG_PORT            PostgreSQL port                       (default: 5432)
 #   NTL_HBASE_THRIFT_PORT  Thrift1 port                          (default: 9090)
 #   NTL_HBASE_ZK_PORT      ZooKeeper client port                 (default: 2181)
+#   NTL_HBASE_MASTER_PORT  HBase master RPC port                 (default: 16000)
+#   NTL_HBASE_RS_PORT      HBase region server RPC port          (default: 16020)
 #   NTL_HBASE_HEAP         master/region server heap             (default: 1g)
 set -euo pipefail
 
@@ -30,7 +43,6 @@ VAR="$(cd "$VAR" && pwd)"
 TIMEOUT="${NTL_SERVICES_TIMEOUT:-180}"
 HOST=127.0.0.1
 
-PG_PORT="${NTL_PG_PORT:-5432}"
 PG_DB=ntl
 PG_USER=ntl
 PG_PASSWORD="${NTL_JDBC_PASSWORD:-ntl}"
@@ -50,8 +62,6 @@ HB_LIB="$HB_DIR/lib"
 HB_CONF="$HB_DIR/conf"
 HB_LOGS="$HB_DIR/logs"
 HB_RUN="$HB_DIR/run"
-THRIFT_PORT="${NTL_HBASE_THRIFT_PORT:-9090}"
-ZK_PORT="${NTL_HBASE_ZK_PORT:-2181}"
 HB_HEAP="${NTL_HBASE_HEAP:-1g}"
 
 PY="$REPO/.venv/bin/python"
@@ -64,8 +74,73 @@ alive() { # pidfile -> 0 when its process runs
   [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-port_open() { # port -> 0 when something listens on 127.0.0.1:port
-  (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+# ------------------------------------------------------------------ ports
+ENV_FILE="$VAR/services.env"
+# shell variable:environment variable:default
+PORT_SPECS="PG_PORT:NTL_PG_PORT:5432 THRIFT_PORT:NTL_HBASE_THRIFT_PORT:9090 ZK_PORT:NTL_HBASE_ZK_PORT:2181
+MASTER_PORT:NTL_HBASE_MASTER_PORT:16000 RS_PORT:NTL_HBASE_RS_PORT:16020"
+
+recorded_port() { # environment variable name -> its port in services.env, or nothing
+  [ -f "$ENV_FILE" ] && sed -n "s/^$1=\([0-9][0-9]*\)\$/\1/p" "$ENV_FILE" | tail -1
+  return 0
+}
+
+for spec in $PORT_SPECS; do
+  IFS=: read -r var env default <<<"$spec"
+  value="${!env:-}"
+  [ -n "$value" ] || value="$(recorded_port "$env")"
+  printf -v "$var" %s "${value:-$default}"
+done
+unset spec var env default value
+
+port_free() { # port -> 0 when nothing answers on it and 127.0.0.1:port can be bound
+  "$PY" -c 'import socket, sys
+port = int(sys.argv[1])
+with socket.socket() as c:
+    c.settimeout(1)  # a listener with a full backlog never answers: bind below still sees it
+    if c.connect_ex(("127.0.0.1", port)) == 0:
+        sys.exit(1)
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))' "$1" 2>/dev/null
+}
+
+claim_port() { # shell variable (PG_PORT ...) -> a free port for the server about to start, recorded
+  local var="$1" spec name env p ours=" " tries=0
+  for spec in $PORT_SPECS; do
+    name="${spec%%:*}"
+    if [ "$name" = "$var" ]; then
+      env="$(cut -d: -f2 <<<"$spec")"
+    else
+      ours="$ours${!name} "  # ports of this checkout's other servers
+    fi
+  done
+  p="${!var}"
+  if port_free "$p" && [[ "$ours" != *" $p "* ]]; then write_env; return 0; fi
+  [ -z "${!env:-}" ] || die "port $HOST:$p (\$$env) is taken by another process"
+  until port_free "$p" && [[ "$ours" != *" $p "* ]]; do
+    p=$((p + 1)); tries=$((tries + 1))
+    [ "$tries" -le 200 ] || die "no free port in ${!var}..$p for $env"
+  done
+  say "port $HOST:${!var} is taken by another process: $env=$p for this checkout"
+  printf -v "$var" %s "$p"
+  write_env
+}
+
+write_env() { # record this checkout's ports (atomically: readers never see half a file)
+  local spec var env
+  {
+    echo "# Written by scripts/services.sh: where this checkout's servers listen."
+    for spec in $PORT_SPECS; do
+      IFS=: read -r var env _ <<<"$spec"
+      echo "$env=${!var}"
+    done
+    echo "NTL_SERVICES_HOST=$HOST"
+    echo "NTL_JDBC_URL=jdbc:postgresql://$HOST:$PG_PORT/$PG_DB"
+    echo "NTL_HBASE_CONF=$HB_CONF"
+    echo "NTL_HBASE_LIB=$HB_LIB"
+  } >"$ENV_FILE.$$"
+  mv "$ENV_FILE.$$" "$ENV_FILE"
 }
 
 stop_pid() { # pidfile name
@@ -129,6 +204,8 @@ hbase_conf() {
   <property><name>hbase.zookeeper.property.clientPortAddress</name><value>$HOST</value></property>
   <property><name>hbase.zookeeper.property.dataDir</name><value>$HB_DIR/zk</value></property>
   <property><name>hbase.master.hostname</name><value>$HOST</value></property>
+  <property><name>hbase.master.port</name><value>$MASTER_PORT</value></property>
+  <property><name>hbase.regionserver.port</name><value>$RS_PORT</value></property>
   <property><name>hbase.regionserver.hostname</name><value>$HOST</value></property>
   <property><name>hbase.master.ipc.address</name><value>$HOST</value></property>
   <property><name>hbase.regionserver.ipc.address</name><value>$HOST</value></property>
@@ -192,18 +269,25 @@ EOF
 hbase_start() {
   command -v java >/dev/null || die "java not found (HBase needs Java 11+)"
   hbase_jars
-  hbase_conf
   if alive "$HB_RUN/master.pid"; then
+    hbase_conf
     say "hbase master already running (pid $(cat "$HB_RUN/master.pid"))"
   else
-    port_open "$ZK_PORT" && die "port $HOST:$ZK_PORT (ZooKeeper) is taken by another process"
+    claim_port ZK_PORT; claim_port MASTER_PORT; claim_port RS_PORT
+    hbase_conf
     hbase_launch master "$HB_HEAP" org.apache.hadoop.hbase.master.HMaster start
     say "hbase master starting (pid $(cat "$HB_RUN/master.pid"), log $HB_LOGS/hbase-master.log)"
   fi
+  thrift_start
+}
+
+thrift_start() {
+  alive "$HB_RUN/master.pid" || die "hbase master not running: scripts/services.sh start hbase"
   if alive "$HB_RUN/thrift.pid"; then
     say "hbase thrift already running (pid $(cat "$HB_RUN/thrift.pid"))"
   else
-    port_open "$THRIFT_PORT" && die "port $HOST:$THRIFT_PORT (Thrift) is taken by another process"
+    claim_port THRIFT_PORT
+    hbase_conf
     hbase_launch thrift 256m org.apache.hadoop.hbase.thrift.ThriftServer start -b "$HOST" -p "$THRIFT_PORT"
     say "hbase thrift starting (pid $(cat "$HB_RUN/thrift.pid"), log $HB_LOGS/hbase-thrift.log)"
   fi
@@ -219,14 +303,26 @@ hbase_start() {
       tail -30 "$HB_LOGS/hbase-master.log" "$HB_LOGS/hbase-thrift.log" >&2 2>/dev/null || true
       die "hbase not ready after ${TIMEOUT}s (logs above, $HB_LOGS)"
     fi
-    sleep 2; waited=$((waited + 2))
+    sleep 1; waited=$((waited + 1))
   done
   say "hbase ready: thrift $HOST:$THRIFT_PORT, zookeeper $HOST:$ZK_PORT, rootdir file://$HB_DIR/data"
 }
 
-hbase_stop() {
+thrift_stop() {
   stop_pid "$HB_RUN/thrift.pid" "hbase thrift"
+}
+
+hbase_stop() {
+  thrift_stop
   stop_pid "$HB_RUN/master.pid" "hbase master"
+}
+
+thrift_status() {
+  if alive "$HB_RUN/thrift.pid" && hbase_ready; then
+    say "hbase thrift ready (pid $(cat "$HB_RUN/thrift.pid")): $HOST:$THRIFT_PORT"
+  else
+    say "hbase thrift not ready"; return 1
+  fi
 }
 
 hbase_status() {
@@ -290,7 +386,7 @@ pg_start() {
   if as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     say "postgres already running"
   else
-    port_open "$PG_PORT" && die "port $HOST:$PG_PORT is taken by another process (another PostgreSQL?)"
+    claim_port PG_PORT
     as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" \
       -o "-c listen_addresses=$HOST -p $PG_PORT -k $PG_RUN -c max_connections=50 -c shared_buffers=128MB" \
       start >/dev/null \
@@ -329,22 +425,37 @@ pg_status() {
   fi
 }
 
+# --------------------------------------------------------------------- ports
+ports() { # claim ports for the servers that are not running; record and print them
+  PGBIN="$(pg_bin)"
+  if ! { [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }; then
+    claim_port PG_PORT
+  fi
+  alive "$HB_RUN/master.pid" || { claim_port ZK_PORT; claim_port MASTER_PORT; claim_port RS_PORT; }
+  alive "$HB_RUN/thrift.pid" || claim_port THRIFT_PORT
+  write_env
+  grep -v '^#' "$ENV_FILE"
+}
+
 # --------------------------------------------------------------------- main
 cmd="${1:-}"; what="${2:-all}"
-case "$what" in hbase|postgres|all) ;; *) die "unknown service '$what' (hbase, postgres or all)";; esac
+case "$what" in hbase|thrift|postgres|all) ;; *) die "unknown service '$what' (hbase, thrift, postgres or all)";; esac
 run() { # action
   local rc=0
   case "$what" in
     hbase) "hbase_$1" || rc=$? ;;
+    thrift) "thrift_$1" || rc=$? ;;
     postgres) "pg_$1" || rc=$? ;;
     all) "pg_$1" || rc=$?; "hbase_$1" || rc=$? ;;
   esac
   return "$rc"
 }
 case "$cmd" in
-  start) run start ;;
+  start) run start; write_env ;;
   stop) run stop ;;
   status) run status ;;
-  restart) run stop; run start ;;
-  *) echo "usage: $0 start|stop|status|restart [hbase|postgres|all]" >&2; exit 2 ;;
+  restart) run stop; run start; write_env ;;
+  ports) ports ;;
+  overrides) echo "--set hbase.host=$HOST --set hbase.port=$THRIFT_PORT --set jdbc.url=jdbc:postgresql://$HOST:$PG_PORT/$PG_DB" ;;
+  *) echo "usage: $0 start|stop|status|restart [hbase|thrift|postgres|all] | ports | overrides" >&2; exit 2 ;;
 esac

@@ -1,13 +1,44 @@
 #!/usr/bin/env bash
 # The test command: environment, real services, lint, the whole test suite.
-#   scripts/test.sh [pytest args]      e.g. scripts/test.sh -m "not services"
+#   scripts/test.sh [--keep-services] [pytest args]   e.g. scripts/test.sh -m "not services"
+#
+# HBase and PostgreSQL (scripts/services.sh) are started unless the pytest
+# arguments contain "not services". The servers this run started are stopped
+# when it exits, passed or failed; servers that were already running are left
+# running. --keep-services (or NTL_KEEP_SERVICES=1) leaves the started ones
+# running too, for a faster next run. Ports are per checkout (var/services.env),
+# so a second checkout on the same machine runs its own servers beside these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+keep="${NTL_KEEP_SERVICES:-0}"
+args=()
+for a in "$@"; do
+  if [ "$a" = "--keep-services" ]; then keep=1; else args+=("$a"); fi
+done
 scripts/bootstrap.sh
 needs_services=1
-for a in "$@"; do case "$a" in *"not services"*) needs_services=0 ;; esac; done
-if [ "$needs_services" = 1 ]; then scripts/services.sh start all; fi
+for a in "${args[@]}"; do case "$a" in *"not services"*) needs_services=0 ;; esac; done
+
+started=()
+stop_started() {
+  local rc=$? s
+  if [ "$keep" != 1 ]; then
+    for s in "${started[@]}"; do scripts/services.sh stop "$s" || true; done
+  elif [ "${#started[@]}" -gt 0 ]; then
+    echo "test.sh: leaving ${started[*]} running (scripts/services.sh stop all)"
+  fi
+  exit "$rc"
+}
+if [ "$needs_services" = 1 ]; then
+  for s in postgres hbase; do
+    scripts/services.sh status "$s" >/dev/null 2>&1 || started+=("$s")
+  done
+  trap stop_started EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  scripts/services.sh start all
+fi
 .venv/bin/ruff check ntl_spark jobs tests benchmarks
 .venv/bin/mypy
 export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=127.0.0.1
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${args[@]}"

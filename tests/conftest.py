@@ -1,8 +1,9 @@
-"""Shared fixtures: one local[2] Spark session for the whole test run."""
+"""Shared fixtures: one local[2] Spark session for the whole test run; the source servers."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from pyspark.sql import SparkSession
 from ntl_spark.config import Config, load_config
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES = REPO / "scripts" / "services.sh"
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +40,43 @@ def spark(spark_cfg: Config) -> Iterator[SparkSession]:
 def make_config(root: Path, *overrides: str) -> Config:
     """The test configuration rooted at ``root`` with extra overrides."""
     return load_config("test", [f"paths.root={root}", *overrides])
+
+
+def services_env() -> dict[str, str]:
+    """What ``scripts/services.sh`` recorded for this checkout (``services.env``: ports, JDBC URL, HBase conf).
+
+    Each checkout has its own ports, so tests and jobs take them from here
+    rather than from ``conf/``. Empty before the servers were first started.
+    """
+    folder = Path(os.environ.get("NTL_SERVICES_DIR", "var"))
+    path = (folder if folder.is_absolute() else REPO / folder) / "services.env"
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def service_overrides(env: dict[str, str]) -> list[str]:
+    """``--set`` overrides pointing ``hbase`` and ``jdbc`` at the servers of ``services_env()``."""
+    return [
+        f"hbase.host={env['NTL_SERVICES_HOST']}",
+        f"hbase.port={env['NTL_HBASE_THRIFT_PORT']}",
+        f"jdbc.url={env['NTL_JDBC_URL']}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def services(test_root: Path) -> Config:
+    """Start HBase and PostgreSQL (idempotent); the test configuration pointing at them.
+
+    A failure to start errors the tests with the script's output.
+    """
+    done = subprocess.run([str(SERVICES), "start", "all"], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/services.sh start failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    env = services_env()
+    # hbase.create_table runs the HBase admin tool against this checkout's jars and hbase-site.xml.
+    os.environ.setdefault("NTL_HBASE_CONF", env["NTL_HBASE_CONF"])
+    os.environ.setdefault("NTL_HBASE_LIB", env["NTL_HBASE_LIB"])
+    os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
+    return make_config(test_root / "services", *service_overrides(env))

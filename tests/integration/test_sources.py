@@ -1,8 +1,10 @@
 """HBase and JDBC readers against real servers started by scripts/services.sh.
 
-The session fixture starts (or finds running) the standalone HBase + Thrift1
-and PostgreSQL; if the script fails the tests error with its output. Each test
-uses its own HBase / PostgreSQL table names, so runs do not interfere.
+The session fixture ``services`` (tests/conftest.py) starts (or finds running)
+the standalone HBase + Thrift1 and PostgreSQL and gives the test configuration
+pointing at this checkout's ports; if the script fails the tests error with its
+output. Each test uses its own HBase / PostgreSQL table names, so runs do not
+interfere.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import pandas as pd
 import pytest
 
 from ntl_spark import schemas
-from ntl_spark.config import HbaseConf, JdbcConf, load_config
+from ntl_spark.config import Config, HbaseConf, JdbcConf
 from ntl_spark.io import hbase, jdbc
+from tests.conftest import SERVICES, services_env
 
 # Python workers must import the same environment as the driver (numpy, happybase).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -33,18 +36,6 @@ os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
 pytestmark = pytest.mark.services
 
 REPO = Path(__file__).resolve().parents[2]
-# The servers from scripts/services.sh listen where conf/base.yaml points hbase and jdbc.
-CFG = load_config("test")
-
-
-@pytest.fixture(scope="session")
-def services() -> None:
-    """Start HBase and PostgreSQL (idempotent); a failure errors the tests with the script's output."""
-    done = subprocess.run(
-        [str(REPO / "scripts" / "services.sh"), "start", "all"], capture_output=True, text=True, timeout=600
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/services.sh start failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
 def _name(prefix: str) -> str:
@@ -66,8 +57,8 @@ def checksum(df: pd.DataFrame) -> tuple[int, int, float]:
 
 
 @pytest.fixture(scope="module")
-def readings_table(services: None) -> Iterator[tuple[HbaseConf, pd.DataFrame]]:
-    hb = dataclasses.replace(CFG.hbase, table=_name("t_readings"), tasks_per_region=2, retries=1,
+def readings_table(services: Config) -> Iterator[tuple[HbaseConf, pd.DataFrame]]:
+    hb = dataclasses.replace(services.hbase, table=_name("t_readings"), tasks_per_region=2, retries=1,
                              retry_backoff_s=0.2)
     data = make_readings(60, 6, dt.date(2026, 8, 30))
     splits = hbase.create_table(hb, data["meter_id"].unique(), regions=4, replace=True)
@@ -86,12 +77,52 @@ def readings_table(services: None) -> Iterator[tuple[HbaseConf, pd.DataFrame]]:
     conn.close()
 
 
-def test_services_script_is_idempotent(services: None) -> None:
-    again = subprocess.run([str(REPO / "scripts/services.sh"), "start", "all"], capture_output=True, text=True)
+def test_services_script_is_idempotent(services: Config) -> None:
+    again = subprocess.run([str(SERVICES), "start", "all"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout
-    status = subprocess.run([str(REPO / "scripts/services.sh"), "status"], capture_output=True, text=True)
-    assert status.returncode == 0 and "127.0.0.1:9090" in status.stdout and "127.0.0.1:5432" in status.stdout
+    status = subprocess.run([str(SERVICES), "status"], capture_output=True, text=True)
+    env = services_env()
+    assert status.returncode == 0
+    assert f"127.0.0.1:{env['NTL_HBASE_THRIFT_PORT']}" in status.stdout and f"127.0.0.1:{env['NTL_PG_PORT']}" in status.stdout
+    assert services.hbase.port == int(env["NTL_HBASE_THRIFT_PORT"]) and f":{env['NTL_PG_PORT']}/" in services.jdbc.url
+
+
+def _listen() -> socket.socket:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    return s
+
+
+def test_port_chooser_skips_a_taken_port(tmp_path: Path) -> None:
+    """A recorded port taken by another process is replaced by the next free one; an explicit one fails."""
+    taken = _listen()
+    others = [_listen() for _ in range(4)]
+    free = [o.getsockname()[1] for o in others]
+    for o in others:
+        o.close()  # free again: the chooser may keep them
+    port = taken.getsockname()[1]
+    (tmp_path / "services.env").write_text(
+        f"NTL_PG_PORT={port}\nNTL_HBASE_THRIFT_PORT={free[0]}\nNTL_HBASE_ZK_PORT={free[1]}\n"
+        f"NTL_HBASE_MASTER_PORT={free[2]}\nNTL_HBASE_RS_PORT={free[3]}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NTL_PG_", "NTL_HBASE_"))}
+    try:
+        done = subprocess.run([str(SERVICES), "ports"], capture_output=True, text=True, timeout=60,
+                              env={**env, "NTL_SERVICES_DIR": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        got = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith("NTL_"))
+        assert int(got["NTL_PG_PORT"]) > port and int(got["NTL_PG_PORT"]) not in free
+        assert got["NTL_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{got['NTL_PG_PORT']}/ntl"
+        assert [int(got[k]) for k in ("NTL_HBASE_THRIFT_PORT", "NTL_HBASE_ZK_PORT", "NTL_HBASE_MASTER_PORT",
+                                      "NTL_HBASE_RS_PORT")] == free
+        assert f"NTL_PG_PORT={got['NTL_PG_PORT']}\n" in (tmp_path / "services.env").read_text()
+        explicit = subprocess.run([str(SERVICES), "ports"], capture_output=True, text=True, timeout=60,
+                                  env={**env, "NTL_SERVICES_DIR": str(tmp_path), "NTL_PG_PORT": str(port)})
+        assert explicit.returncode != 0 and f"127.0.0.1:{port} ($NTL_PG_PORT) is taken" in explicit.stderr
+    finally:
+        taken.close()
 
 
 def test_region_parallel_read_matches_input(spark, readings_table) -> None:  # noqa: ANN001
@@ -125,8 +156,8 @@ def test_events_round_trip(spark, readings_table) -> None:  # noqa: ANN001
     assert got["ts"].tolist()[1] == pd.Timestamp("2026-08-31 13:04:05")
 
 
-def test_double_encoding_round_trip(spark, services: None) -> None:  # noqa: ANN001
-    hb = dataclasses.replace(CFG.hbase, table=_name("t_double"), value_encoding="double")
+def test_double_encoding_round_trip(spark, services: Config) -> None:  # noqa: ANN001
+    hb = dataclasses.replace(services.hbase, table=_name("t_double"), value_encoding="double")
     data = make_readings(10, 2, dt.date(2026, 9, 1), seed=3)
     hbase.create_table(hb, data["meter_id"].unique(), regions=2, replace=True)
     try:
@@ -143,11 +174,11 @@ def test_double_encoding_round_trip(spark, services: None) -> None:  # noqa: ANN
         conn.close()
 
 
-def test_dead_port_fails_clearly(spark, services: None) -> None:  # noqa: ANN001
+def test_dead_port_fails_clearly(spark, services: Config) -> None:  # noqa: ANN001
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    hb = dataclasses.replace(CFG.hbase, port=port, retries=1, retry_backoff_s=0.1, timeout_ms=2000)
+    hb = dataclasses.replace(services.hbase, port=port, retries=1, retry_backoff_s=0.1, timeout_ms=2000)
     with pytest.raises(hbase.HbaseReadError, match=rf"127\.0\.0\.1:{port}"):
         hbase.read_readings(spark, hb, dt.date(2026, 9, 1), dt.date(2026, 9, 2))
 
@@ -254,9 +285,9 @@ def test_transient_cut_is_retried_without_duplicates(spark, readings_table) -> N
 
 # ------------------------------------------------------------------- JDBC
 @pytest.fixture()
-def bills_source(services: None) -> Iterator[tuple[JdbcConf, pd.DataFrame, str]]:
+def bills_source(services: Config) -> Iterator[tuple[JdbcConf, pd.DataFrame, str]]:
     table = _name("bills")
-    jc = dataclasses.replace(CFG.jdbc, tables={"bills": table}, partition_columns={}, num_partitions=3)
+    jc = dataclasses.replace(services.jdbc, tables={"bills": table}, partition_columns={}, num_partitions=3)
     rng = np.random.default_rng(5)
     periods = pd.date_range("2025-01-01", periods=14, freq="MS").date
     n = 150
@@ -312,8 +343,8 @@ def test_jdbc_schema_change_stops_read(spark, bills_source, ddl: str, column: st
         jdbc.read_table(spark, jc, "bills", schemas.BILLS_SCHEMA, "period", dt.date(2025, 1, 1), dt.date(2025, 2, 28))
 
 
-def test_write_scores_replaces_a_run_atomically(spark, services: None) -> None:  # noqa: ANN001
-    jc = CFG.jdbc
+def test_write_scores_replaces_a_run_atomically(spark, services: Config) -> None:  # noqa: ANN001
+    jc = services.jdbc
     table = _name("scores")
     row = ("C1", "NORTE", 0.9, 1, 1, "DAICE", "1", "run-a", dt.date(2026, 9, 1), dt.date(2026, 8, 1), "{}",
            [("C1_mean", 0.5)])

@@ -48,3 +48,29 @@ def test_bad_override_is_a_configuration_error_before_any_work(capsys):
                    needs_spark=False)
     assert code == 2 and not called
     assert "train.seed" in capsys.readouterr().err
+
+
+def _threads(spark) -> list:
+    return [t for t in spark.sparkContext._jvm.java.lang.Thread.getAllStackTraces().keySet().toArray() if t.isAlive()]
+
+
+def test_barrier_timer_is_a_daemon_so_the_driver_jvm_can_exit(spark):
+    from pyspark import BarrierTaskContext
+
+    from ntl_spark.session import daemon_barrier_timer
+
+    def sync(rows):
+        BarrierTaskContext.get().barrier()
+        return rows
+
+    def barrier_stage() -> int:
+        return spark.sparkContext.parallelize(range(4), 2).barrier().mapPartitions(sync).count()
+
+    # a barrier stage, as xgboost.spark runs; the session (build_session) made its timer a daemon
+    assert barrier_stage() == 4
+    timers = [t for t in _threads(spark) if t.getName().startswith("Barrier task timer")]
+    assert timers and all(t.isDaemon() for t in timers)
+    # replacing it again is harmless and barrier stages keep working
+    assert daemon_barrier_timer(spark)
+    assert barrier_stage() == 4
+    assert all(t.isDaemon() for t in _threads(spark) if t.getName().startswith("Barrier task timer"))
