@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         df = jdbc.read_table(spark, conf, "bills", schemas.BILLS_SCHEMA, "period" if conf is jc else None,
                              first, last)
         df.write.format("noop").mode("overwrite").save()
+        df.unpersist()  # read_table caches the rows it read
 
     single_jc = dataclasses.replace(jc, partition_columns={}, num_partitions=1)
     jdbc_read(jc)

@@ -273,9 +273,13 @@ class JdbcConf:
     # SQL expression giving a partition number in [0, n) for a non-numeric
     # partition column; empty = by dialect (Oracle ora_hash, PostgreSQL hashtext).
     hash_template: str
+    retries: int  # reads again after a lost connection, up to this many times
+    retry_backoff_s: float  # wait before retry n: retry_backoff_s * 2 ** (n - 1)
 
     def validate(self) -> None:
         _check(self.fetchsize > 0, "jdbc.fetchsize", self.fetchsize, "must be > 0")
+        _check(self.retries >= 0, "jdbc.retries", self.retries, "must be >= 0")
+        _check(self.retry_backoff_s >= 0, "jdbc.retry_backoff_s", self.retry_backoff_s, "must be >= 0")
         if self.hash_template:
             _check("{column}" in self.hash_template and "{n}" in self.hash_template, "jdbc.hash_template",
                    self.hash_template, "must contain {column} and {n}")

@@ -13,6 +13,14 @@ split into partitions by period predicates (one per month of the window), or by
 ``jdbc.partition_columns[table]``: numeric columns by range (bounds from the
 source), others by a hash expression per dialect (``jdbc.hash_template``).
 
+``read_table`` reads the rows once, into Spark's cache, before it returns: a
+read that loses its connection (SQLState class 08, PostgreSQL's 57P0x, Java's
+``SQLRecoverableException`` / ``SQLTransientException``) is read again up to
+``jdbc.retries`` times with exponential backoff, since Spark does not retry a
+failed task in local mode. Any other failure, or the last retry's, raises
+``JdbcReadError`` naming the URL, the table and the SQLState, so a job stops
+before it writes anything.
+
 ``write_scores`` replaces a scoring run's rows atomically (staging table, then
 ``delete where run_id`` + ``insert ... select`` in one transaction);
 ``load_tables`` bulk-loads generated tables into PostgreSQL with COPY.
@@ -28,6 +36,7 @@ import io
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +73,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#.]*$")
+
+# SQLStates after which the same read may succeed: class 08 (connection
+# exception) plus these; 57P0x are PostgreSQL's administrator / crash shutdown.
+_TRANSIENT_SQLSTATES = ("40001", "40P01", "53300", "57P01", "57P02", "57P03")
+_TRANSIENT_CLASSES = ("java.sql.SQLRecoverableException", "java.sql.SQLTransientException")
+
+
+class JdbcReadError(RuntimeError):
+    """A JDBC read failed (after its retries when the failure was transient).
+
+    The message names the URL, the contract table, the source and the SQLState.
+    """
 
 
 # ------------------------------------------------------------------ settings
@@ -256,14 +277,18 @@ def read_table(
         rename: source column name -> contract name.
 
     Returns:
-        A lazy DataFrame of ``schema``.
+        A DataFrame of ``schema`` whose rows are already read and cached
+        (``unpersist()`` it when done); later actions do not query the source again.
 
     Raises:
         ValueError: a column is missing or retyped in the source (named), the
             password is not configured, or the source cannot be reached.
+        JdbcReadError: the rows could not be read (after ``jdbc.retries``
+            retries when the connection was lost).
     """
     source = source_expression(jc, table, start, end)
-    mapping = check_columns(source_schema(spark, jc, table, source), schema, table, rename)
+    found = source_schema(spark, jc, table, source)
+    mapping = check_columns(found, schema, table, rename)
     where = []
     if period_column is not None:
         col = _quote(mapping[period_column])
@@ -277,26 +302,96 @@ def read_table(
     part_col = jc.partition_columns.get(table)
     n = jc.num_partitions
 
-    if period_column is not None and start is not None and end is not None:
-        col = _quote(mapping[period_column])
-        preds = [f"{col} >= {_date_literal(lo)} AND {col} < {_date_literal(hi)}" for lo, hi in month_windows(start, end)]
-        df = _read_predicates(spark, opts, source, preds)
-    elif part_col and n > 1:
-        src_col = mapping.get(part_col, part_col)
-        field = next((f for f in source_schema(spark, jc, table, source).fields if f.name == src_col), None)
-        if field is None:
-            raise ConfigError(f"config key 'jdbc.partition_columns.{table}': column {part_col!r} not in the source")
-        if isinstance(field.dataType, (IntegralType, DecimalType)):
-            df = _read_numeric_ranges(spark, opts, source, _quote(src_col), where, n)
-        else:
-            base = " AND ".join(where)
+    def read() -> DataFrame:
+        if period_column is not None and start is not None and end is not None:
+            col = _quote(mapping[period_column])
             preds = [
-                f"{hash_expression(jc, _quote(src_col), n)} = {i}" + (f" AND {base}" if base else "") for i in range(n)
+                f"{col} >= {_date_literal(lo)} AND {col} < {_date_literal(hi)}" for lo, hi in month_windows(start, end)
             ]
             df = _read_predicates(spark, opts, source, preds)
-    else:
-        df = _read_predicates(spark, opts, source, [" AND ".join(where)] if where else [])
-    return df.select(*[F.col(mapping[f.name]).cast(f.dataType).alias(f.name) for f in schema.fields])
+        elif part_col and n > 1:
+            src_col = mapping.get(part_col, part_col)
+            field = next((f for f in found.fields if f.name == src_col), None)
+            if field is None:
+                raise ConfigError(f"config key 'jdbc.partition_columns.{table}': column {part_col!r} not in the source")
+            if isinstance(field.dataType, (IntegralType, DecimalType)):
+                df = _read_numeric_ranges(spark, opts, source, _quote(src_col), where, n)
+            else:
+                base = " AND ".join(where)
+                preds = [
+                    f"{hash_expression(jc, _quote(src_col), n)} = {i}" + (f" AND {base}" if base else "")
+                    for i in range(n)
+                ]
+                df = _read_predicates(spark, opts, source, preds)
+        else:
+            df = _read_predicates(spark, opts, source, [" AND ".join(where)] if where else [])
+        return df.select(*[F.col(mapping[f.name]).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+    return _read_with_retries(read, jc, table, source)
+
+
+def _read_with_retries(read: Any, jc: JdbcConf, table: str, source: str) -> DataFrame:
+    """Run ``read()`` and cache its rows; a lost connection reads again, up to ``jc.retries`` times."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    for attempt in range(1, jc.retries + 2):
+        df = None
+        try:
+            df = read().persist()
+            rows = df.count()
+            log.info("JDBC %s (%s): %d rows read", table, source, rows)
+            return df
+        except (Py4JJavaError, PySparkException) as e:
+            if df is not None:
+                df.unpersist()
+            transient, why = classify_failure(e)
+            where = f"JDBC source {jc.url}, table '{table}' ({source})"
+            if not transient:
+                raise JdbcReadError(f"{where}: read failed: {why}") from e
+            if attempt > jc.retries:
+                raise JdbcReadError(
+                    f"{where}: read failed after {attempt} attempt(s) (jdbc.retries={jc.retries}): {why}"
+                ) from e
+            wait = jc.retry_backoff_s * 2 ** (attempt - 1)
+            log.warning("JDBC read of '%s' from %s failed (%s), retry %d/%d in %.1f s",
+                        table, jc.url, why, attempt, jc.retries, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def classify_failure(error: BaseException) -> tuple[bool, str]:
+    """Whether a failed Spark JDBC action may succeed when run again, and why it failed.
+
+    Looks through the Java exception and its causes for a ``java.sql.SQLException``:
+    transient when its SQLState is of class 08 (connection exception) or in
+    ``_TRANSIENT_SQLSTATES``, or when it is a ``SQLRecoverableException`` /
+    ``SQLTransientException`` (Oracle's lost connections).
+
+    Returns:
+        (transient, ``"SQLState <state> <ExceptionClass>: <message>"`` of the first
+        SQL exception found, or the Java exception's class and message).
+    """
+    from py4j.java_gateway import is_instance_of
+    from pyspark import SparkContext
+
+    java = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    gateway = SparkContext._gateway
+    if java is None or gateway is None:
+        return False, f"{type(error).__name__}: {error}"
+    cause, seen = java, 0
+    while cause is not None and seen < 20:
+        if is_instance_of(gateway, cause, "java.sql.SQLException"):
+            state = cause.getSQLState() or ""
+            transient = (
+                state.startswith("08") or state in _TRANSIENT_SQLSTATES
+                or any(is_instance_of(gateway, cause, c) for c in _TRANSIENT_CLASSES)
+            )
+            first_line = (cause.getMessage() or "").strip().splitlines()[:1]
+            return transient, f"SQLState {state or '-'} {cause.getClass().getSimpleName()}: {' '.join(first_line)}"
+        cause, seen = cause.getCause(), seen + 1
+    first_line = (java.getMessage() or "").strip().splitlines()[:1]
+    return False, f"{java.getClass().getName()}: {' '.join(first_line)}"
 
 
 def _read_predicates(spark: SparkSession, opts: dict[str, str], source: str, predicates: list[str]) -> DataFrame:
