@@ -107,6 +107,8 @@ def daemon_barrier_timer(spark: SparkSession) -> bool:
     """
     try:
         jvm = spark.sparkContext._jvm
+        if jvm is None:
+            return False
         cls = jvm.java.lang.Class.forName("org.apache.spark.BarrierTaskContext$")
         module = cls.getField("MODULE$").get(None)
         replaced = False
