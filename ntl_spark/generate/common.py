@@ -52,6 +52,9 @@ REGION_GEO = np.array(
         [-34.45, -56.60, 0.30],
     ]
 )
+# Uruguay's extent (lat_min, lat_max, lon_min, lon_max): coordinates are clipped
+# to it, so that they pass ingest's bounding-box rule (ingest.bbox).
+COUNTRY_BOX = (-34.97, -30.09, -58.43, -53.08)
 
 TARIFFS = ("residential", "residential_two_period", "general", "medium")
 TARIFF_SHARE = np.array([0.78, 0.10, 0.10, 0.02])

@@ -17,6 +17,7 @@ import pyarrow as pa
 from ntl_spark.config import GenerateConf
 from ntl_spark.generate.common import (
     ACTIVITIES,
+    COUNTRY_BOX,
     REGION_GEO,
     REGION_LEVEL,
     REGION_SHARE,
@@ -131,8 +132,8 @@ def make_customers(
     activity[rng.random(n) < NO_ACTIVITY_SHARE] = None
 
     geo = REGION_GEO[region]
-    lat = np.round(geo[:, 0] + rng.normal(0.0, 1.0, n) * geo[:, 2], 6)
-    lon = np.round(geo[:, 1] + rng.normal(0.0, 1.0, n) * geo[:, 2], 6)
+    lat = np.round(np.clip(geo[:, 0] + rng.normal(0.0, 1.0, n) * geo[:, 2], *COUNTRY_BOX[:2]), 6)
+    lon = np.round(np.clip(geo[:, 1] + rng.normal(0.0, 1.0, n) * geo[:, 2], *COUNTRY_BOX[2:]), 6)
     no_geo = rng.random(n) < NO_GEO_SHARE
     lat[no_geo] = np.nan
     lon[no_geo] = np.nan
