@@ -8,8 +8,17 @@ the contract go to the ``quarantine`` Delta table with the reason; one row per
 table and run in ``ingest_log`` with counts and the Delta version written.
 
 Re-ingesting the same period replaces it (Delta ``replaceWhere``), so a
-re-run gives the same tables. A schema difference in the source (missing,
-retyped or unexpected column) stops the job before anything is written.
+re-run gives the same tables. Every source is gated before anything is
+written: a missing or retyped column, a source with no rows (tables outside
+``ingest.allow_empty``), a CSV file not in ``ingest.encoding`` or a CSV column
+in which nothing parses stops the job; a column the contract does not know is
+dropped with a warning (``ingest.extra_columns``).
+
+Row rules (:func:`contract_rules`) take their thresholds as arguments
+(:class:`ContractLimits`); bills, inspections, readings and events are also
+checked against the customers of the same run (else the customers table) with
+one join. Gaps inside a customer's bills or a meter's readings are counted
+(:func:`gap_counts`), not filled.
 """
 
 from __future__ import annotations
