@@ -17,7 +17,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ntl_spark.config import load_config
-from ntl_spark.errors import EXIT_CONFIG, EXIT_DATA, EXIT_FAILURE, ConfigError, DataError, MissingInputError
+from ntl_spark.errors import (
+    EXIT_BUSY,
+    EXIT_CONFIG,
+    EXIT_DATA,
+    EXIT_FAILURE,
+    BusyError,
+    ConfigError,
+    DataError,
+    MissingInputError,
+    StageFailed,
+)
 
 log = logging.getLogger("ntl_spark")
 
@@ -35,6 +45,26 @@ def parse_args(job: str, description: str, argv: Sequence[str] | None) -> argpar
         help="override one configuration key (repeatable), e.g. --set generate.customers=20000",
     )
     return parser.parse_args(argv)
+
+
+def failure(e: BaseException) -> tuple[int, str]:
+    """The exit code and the message for an exception that ended a stage.
+
+    Only the library's own errors (``ntl_spark.errors``) mean configuration (2),
+    busy (75) or bad input (3); anything else is a bug or an outage: exit 1
+    with the traceback.
+    """
+    if isinstance(e, StageFailed):
+        return e.code, str(e)
+    if isinstance(e, ConfigError):
+        return EXIT_CONFIG, f"configuration error: {e}"
+    if isinstance(e, MissingInputError):
+        return EXIT_CONFIG, f"missing input: {e}"
+    if isinstance(e, DataError):
+        return EXIT_DATA, f"bad input: {e}"
+    if isinstance(e, BusyError):
+        return EXIT_BUSY, f"busy: {e}"
+    return EXIT_FAILURE, "failed:\n" + "".join(traceback.format_exception(type(e), e, e.__traceback__))
 
 
 def run_job(
@@ -80,19 +110,10 @@ def run_job(
             stage(session, cfg)
         else:
             stage(cfg)
-    except ConfigError as e:
-        print(f"[{job}] configuration error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except MissingInputError as e:
-        print(f"[{job}] missing input: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except DataError as e:
-        print(f"[{job}] bad input: {e}", file=sys.stderr)
-        return EXIT_DATA
-    except Exception:
-        # Not a condition the library checks for: a bug or an outage. Keep the traceback.
-        print(f"[{job}] failed:\n{traceback.format_exc()}", file=sys.stderr)
-        return EXIT_FAILURE
+    except Exception as e:
+        code, message = failure(e)
+        print(f"[{job}] {message}", file=sys.stderr)
+        return code
     finally:
         if spark is not None:
             spark.stop()

@@ -542,6 +542,26 @@ class ValidateConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class CycleConf:
+    """The monthly cycle (``jobs/cycle.py``): which month, which stages, its lock."""
+
+    month: str  # YYYY-MM-01; empty = the month before today
+    ingest: str  # period: ingest the month's period; all: the whole source (a first load, a backfill)
+    stages: list[str]
+    from_stage: str  # resume: skip the stages before this one
+    lock: str  # lock file; empty = <paths.root>/cycle.lock
+
+    def validate(self) -> None:
+        if self.month:
+            _parse_month("cycle.month", self.month)
+        _check(self.ingest in ("period", "all"), "cycle.ingest", self.ingest, "must be period or all")
+        known = ("ingest", "features", "validate_data", "train", "validate_model", "score", "windows", "train_deep",
+                 "score_deep", "publish")
+        for stage in self.stages:
+            _check(stage in known, "cycle.stages", stage, f"unknown stage; known: {list(known)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     env: str
     spark: SparkConf
@@ -558,6 +578,7 @@ class Config:
     score: ScoreConf
     publish: PublishConf
     validation: ValidateConf
+    cycle: CycleConf
 
     @property
     def tracking_uri(self) -> str:
@@ -721,6 +742,23 @@ def _build(cls: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def conf_folder() -> Path:
+    """Where the YAML layers are read from.
+
+    ``$NTL_CONF_DIR`` when set; else ``conf/`` beside the package (a
+    checkout); else the working directory when it holds ``base.yaml`` (a YARN
+    or Oozie container, where the package comes from a zip and the YAML files
+    are localized next to the job).
+    """
+    if os.environ.get("NTL_CONF_DIR"):
+        return Path(os.environ["NTL_CONF_DIR"])
+    if (CONF_DIR / "base.yaml").exists():
+        return CONF_DIR
+    if (Path.cwd() / "base.yaml").exists():
+        return Path.cwd()
+    return CONF_DIR
+
+
 def load_config(
     env: str | None = None,
     overrides: Sequence[str] = (),
@@ -740,7 +778,7 @@ def load_config(
         ConfigError: a file is missing or invalid, or a key or value is wrong.
     """
     env = env or os.environ.get("NTL_ENV", "local")
-    folder = Path(conf_dir) if conf_dir else CONF_DIR
+    folder = Path(conf_dir) if conf_dir else conf_folder()
     merged: dict[str, Any] = {}
     for name in ("base", env):
         path = folder / f"{name}.yaml"
@@ -757,6 +795,20 @@ def load_config(
     cfg = _build(Config, merged)
     cfg.validate()
     return cfg
+
+
+def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
+    """``cfg`` with ``section.key=value`` overrides on top, loaded and validated as :func:`load_config` does."""
+    merged: dict[str, Any] = dataclasses.asdict(cfg)
+    for text in overrides:
+        parts, value = parse_override(text)
+        patch: dict[str, Any] = {parts[-1]: value}
+        for part in reversed(parts[:-1]):
+            patch = {part: patch}
+        merged = _deep_merge(merged, patch)
+    out = _build(Config, merged)
+    out.validate()
+    return out
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:

@@ -55,13 +55,13 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     sc = cfg.spark
-    jars = jar_paths(sc.jars_dir)
+    # empty jars_dir: the jars come with spark-submit (--jars, a cluster's classpath), not from a local folder
+    jars = jar_paths(sc.jars_dir) if sc.jars_dir else []
     metastore = cfg.paths.resolve("metastore")
     warehouse = cfg.paths.resolve("warehouse")
     builder = (
         SparkSession.builder.master(sc.master)
         .appName(app_name or sc.app_name)
-        .config("spark.jars", ",".join(jars))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -83,6 +83,8 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}_derby -Doracle.jdbc.timezoneAsRegion=false")
             .config("spark.ui.showConsoleProgress", "false")
         )
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     for key, value in sc.conf.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()

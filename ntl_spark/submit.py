@@ -35,7 +35,6 @@ def submit_args(cfg: Config, job: str) -> list[str]:
         "--deploy-mode", sc.deploy_mode,
         "--name", f"ntl-{job}",
         "--driver-memory", sc.driver_memory,
-        "--jars", ",".join(jar_paths(sc.jars_dir)),
         "--conf", "spark.driver.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false "
         f"-Dderby.system.home={cfg.paths.resolve('metastore')}_derby -Dlog4j2.configurationFile=file:{log4j}",
         # executors find the file in their working directory (shipped with --files)
@@ -43,6 +42,8 @@ def submit_args(cfg: Config, job: str) -> list[str]:
         "-Dlog4j2.configurationFile=log4j2.properties",
         "--files", str(log4j),
     ]
+    if sc.jars_dir:  # empty: the cluster provides the jars (e.g. --jars in an Oozie action's spark-opts)
+        args += ["--jars", ",".join(jar_paths(sc.jars_dir))]
     if not sc.master.startswith("local"):
         args += ["--py-files", str(package_zip(REPO_ROOT / "var" / "dist" / "ntl_spark.zip"))]
     for key, value in sc.conf.items():

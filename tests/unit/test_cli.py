@@ -6,7 +6,7 @@ import pytest
 
 from ntl_spark.cli import run_job
 from ntl_spark.config import Config
-from ntl_spark.errors import ConfigError, DataError, MissingInputError
+from ntl_spark.errors import BusyError, ConfigError, DataError, MissingInputError, StageFailed
 
 
 def _stage(exc: BaseException | None):
@@ -25,6 +25,8 @@ def _stage(exc: BaseException | None):
         (ConfigError("config key 'x.y': bad"), 2, "configuration error"),
         (MissingInputError("no bills Delta table: run the ingest job first"), 2, "missing input"),
         (DataError("bills: column 'kwh' ..."), 3, "bad input"),
+        (BusyError("another cycle holds the lock"), 75, "busy"),
+        (StageFailed("score", 3, "bad input: scores"), 3, "stage score failed"),
         # a bug is not bad data: exit 1 with the traceback
         (TypeError("unsupported operand"), 1, "Traceback"),
         (ValueError("could not convert"), 1, "Traceback"),
@@ -39,7 +41,7 @@ def test_exit_codes(exc, code, label, capsys):
         assert err == ""
     else:
         assert label in err
-        assert str(exc.args[0]) in err
+        assert str(exc.args[0]).split(" (")[0] in err
 
 
 def test_bad_override_is_a_configuration_error_before_any_work(capsys):

@@ -205,3 +205,23 @@ def test_ingest_keys_are_validated():
         load_config("test", ["ingest.bbox.lat_min=-20"])
     cfg = load_config("test", ["ingest.regions=[]", "ingest.bbox.lon_max=-50"])
     assert cfg.ingest.regions == [] and cfg.ingest.bbox.lon_max == -50.0
+
+
+def test_conf_folder_in_a_container_is_the_working_directory(tmp_path, monkeypatch):
+    """Under YARN/Oozie the package is a zip and the YAML layers are localized into the working directory."""
+    import shutil
+
+    from ntl_spark import config
+
+    for name in ("base.yaml", "test.yaml"):
+        shutil.copy(config.CONF_DIR / name, tmp_path / name)
+    monkeypatch.setattr(config, "CONF_DIR", tmp_path / "ntl_spark.zip" / "conf")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NTL_CONF_DIR", raising=False)
+    assert config.conf_folder() == tmp_path
+    assert config.load_config("test").env == "test"
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.setenv("NTL_CONF_DIR", str(other))
+    with pytest.raises(config.ConfigError, match="elsewhere"):
+        config.load_config("test")
