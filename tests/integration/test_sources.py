@@ -346,8 +346,8 @@ def test_jdbc_schema_change_stops_read(spark, bills_source, ddl: str, column: st
 def test_write_scores_replaces_a_run_atomically(spark, services: Config) -> None:  # noqa: ANN001
     jc = services.jdbc
     table = _name("scores")
-    row = ("C1", "NORTE", 0.9, 1, 1, "DAICE", "1", "run-a", dt.date(2026, 9, 1), dt.date(2026, 8, 1), "{}",
-           [("C1_mean", 0.5)])
+    row = ("C1", "NORTE", 0.9, 1, 1, "DAICE", "1", "run-a", dt.date(2026, 9, 1), dt.date(2026, 8, 1),
+           {"monthly_features": 3}, [("C1_mean", 0.5)])
     first = spark.createDataFrame([row, ("C2", *row[1:])], schemas.SCORES_SCHEMA)
     other = spark.createDataFrame([(*row[:7], "run-b", *row[8:])], schemas.SCORES_SCHEMA)
     try:
@@ -358,6 +358,8 @@ def test_write_scores_replaces_a_run_atomically(spark, services: Config) -> None
         with conn, conn.cursor() as cur:
             cur.execute(f"select run_id, count(*) from {table} group by run_id order by run_id")
             assert cur.fetchall() == [("run-a", 1), ("run-b", 1)]
+            cur.execute(f"select distinct data_versions from {table}")
+            assert cur.fetchall() == [('{"monthly_features":3}',)]  # the lineage map as JSON text
             cur.execute("select count(*) from information_schema.tables where table_name like %s",
                         (f"{table}_stg_%",))
             assert cur.fetchone()[0] == 0  # staging tables are dropped
