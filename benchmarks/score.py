@@ -5,10 +5,13 @@ Generates (numpy, seeded) monthly features shaped like DAICE's for
 table (with the ``deltalake`` package, not timed) and trains a native model on
 a 50,000-row sample. Then times, in the same run:
 
-* model step: ``ntl_spark.score.predict_frame`` on the Delta table, forced with
-  a ``noop`` write, with ``top_k=0`` and ``top_k=3`` (SHAP contributions),
-  vs the native booster's ``inplace_predict`` (and ``pred_contribs`` +
-  ``top_contributions`` for top 3) on the same numpy array, ``nthread=2``;
+* model step: the categorical columns encoded with the model's vocabulary
+  (``models.model_inputs``, as the score job does: the Delta table holds the
+  raw region, tariff, meter_type and activity) and
+  ``ntl_spark.score.predict_frame``, forced with a ``noop`` write, with
+  ``top_k=0`` and ``top_k=3`` (SHAP contributions), vs the native booster's
+  ``inplace_predict`` (and ``pred_contribs`` + ``top_contributions`` for top 3)
+  on the same (already encoded) numpy array, ``nthread=2``;
 * whole job step: predict (``top_k=0``) + ``rank_scores`` + ``write_scores`` (Delta).
 
 Exact SHAP contributions cost ~0.6 ms per customer natively on this machine
@@ -46,9 +49,9 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import xgboost as xgb  # noqa: E402
 from results import publish  # noqa: E402
-from train_daice import daice_features  # noqa: E402
+from train_daice import daice_features, vocabulary_of  # noqa: E402
 
-from ntl_spark import features, lakehouse, models, schemas, score  # noqa: E402
+from ntl_spark import lakehouse, models, schemas, score  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
 
@@ -86,7 +89,7 @@ def _run(args: argparse.Namespace, root: Path) -> int:
 
     cfg = load_config("local", [f"paths.root={root}", *args.overrides])
     t = time.perf_counter()
-    x, y, cols = daice_features(args.rows, seed=29)
+    x, y, cols, raw = daice_features(args.rows, seed=29)
     rng = np.random.default_rng(3)
     sample = rng.choice(len(x), size=min(50_000, len(x)), replace=False)
     model = xgb.XGBClassifier(n_jobs=2, tree_method="hist", missing=np.nan, random_state=7, verbosity=0,
@@ -94,13 +97,17 @@ def _run(args: argparse.Namespace, root: Path) -> int:
     model.fit(x[sample], y[sample])
     booster = model.get_booster()
     booster.feature_names = cols
-    regions = np.array(features.REGIONS)[np.argmax(x[:, cols.index("region_MONTEVIDEO"):][:, :6], axis=1)]
+    vocab = vocabulary_of(raw)
+    daice = models.Daice(booster, cols, vocab, "DAICE", "bench")
+    encoded = set(vocab.feature_columns)
     ids = np.char.add("U", np.char.zfill(np.arange(len(x)).astype(str), 8))
     path = str(root / "monthly_features")
-    table = pa.table({"customer_id": ids, "region": regions, **{c: x[:, j] for j, c in enumerate(cols)}})
+    table = pa.table({"customer_id": ids, **{c: pa.array(v.tolist(), pa.string()) for c, v in raw.items()},
+                      **{c: x[:, j] for j, c in enumerate(cols) if c not in encoded}})
     write_deltalake(path, table)
     del table
-    print(f"{len(x):,} customers x {len(cols)} features written as Delta, model trained on "
+    print(f"{len(x):,} customers x {len(cols)} features ({len(raw)} categorical encoded at scoring) "
+          f"written as Delta, model trained on "
           f"{len(sample):,}, in {time.perf_counter() - t:.1f} s")
 
     from pyspark.sql import functions as F
@@ -108,7 +115,7 @@ def _run(args: argparse.Namespace, root: Path) -> int:
     from ntl_spark.session import build_session
 
     spark = build_session(cfg, app_name="bench-score")
-    feats = spark.read.format("delta").load(path)
+    feats = models.model_inputs(spark.read.format("delta").load(path), daice, schemas.MONTHLY_FEATURES)
     model_bytes = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
     batch = cfg.score.arrow_batch_rows
 
@@ -162,7 +169,8 @@ def _run(args: argparse.Namespace, root: Path) -> int:
         f"\n## Score (benchmarks/score.py), {dt.date.today().isoformat()}\n",
         f"Machine: {os.cpu_count()} cores, 24 GiB, {platform.machine()}, Python {platform.python_version()}, "
         f"xgboost {xgb.__version__}; Spark {cfg.spark.master}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}. "
-        f"{len(x):,} customers x {len(cols)} features read from Delta; model {cfg.train.params['n_estimators']} trees "
+        f"{len(x):,} customers x {len(cols)} features read from Delta (region, tariff, meter type and activity "
+        f"encoded from the raw columns in the model step); model {cfg.train.params['n_estimators']} trees "
         f"depth {cfg.train.params['max_depth']}; Arrow batches of {batch:,} rows. Best of {args.repeat} after a "
         f"warm-up, both sides in the same run; load average {load:.1f} at the end.\n",
         "| figure | ntl-spark | baseline | ratio |",

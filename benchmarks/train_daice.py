@@ -1,9 +1,10 @@
 """Benchmark: train DAICE with the project's xgboost.spark estimator vs native xgboost.
 
 Generates (numpy, seeded) a training set shaped like the DAICE features
-(``features.feature_columns(36)``: C1..C36 monthly kWh with gaps, the derived
-features, customer attributes and one-hot region/tariff; 8% irregular), then
-fits, in the same run:
+(``schemas.numeric_feature_columns(36)``: C1..C36 monthly kWh with gaps, the
+derived features, contracted power; then region, tariff, meter type and
+activity encoded 0/1 as the train job's vocabulary encodes them, with the
+``<column>__other`` columns; 8% irregular), then fits, in the same run:
 
 * ntl-spark: ``ntl_spark.train.fit_model`` (the train job's own path: the
   estimator from ``build_estimator`` with ``train.params`` and the worker /
@@ -47,24 +48,36 @@ import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 from results import publish  # noqa: E402
 
-from ntl_spark import features, train  # noqa: E402
+from ntl_spark import schemas, train  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
+from ntl_spark.encoding import CategoricalVocabulary  # noqa: E402
+from ntl_spark.generate.common import ACTIVITIES, REGIONS, TARIFFS  # noqa: E402
 
 POSITIVE_RATE = 0.08
 LABEL_NOISE = 0.01  # share of labels flipped either way
 
 
-def daice_features(rows: int, seed: int = 13, months: int = 36) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A float64 feature matrix in ``feature_columns(months)`` order and 0/1 labels.
+def daice_features(
+    rows: int, seed: int = 13, months: int = 36
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
+    """A float64 feature matrix, 0/1 labels, its column names and the raw categorical values.
+
+    Columns: ``schemas.numeric_feature_columns(months)``, then the encoded
+    region, tariff, meter_type and activity (levels of the generator, most
+    frequent first, as ``CategoricalVocabulary.fit`` orders them; every
+    ``__other`` column is 0).
 
     Monthly kWh: a lognormal level per customer times a seasonal profile and
     gamma noise; irregular customers (``POSITIVE_RATE``) lose a share of their
     consumption from a random month on. About 2% of months are missing and
     recently connected customers have no history before their connection.
+
+    Returns:
+        x (rows x columns), y, the column names, and column -> raw values
+        (object arrays; activity has a few nulls as in the generator).
     """
     rng = np.random.default_rng(seed)
-    cols = features.feature_columns(months)
-    n_reg, n_tar = len(features.REGIONS), len(features.schemas.TARIFFS)
+    numeric = schemas.numeric_feature_columns(months)
     level = rng.lognormal(5.0, 0.7, size=(rows, 1))
     season = 1.0 + 0.25 * np.cos(2 * np.pi * (np.arange(months) + rng.integers(0, 12, size=(rows, 1))) / 12)
     kwh = level * season * rng.gamma(4.0, 1 / 4.0, size=(rows, months))
@@ -89,16 +102,37 @@ def daice_features(rows: int, seed: int = 13, months: int = 36) -> tuple[np.ndar
             mean_3 / mean_12, mean_12 / np.nanmean(prev12, 1), kwh[:, 0] / kwh[:, 12], slope,
             (last12 == 0).sum(1), np.isnan(kwh).sum(1), rng.beta(1, 12, size=rows), mean_12 / kw, connected,
         ]
-    attrs = [kw, (rng.random(rows) < 0.3).astype(float)]
-    region = np.eye(n_reg)[rng.integers(0, n_reg, size=rows)]
-    tariff = np.eye(n_tar)[rng.choice(n_tar, size=rows, p=[0.7, 0.15, 0.12, 0.03])]
-    x = np.column_stack([kwh, *derived, *attrs, region, tariff]).astype(np.float64)
+    tariff = rng.choice(len(TARIFFS), size=rows, p=[0.7, 0.15, 0.12, 0.03])
+    raw = {
+        "region": np.asarray(REGIONS, dtype=object)[rng.integers(0, len(REGIONS), size=rows)],
+        "tariff": np.asarray(TARIFFS, dtype=object)[tariff],
+        "meter_type": np.where(rng.random(rows) < 0.3, "smart", "conventional").astype(object),
+        "activity": np.array([ACTIVITIES[t][i % len(ACTIVITIES[t])] for t, i in
+                              zip(tariff, rng.integers(0, 7, size=rows), strict=True)], dtype=object),
+    }
+    raw["activity"][rng.random(rows) < 0.02] = None
+    vocab = vocabulary_of(raw)
+    encoded = [(raw[c.column][:, None] == np.asarray(c.levels, dtype=object)[None, :]).astype(float)
+               for c in (vocab.levels(name) for name in vocab.columns)]
+    blocks = [np.column_stack([e, np.zeros(rows)]) for e in encoded]  # + <column>__other: every value is a level
+    x = np.column_stack([kwh, *derived, kw, *blocks]).astype(np.float64)
     x[~np.isfinite(x)] = np.nan
     flip = rng.random(rows) < LABEL_NOISE
     y = (label ^ flip).astype(np.int32)
+    cols = numeric + vocab.feature_columns
     if x.shape[1] != len(cols):
         raise RuntimeError(f"generated {x.shape[1]} columns for {len(cols)} feature names")
-    return x, y, cols
+    return x, y, cols, raw
+
+
+def vocabulary_of(raw: dict[str, np.ndarray]) -> CategoricalVocabulary:
+    """The vocabulary ``CategoricalVocabulary.fit`` would learn from ``raw`` (every value a level)."""
+    levels = {}
+    for column, values in raw.items():
+        names, counts = np.unique(values[values != None].astype(str), return_counts=True)  # noqa: E711
+        order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))
+        levels[column] = [str(names[i]) for i in order]
+    return CategoricalVocabulary.from_levels(levels)
 
 
 class _quiet:
@@ -176,7 +210,7 @@ def main() -> int:
     cfg = load_config("local", [f"paths.root={root}", *args.overrides])
     tc = cfg.train
     t = time.perf_counter()
-    x, y, cols = daice_features(args.rows)
+    x, y, cols, _ = daice_features(args.rows)
     print(f"generated {x.shape[0]:,} x {x.shape[1]} ({y.mean():.1%} positive, "
           f"{np.isnan(x).mean():.1%} NaN) in {time.perf_counter() - t:.1f} s")
 

@@ -374,6 +374,26 @@ class FeaturesConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class CategoricalConf:
+    """Categorical model inputs, encoded with levels learned from the training split (ntl_spark.encoding)."""
+
+    columns: list[str]
+    max_levels: int  # most levels kept per column; the rest go to <column>__other
+    min_count: int  # fewest training rows a value needs to be a level
+
+    def validate(self) -> None:
+        from ntl_spark import schemas
+
+        for c in self.columns:
+            _check(c in schemas.CUSTOMER_CATEGORICAL, "train.categorical.columns", c,
+                   f"not a categorical column of training_set; known: {list(schemas.CUSTOMER_CATEGORICAL)}")
+        _check(len(set(self.columns)) == len(self.columns), "train.categorical.columns", self.columns,
+               "lists a column twice")
+        _check(self.max_levels >= 1, "train.categorical.max_levels", self.max_levels, "must be >= 1")
+        _check(self.min_count >= 1, "train.categorical.min_count", self.min_count, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConf:
     model_name: str
     test_fraction: float
@@ -389,6 +409,7 @@ class TrainConf:
     register: bool
     alias: str
     params: dict[str, Any]
+    categorical: CategoricalConf
 
     def validate(self) -> None:
         _check(0.0 < self.test_fraction < 1.0, "train.test_fraction", self.test_fraction, "must be in (0, 1)")
@@ -397,6 +418,7 @@ class TrainConf:
         _check(self.arrow_batch_rows >= 1, "train.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
         _check(self.campaign_size >= 1, "train.campaign_size", self.campaign_size, "must be >= 1")
         _check(0.0 < self.threshold < 1.0, "train.threshold", self.threshold, "must be in (0, 1)")
+        self.categorical.validate()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,12 @@ Out: ``monthly_features`` (one row per customer and reference month: C1..CN,
 robust derived features, customer attributes) and ``training_set`` (one row
 per labelled inspection, features taken with the point-in-time rule).
 
+Categorical attributes (region, tariff, meter_type, activity) are carried as
+they are: the train job learns their levels from its training split and saves
+them with the model (``ntl_spark.encoding``), so no list of regions or
+tariffs is written into this stage. The numeric model inputs are declared in
+``schemas.numeric_feature_columns``.
+
 Point-in-time rule: an inspection on day d is paired with the monthly series
 that ends the month before d's month (C1 = that month), so no consumption
 measured on or after the inspection reaches its features.
@@ -15,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,26 +36,6 @@ from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
-
-REGIONS = ("MONTEVIDEO", "NORTE", "CENTRO", "ESTE", "OESTE", "SUR")
-
-DERIVED = (
-    "mean_3", "mean_12", "mean_all", "std_12", "cv_12", "min_12", "max_12",
-    "ratio_3_12", "ratio_12_prev12", "ratio_last_yoy", "slope_12", "zero_months_12",
-    "missing_months", "estimated_share_12", "kwh_per_kw", "months_connected",
-)
-
-
-def feature_columns(months: int, regions: Sequence[str] = REGIONS, tariffs: Sequence[str] = schemas.TARIFFS) -> list[str]:
-    """Model input columns, in a fixed order the model is trained and scored with."""
-    return (
-        schemas.consumption_columns(months)
-        + list(DERIVED)
-        + ["contracted_kw", "is_smart"]
-        + [f"region_{r}" for r in regions]
-        + [f"tariff_{t}" for t in tariffs]
-    )
-
 
 def reference_keys_for_inspections(inspections: DataFrame) -> DataFrame:
     """Labelled inspections with the reference month their features may use.
@@ -168,7 +154,7 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
         (all doubles; NaN where undefined, e.g. no bill in the window).
     """
     cols = schemas.consumption_columns(months)
-    derived = [d for d in DERIVED if d not in ("kwh_per_kw", "months_connected")]
+    derived = [d for d in schemas.DERIVED if d not in ("kwh_per_kw", "months_connected")]
     schema = T.StructType(
         [T.StructField("customer_id", T.StringType()), T.StructField("reference_month", T.DateType())]
         + [T.StructField(c, T.DoubleType()) for c in cols + derived]
@@ -187,20 +173,18 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
     return lists.mapInPandas(compute, schema)
 
 
-def customer_attributes(
-    customers: DataFrame, regions: Sequence[str] = REGIONS, tariffs: Sequence[str] = schemas.TARIFFS
-) -> DataFrame:
-    """One-hot region and tariff, smart-meter flag and contracted power per customer."""
+def customer_attributes(customers: DataFrame) -> DataFrame:
+    """Per customer: the categorical attributes as they are, status, connection date and contracted power.
+
+    Categories are not encoded here: their levels are learned by the train
+    job from its training split (``ntl_spark.encoding``).
+    """
     return customers.select(
         "customer_id",
-        "region",
-        "tariff",
+        *schemas.CUSTOMER_CATEGORICAL,
         "status",
         "connected_on",
         F.col("contracted_kw").cast("double").alias("contracted_kw"),
-        (F.col("meter_type") == "smart").cast("double").alias("is_smart"),
-        *[(F.col("region") == r).cast("double").alias(f"region_{r}") for r in regions],
-        *[(F.col("tariff") == t).cast("double").alias(f"tariff_{t}") for t in tariffs],
     )
 
 
@@ -214,7 +198,8 @@ def build_features(bills: DataFrame, customers: DataFrame, keys: DataFrame, mont
         months: series length.
 
     Returns:
-        ``keys`` columns + region, tariff, status + :func:`feature_columns`.
+        ``keys`` columns + the categorical attributes (``schemas.CUSTOMER_CATEGORICAL``),
+        status, connected_on + ``schemas.numeric_feature_columns(months)``.
         Missing values are null (never NaN), so Delta and SQL readers see them as missing.
     """
     feats = monthly_features(monthly_lists(bills, keys, months), months)

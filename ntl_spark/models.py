@@ -1,8 +1,11 @@
 """Model plumbing shared by training, validation and scoring.
 
 - :func:`split_by_customer`: the held-out split (a customer's rows all on one side);
-- :func:`worker_booster` / :func:`load_booster`: a registered DAICE version's
-  native booster, loaded once per Python worker for inference;
+- :func:`load_daice`: a registered DAICE version: native booster, input
+  columns and the categorical vocabulary learned at training;
+  :func:`model_inputs` turns rows with raw categorical columns into the
+  model's inputs; :func:`worker_booster` loads the booster once per Python
+  worker for inference;
 - :func:`rank_scores` and :func:`write_scores`: the ranking written to the
   ``scores`` table, the same for every model family.
 
@@ -12,13 +15,15 @@ Stages import these instead of importing each other.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from ntl_spark import lakehouse, schemas, tracking
-from ntl_spark.errors import ConfigError
+from ntl_spark.encoding import CategoricalVocabulary
+from ntl_spark.errors import ConfigError, DataError
 
 _BOOSTERS: dict[int, Any] = {}
 
@@ -48,11 +53,38 @@ def worker_booster(raw: bytes) -> Any:
     return _BOOSTERS[key]
 
 
-def load_booster(ref: tracking.ModelRef) -> tuple[Any, list[str]]:
-    """The native booster of a registered DAICE version and its input columns, in training order.
+@dataclass(frozen=True)
+class Daice:
+    """A registered DAICE version, as scoring and validation use it.
+
+    Attributes:
+        booster: the native xgboost Booster.
+        feature_columns: its input columns in training order (numeric inputs,
+            then the vocabulary's encoded columns).
+        vocabulary: the categorical levels learned from the training split.
+        name, version: the registered model version.
+    """
+
+    booster: Any
+    feature_columns: list[str]
+    vocabulary: CategoricalVocabulary
+    name: str
+    version: str
+
+
+def daice_metadata(feature_columns: list[str], vocabulary: CategoricalVocabulary, months: int) -> dict[str, Any]:
+    """The MLflow model metadata :func:`load_daice` reads back."""
+    return {"feature_columns": list(feature_columns), "categories": vocabulary.to_dict(), "months": months,
+            "family": "DAICE"}
+
+
+def load_daice(ref: tracking.ModelRef) -> Daice:
+    """A registered DAICE version: booster, input columns in training order and categorical vocabulary.
 
     Raises:
-        ConfigError: the version is not a DAICE model (no ``feature_columns`` metadata).
+        ConfigError: the version is not a DAICE model (no ``feature_columns``
+            metadata), or was registered before categories were learned at
+            training (no ``categories`` metadata): retrain it.
     """
     import mlflow
     import mlflow.xgboost
@@ -62,7 +94,45 @@ def load_booster(ref: tracking.ModelRef) -> tuple[Any, list[str]]:
     cols = meta.get("feature_columns")
     if not cols:
         raise ConfigError(f"model {ref.name} v{ref.version} has no feature_columns metadata: not a DAICE model")
-    return mlflow.xgboost.load_model(ref.uri), list(cols)
+    saved = meta.get("categories")
+    if saved is None:
+        raise ConfigError(
+            f"model {ref.name} v{ref.version} was registered without its categorical vocabulary (an older "
+            f"ntl-spark encoded regions and tariffs from fixed lists): retrain it with the train job and "
+            f"score with the new version"
+        )
+    try:
+        vocabulary = CategoricalVocabulary.from_dict(saved)
+    except ValueError as e:
+        raise ConfigError(f"model {ref.name} v{ref.version}: unreadable categories metadata ({e}): retrain it") from e
+    unknown = [c for c in vocabulary.feature_columns if c not in cols]
+    if unknown:
+        raise ConfigError(f"model {ref.name} v{ref.version}: encoded columns {unknown} of its vocabulary are not "
+                          f"among its feature_columns: retrain it")
+    return Daice(mlflow.xgboost.load_model(ref.uri), list(cols), vocabulary, ref.name, ref.version)
+
+
+def model_inputs(df: DataFrame, model: Daice, table: str) -> DataFrame:
+    """``df`` with the model's encoded categorical columns added (its training vocabulary).
+
+    A value the model never saw in training lands in ``<column>__other``;
+    a null stays missing (all zeros).
+
+    Args:
+        df: rows with the raw categorical columns and the numeric inputs.
+        model: from :func:`load_daice`.
+        table: the rows' table, for messages.
+
+    Raises:
+        DataError: a raw categorical column or a numeric input is missing from ``df``.
+    """
+    encoded = set(model.vocabulary.feature_columns)
+    needed = [*model.vocabulary.columns, *[c for c in model.feature_columns if c not in encoded]]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DataError(f"{table} lacks column(s) {missing} that model {model.name} v{model.version} reads: "
+                        f"rebuild it with the features job (features.months must match the model's)")
+    return model.vocabulary.transform(df)
 
 
 def rank_scores(scored: DataFrame) -> DataFrame:

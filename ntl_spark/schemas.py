@@ -217,6 +217,29 @@ def consumption_columns(months: int) -> list[str]:
     """
     return [f"C{i}" for i in range(1, months + 1)]
 
+
+# Robust summaries of the monthly series, computed by the features stage (same order as its columns).
+DERIVED = (
+    "mean_3", "mean_12", "mean_all", "std_12", "cv_12", "min_12", "max_12",
+    "ratio_3_12", "ratio_12_prev12", "ratio_last_yoy", "slope_12", "zero_months_12",
+    "missing_months", "estimated_share_12", "kwh_per_kw", "months_connected",
+)
+# Numeric customer attributes the model reads as they are.
+CUSTOMER_NUMERIC = ("contracted_kw",)
+# Categorical customer attributes carried raw in monthly_features and training_set;
+# the train job learns their levels (ntl_spark.encoding) and saves them with the model.
+CUSTOMER_CATEGORICAL = ("region", "tariff", "meter_type", "activity")
+
+
+def numeric_feature_columns(months: int) -> list[str]:
+    """The numeric model inputs, in the order the model is trained and scored with.
+
+    C1..C<months>, the derived features, then the numeric customer attributes.
+    The categorical inputs follow them in a model: their encoded columns are
+    learned from the training data (``ntl_spark.encoding``).
+    """
+    return consumption_columns(months) + list(DERIVED) + list(CUSTOMER_NUMERIC)
+
 # ------------------------------------------------------- DeepDAICE windows
 READINGS_DAILY = "readings_daily"
 WINDOWS = "windows"

@@ -1,7 +1,10 @@
 """Score: monthly_features (Delta) + a registered model -> ranked ``scores`` (Delta).
 
 In: the ``monthly_features`` rows of the reference month (every active
-customer) and a registered DAICE model resolved by alias or version.
+customer) and a registered DAICE model resolved by alias or version. The
+categorical columns are encoded with the model's own vocabulary (learned at
+training): a value it never saw, such as a new region, counts as
+``<column>__other``.
 Out: one row per customer in the ``scores`` Delta table (partitioned by
 scored_on and model_name): score, rank (1 = inspect first) overall and within
 region, the top contributing features (XGBoost SHAP contributions), the
@@ -89,7 +92,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     sc = cfg.score
     client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")
     ref = tracking.resolve(client, sc.model_name, sc.model_ref)
-    booster, feature_cols = models.load_booster(ref)
+    model = models.load_daice(ref)
+    booster, feature_cols = model.booster, model.feature_columns
 
     mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
     pinned = lakehouse.read_pinned(spark, mf_path, "monthly_features", "features")
@@ -98,10 +102,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         ref_month = dt.date.fromisoformat(cfg.features.reference_month)
     else:
         ref_month = scalar(feats.agg(F.max("reference_month")), "monthly_features")
-    feats = feats.where(F.col("reference_month") == F.lit(ref_month))
-    missing = [c for c in feature_cols if c not in feats.columns]
-    if missing:
-        raise DataError(f"monthly_features lacks model input column(s) {missing} (model {ref.name} v{ref.version})")
+    feats = models.model_inputs(feats.where(F.col("reference_month") == F.lit(ref_month)), model,
+                                schemas.MONTHLY_FEATURES)
     if feats.select("customer_id").first() is None:
         raise DataError(f"monthly_features has no rows for reference month {ref_month}")
     data_versions = lakehouse.merge_lineage(lakehouse.lineage_of(feats), {schemas.MONTHLY_FEATURES: mf_version})

@@ -3,9 +3,15 @@
 In: the ``training_set`` Delta table written by the features stage.
 Out: an MLflow run with parameters, metrics (f1, precision, recall,
 accuracy, PR-AUC, ROC-AUC, FPR, TPR, precision at the campaign size, also per
-region), PR/ROC curves, feature importance, the configuration and the Delta
-version of every input table; the native booster registered under
-``train.model_name`` with alias ``train.alias``.
+region), PR/ROC curves, feature importance, the configuration, the Delta
+version of every input table and the categorical vocabulary
+(``categories.json``); the native booster registered under
+``train.model_name`` with alias ``train.alias``, its metadata holding the
+input columns and the vocabulary (read back by ``models.load_daice``).
+
+The categorical columns (``train.categorical``) are encoded with levels
+learned from the training split only (``ntl_spark.encoding``), so the test
+split and later scoring data are encoded as the model saw its training rows.
 
 Training runs distributed with ``xgboost.spark``; the split keeps customers
 apart (a customer's inspections are all in train or all in test).
@@ -28,8 +34,9 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, features, lakehouse, models, schemas, tracking
+from ntl_spark import evaluate, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
+from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import arrow_batch_rows
 
@@ -50,8 +57,14 @@ def with_score(predictions: DataFrame, probability_col: str = "probability") -> 
 
 
 def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
-    """Raise naming what is missing before any heavy work."""
-    missing = [c for c in ["customer_id", "label", "region", *feature_cols] if c not in df.columns]
+    """Raise naming what is missing before any heavy work.
+
+    Args:
+        df: the training set.
+        feature_cols: the columns read from it: numeric inputs and raw categorical columns.
+    """
+    wanted = dict.fromkeys(["customer_id", "inspection_id", "label", "region", *feature_cols])
+    missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise DataError(f"training_set lacks column(s) {missing}: rebuild it with the features job "
                         f"(features.months must match between the two jobs)")
@@ -163,19 +176,26 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     path = cfg.paths.table(schemas.TRAINING_SET)
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
     data, version = pinned.df, pinned.version
-    feature_cols = features.feature_columns(cfg.features.months)
-    check_training_set(data, feature_cols)
+    numeric = schemas.numeric_feature_columns(cfg.features.months)
+    categorical = list(tc.categorical.columns)
+    check_training_set(data, numeric + categorical)
     versions = lakehouse.merge_lineage(lakehouse.lineage_of(data), {schemas.TRAINING_SET: version})
-    data = data.select("customer_id", "inspection_id", "region", "label", *[F.col(c).cast("double") for c in feature_cols])
+    raw = list(dict.fromkeys(["region", *categorical]))
+    data = data.select("customer_id", "inspection_id", "label", *raw, *[F.col(c).cast("double") for c in numeric])
 
-    train_df, test_df = models.split_by_customer(data, tc.test_fraction, tc.seed)
+    raw_train, raw_test = models.split_by_customer(data, tc.test_fraction, tc.seed)
     workers, threads = worker_layout(spark, tc)
-    # Cached in the training layout so that the fit reads it without another shuffle.
-    train_df = train_df.repartition(workers).cache()
-    n_train = train_df.count()
-    n_pos = train_df.where(F.col("label") == 1).count()
+    # Cached in the training layout so that the fit reads it without another shuffle
+    # (the encoding below is a select on top: same partitions).
+    raw_train = raw_train.repartition(workers).cache()
+    n_train = raw_train.count()
+    n_pos = raw_train.where(F.col("label") == 1).count()
     if n_train == 0 or n_pos == 0 or n_pos == n_train:
         raise DataError(f"training split has {n_train} rows and {n_pos} irregular: need both classes")
+    cc = tc.categorical
+    vocabulary = CategoricalVocabulary.fit(raw_train, categorical, cc.max_levels, cc.min_count)
+    feature_cols = numeric + vocabulary.feature_columns
+    train_df, test_df = vocabulary.transform(raw_train), vocabulary.transform(raw_test)
 
     with mlflow.start_run(run_name=f"{tc.model_name}-train") as run_:
         mlflow.log_params(tracking.run_params("xgb", tc.params))
@@ -185,8 +205,10 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
             "campaign_size": tc.campaign_size, "threshold": tc.threshold,
             "n_train": n_train, "n_train_positive": n_pos,
+            "categorical": ",".join(categorical), "n_encoded_features": len(vocabulary.feature_columns),
         })
         tracking.log_data_versions(versions)
+        mlflow.log_dict(vocabulary.to_dict(), "categories.json")
 
         model = fit_model(spark, train_df, feature_cols, tc)
         booster = model.get_booster()
@@ -216,12 +238,12 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             booster,
             name="model",
             registered_model_name=tc.model_name if tc.register else None,
-            metadata={"feature_columns": feature_cols, "months": cfg.features.months, "family": "DAICE"},
+            metadata=models.daice_metadata(feature_cols, vocabulary, cfg.features.months),
         )
         mv = info.registered_model_version if tc.register else None
         if mv is not None:
             tracking.set_alias(client, tc.model_name, tc.alias, str(mv))
-        train_df.unpersist()
+        raw_train.unpersist()
         result = TrainResult(run_.info.run_id, tc.model_name, str(mv) if mv is not None else None, m)
 
     print(f"train: {tc.model_name} v{result.model_version} run {result.run_id}  "

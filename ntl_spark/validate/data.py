@@ -25,7 +25,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import features, lakehouse, schemas
+from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 from ntl_spark.models import split_by_customer
@@ -94,8 +94,8 @@ def load_tables(spark: SparkSession, cfg: Config, names: list[str]) -> dict[str,
 
 
 def drift_columns(cfg: Config, *frames: DataFrame) -> list[str]:
-    """The model inputs compared for drift (config, else every feature column) present in every frame."""
-    wanted = cfg.validation.drift.features or features.feature_columns(cfg.features.months)
+    """The model inputs compared for drift (config, else every numeric model input) present in every frame."""
+    wanted = cfg.validation.drift.features or schemas.numeric_feature_columns(cfg.features.months)
     return [c for c in wanted if c not in cfg.validation.drift.exclude and all(c in f.columns for f in frames)]
 
 

@@ -184,14 +184,14 @@ def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None
         return None
 
 
-def _scores(spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str]) -> pd.DataFrame:
-    booster, cols = models.load_booster(ref)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DataError(f"{ref.name} v{ref.version} needs column(s) {missing} that the data lacks")
-    model_bytes = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
+def _scores(
+    spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str], table: str
+) -> pd.DataFrame:
+    model = models.load_daice(ref)
+    inputs = models.model_inputs(df, model, table)
+    model_bytes = spark.sparkContext.broadcast(bytes(model.booster.save_raw("ubj")))
     try:
-        return predict_labelled(df, model_bytes, cols, keys).toPandas()
+        return predict_labelled(inputs, model_bytes, model.feature_columns, keys).toPandas()
     finally:
         model_bytes.unpersist()
 
@@ -216,7 +216,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     training_set, ts_version = ts_pinned.df, ts_pinned.version
     test = held_out(training_set, cfg.train.test_fraction, cfg.train.seed)
     keys = ["inspection_id", "customer_id", "region", "label"]
-    ch = _scores(spark, test, challenger, keys).sort_values("inspection_id").reset_index(drop=True)
+    ch = _scores(spark, test, challenger, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
     if ch.empty:
         raise DataError("the held-out split of training_set is empty: nothing to compare the models on")
     y = ch["label"].to_numpy(dtype=int)
@@ -228,7 +228,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     agreement: dict[str, float] = {}
     cp = None
     if champion is not None:
-        cp = _scores(spark, test, champion, keys).sort_values("inspection_id").reset_index(drop=True)
+        cp = _scores(spark, test, champion, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
         m_cp = evaluate.binary_metrics(cp["label"].to_numpy(dtype=int), cp["score"].to_numpy(), cfg.train.threshold, k)
         region_rows += [{"model": f"champion v{champion.version}", **r}
                         for r in evaluate.metrics_by_group(cp, "region", cfg.train.threshold, k)]
@@ -242,7 +242,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         feats = mf_pinned.df
         month = reference_month(feats, cfg.features.reference_month)
         scoring = feats.where(F.col("reference_month") == F.lit(month))
-        sc = _scores(spark, scoring, challenger, ["customer_id"])
+        sc = _scores(spark, scoring, challenger, ["customer_id"], schemas.MONTHLY_FEATURES)
         dc = cfg.validation.drift
         score_drift = drift_.array_drift(ch["score"].to_numpy(), sc["score"].to_numpy(), dc.bins,
                                          dc.score_psi_warn, dc.score_psi_block)
@@ -355,7 +355,13 @@ def model_report(
     return page
 
 
-def scores_for(spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str]) -> pd.DataFrame:
-    """Scores of a registered model for ``df`` with ``keys`` carried along (driver-side frame)."""
-    return _scores(spark, df, ref, keys)
+def scores_for(
+    spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str], table: str
+) -> pd.DataFrame:
+    """Scores of a registered model for ``df`` with ``keys`` carried along (driver-side frame).
+
+    ``df`` holds the raw categorical columns: they are encoded with the model's
+    training vocabulary. ``table`` names the rows in messages.
+    """
+    return _scores(spark, df, ref, keys, table)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, lakehouse, schemas, tracking
@@ -31,13 +31,6 @@ from ntl_spark.validate.report import Report
 log = logging.getLogger(__name__)
 
 COLUMNS = ("segment", "value", "n", "positives", "k", "pr_auc", "roc_auc", "precision_at_k", "recall_at_k", "f1")
-
-
-def with_segments(df: DataFrame) -> DataFrame:
-    """Add the segment columns the training set only has in coded form (``meter_type`` from ``is_smart``)."""
-    if "meter_type" not in df.columns and "is_smart" in df.columns:
-        df = df.withColumn("meter_type", F.when(F.col("is_smart") == 1, "smart").otherwise("conventional"))
-    return df
 
 
 def segment_metrics(pdf: pd.DataFrame, columns: Sequence[str], threshold: float, k: int) -> pd.DataFrame:
@@ -78,7 +71,7 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     path = cfg.paths.table(schemas.TRAINING_SET)
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
     version = pinned.version
-    data = with_segments(pinned.df)
+    data = pinned.df
     if sg.data == "test":
         data = held_out(data, cfg.train.test_fraction, cfg.train.seed)
     if sg.where:
@@ -86,7 +79,7 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     missing = [c for c in sg.columns if c not in data.columns]
     if missing:
         raise ConfigError(f"config key 'validation.segments.columns': {missing} not in training_set")
-    pdf = scores_for(spark, data, ref, ["inspection_id", "label", *dict.fromkeys(sg.columns)])
+    pdf = scores_for(spark, data, ref, ["inspection_id", "label", *dict.fromkeys(sg.columns)], schemas.TRAINING_SET)
     if pdf.empty:
         raise DataError(f"no labelled rows to evaluate (validation.segments.data={sg.data}, where={sg.where!r})")
     table = segment_metrics(pdf, sg.columns, cfg.train.threshold, cfg.train.campaign_size)

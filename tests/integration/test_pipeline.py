@@ -92,6 +92,25 @@ def test_mlflow_registry_holds_the_model_with_metrics(pipeline):
         assert f"data.{table}.version" in params
 
 
+def test_model_carries_the_categories_learned_in_training(pipeline):
+    from ntl_spark import models, tracking
+    from ntl_spark.generate.common import REGIONS, TARIFFS
+
+    _, cfg, _ = pipeline
+    client = tracking.setup(cfg)
+    ref = tracking.resolve(client, "DAICE", "1")
+    model = models.load_daice(ref)
+    vocab = model.vocabulary
+    assert vocab.columns == ["region", "tariff", "meter_type", "activity"]
+    assert set(vocab.levels("region").levels) == set(REGIONS)  # learned from the data, every region common enough
+    assert set(vocab.levels("tariff").levels) <= set(TARIFFS)
+    assert set(vocab.levels("meter_type").levels) == {"conventional", "smart"}
+    assert model.feature_columns[-len(vocab.feature_columns):] == vocab.feature_columns
+    assert {"region__other", "tariff__other", "activity__other"} <= set(model.feature_columns)
+    assert "is_smart" not in model.feature_columns
+    assert "categories.json" in {a.path for a in client.list_artifacts(ref.run_id)}
+
+
 def test_model_beats_chance(pipeline):
     root, _, _ = pipeline
     con = sqlite3.connect(root / "mlflow.db")

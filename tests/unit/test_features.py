@@ -74,8 +74,23 @@ def test_derived_features_see_a_drop(spark):
     assert out["slope_12"] < 0  # consumption fell over time
     assert out["missing_months"] == months - len(series)
     assert out["kwh_per_kw"] == pytest.approx(out["mean_12"] / 5.0)
-    cols = features.feature_columns(months)
+    cols = schemas.numeric_feature_columns(months)
     assert set(cols) <= set(out.asDict())
+
+
+def test_categorical_attributes_are_carried_raw_not_encoded(spark):
+    # a region no list in the code knows: it reaches the feature rows as it is (the train job encodes it)
+    cust = spark.createDataFrame(
+        [("A", "M1", "smart", "LITORAL NORTE", "tarifa_x", 4.0, "retail", None, None, D(2015, 1, 1), "active")],
+        schemas.CUSTOMERS_SCHEMA,
+    )
+    bills = bills_df(spark, [("A", D(2026, 2, 1), 50.0, 28, "actual")])
+    keys = spark.createDataFrame([("A", D(2026, 2, 1))], "customer_id string, reference_month date")
+    out = features.build_features(bills, cust, keys, 3)
+    row = out.first()
+    assert (row.region, row.tariff, row.meter_type, row.activity) == ("LITORAL NORTE", "tarifa_x", "smart", "retail")
+    assert set(schemas.CUSTOMER_CATEGORICAL) | set(schemas.numeric_feature_columns(3)) <= set(out.columns)
+    assert not [c for c in out.columns if c.startswith(("region_", "tariff_")) or c == "is_smart"]
 
 
 def test_scoring_keys_only_active(spark):

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntl_spark import schemas, tracking
+from ntl_spark import models, schemas, tracking
 from ntl_spark.config import load_config
+from ntl_spark.encoding import CategoricalVocabulary
+from ntl_spark.errors import ConfigError
 from ntl_spark.validate import model, runs, segments
 from tests.conftest import make_config
 
@@ -60,21 +62,37 @@ def labelled(n: int, seed: int) -> pd.DataFrame:
     f0, f1, noise = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
     label = ((f0 + 0.5 * f1 + rng.normal(scale=0.5, size=n)) > 1.0).astype(int)
     return pd.DataFrame({"f0": f0, "f1": f1, "noise": noise, "label": label,
-                         "region": rng.choice(REGIONS, size=n), "is_smart": rng.integers(0, 2, n).astype(float),
+                         "region": rng.choice(REGIONS, size=n), "meter_type": rng.choice(["smart", "conventional"], n),
                          "tariff": rng.choice(["residential", "general"], size=n)})
 
 
-def register(cfg, columns: list[str], data: pd.DataFrame) -> str:
+CATEGORICAL = ["region", "tariff", "meter_type"]
+
+
+def register(spark, cfg, numeric: list[str], data: pd.DataFrame, name: str = "DAICE", vocabulary: bool = True) -> str:
+    """Train on ``numeric`` + the encoded categorical columns and register as the train job does.
+
+    ``vocabulary=False`` registers the way versions before learned categories were
+    (feature_columns only, regions one-hot from a fixed list).
+    """
     import mlflow.xgboost
     import xgboost as xgb
 
+    if vocabulary:
+        vocab = CategoricalVocabulary.fit(spark.createDataFrame(data), CATEGORICAL, max_levels=50, min_count=5)
+        data = vocab.transform(spark.createDataFrame(data)).toPandas()
+        columns = numeric + vocab.feature_columns
+        metadata = models.daice_metadata(columns, vocab, 36)
+    else:
+        data = data.assign(**{f"region_{r}": (data["region"] == r).astype(float) for r in REGIONS})
+        columns = numeric + [f"region_{r}" for r in REGIONS]
+        metadata = {"feature_columns": columns}
     clf = xgb.XGBClassifier(n_estimators=15, max_depth=2, n_jobs=1).fit(data[columns], data["label"])
     booster = clf.get_booster()
     booster.feature_names = columns
     tracking.setup(cfg)
-    with mlflow.start_run(run_name="DAICE-train"):
-        info = mlflow.xgboost.log_model(booster, name="model", registered_model_name="DAICE",
-                                        metadata={"feature_columns": columns})
+    with mlflow.start_run(run_name=f"{name}-train"):
+        info = mlflow.xgboost.log_model(booster, name="model", registered_model_name=name, metadata=metadata)
     return str(info.registered_model_version)
 
 
@@ -91,8 +109,8 @@ def registry(spark, tmp_path_factory):
     mf["reference_month"] = dt.date(2026, 9, 1)
     spark.createDataFrame(mf).write.format("delta").save(cfg.paths.table(schemas.MONTHLY_FEATURES))
     fit_on = labelled(600, 2)
-    weak = register(cfg, ["noise"], fit_on)  # learns nothing useful
-    strong = register(cfg, ["f0", "f1"], fit_on)
+    weak = register(spark, cfg, ["noise"], fit_on)  # learns nothing useful
+    strong = register(spark, cfg, ["f0", "f1"], fit_on)
     return cfg, weak, strong
 
 
@@ -128,6 +146,18 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     assert {"validation/decision.json", "validation/rank_heatmap.png", "validation/model_report.html"} <= files
     assert json.loads(Path(worse["report"]).with_name("decision.json").read_text())["decision"] == "refused"
     assert client.get_model_version("DAICE", weak).tags["validation.decision"] == "refused"
+
+
+def test_a_model_registered_without_categories_asks_for_retraining(spark, registry):
+    cfg, _, strong = registry
+    client = tracking.setup(cfg)
+    old = register(spark, cfg, ["f0", "f1"], labelled(200, 4), name="DAICE-old", vocabulary=False)
+    with pytest.raises(ConfigError, match="retrain"):
+        models.load_daice(tracking.resolve(client, "DAICE-old", old))
+    loaded = models.load_daice(tracking.resolve(client, "DAICE", strong))
+    assert loaded.vocabulary.columns == CATEGORICAL
+    assert loaded.feature_columns == ["f0", "f1", *loaded.vocabulary.feature_columns]
+    assert "region__other" in loaded.feature_columns and set(REGIONS) == set(loaded.vocabulary.levels("region").levels)
 
 
 def test_evaluate_sets_gives_a_row_per_segment(spark, registry):
