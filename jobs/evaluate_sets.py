@@ -7,7 +7,7 @@ import sys
 from ntl_spark.cli import run_job
 from ntl_spark.validate import segments
 
-DESCRIPTION = "Evaluate a registered model (validation.segments.model_ref) per segment (regions, tariffs, meter types) of the labelled data and log a table of metrics."
+DESCRIPTION = "Evaluate a registered model (validation.segments.model_ref; empty = the challenger) per segment (regions, tariffs, meter types) of the labelled data and log a table of metrics."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import sys
 from ntl_spark import score
 from ntl_spark.cli import run_job
 
-DESCRIPTION = "Score every active customer with a registered model (alias or version), rank them and write the scores Delta table."
+DESCRIPTION = "Score every active customer with the champion (alias model.champion; score.model_ref names another version or alias for a manual run), rank them and write the scores Delta table."
 
 
 def main(argv: list[str] | None = None) -> int:

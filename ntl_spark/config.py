@@ -394,8 +394,31 @@ class CategoricalConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelConf:
+    """Identity of the registered DAICE model, shared by train, the model gate, evaluation and scoring.
+
+    Training registers a version of ``name`` and sets the alias ``challenger``
+    on it; the model gate (``validate_model``) judges the challenger and moves
+    ``champion`` to it when blessed (``promote`` moves it by hand); scoring
+    uses ``champion`` unless ``score.model_ref`` names another version or alias.
+    """
+
+    name: str
+    challenger: str
+    champion: str
+
+    def validate(self) -> None:
+        _check(bool(self.name.strip()), "model.name", self.name, "must not be empty")
+        for key in ("challenger", "champion"):
+            value = getattr(self, key)
+            _check(bool(value) and not value.isdigit(), f"model.{key}", value,
+                   "must be an alias (not empty, not a version number)")
+        _check(self.challenger != self.champion, "model.champion", self.champion,
+               "must differ from model.challenger")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConf:
-    model_name: str
     test_fraction: float
     seed: int
     num_workers: int
@@ -407,7 +430,6 @@ class TrainConf:
     campaign_size: int
     threshold: float
     register: bool
-    alias: str
     params: dict[str, Any]
     categorical: CategoricalConf
 
@@ -423,8 +445,7 @@ class TrainConf:
 
 @dataclasses.dataclass(frozen=True)
 class ScoreConf:
-    model_name: str
-    model_ref: str  # an alias (champion, candidate ...) or a version number
+    model_ref: str  # empty = the champion alias (model.champion); else a version number or another alias
     top_features: int
     scored_on: str  # empty = today
     arrow_batch_rows: int  # rows per Arrow batch given to the model (Spark's default is 10,000)
@@ -501,10 +522,8 @@ class DriftConf:
 
 @dataclasses.dataclass(frozen=True)
 class BlessingConf:
-    """When a challenger may replace the champion (alias ``champion_alias``)."""
+    """When the challenger (alias ``model.challenger``) may replace the champion (alias ``model.champion``)."""
 
-    challenger: str  # alias or version of score.model_name
-    champion_alias: str
     max_pr_auc_drop: float  # challenger may be at most this much worse than the champion
     max_precision_at_k_drop: float
     min_pr_auc: float  # floor for any challenger (the only test when there is no champion)
@@ -523,7 +542,7 @@ class BlessingConf:
 class SegmentsConf:
     """Evaluate-sets job: a registered model on segments of the labelled data."""
 
-    model_ref: str
+    model_ref: str  # empty = the challenger (model.challenger); else a version number or an alias
     columns: list[str]
     data: str  # test (held-out split of the training set) or all
     where: str  # optional SQL filter, e.g. "region IN ('NORTE', 'SUR')"
@@ -564,6 +583,18 @@ class ValidateConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class PromoteConf:
+    """Promote job: move the champion alias (``model.champion``) to a named version."""
+
+    version: str  # a registered version number; empty = not set (the job asks for it)
+    reason: str  # kept with the move (model version tags, model_decisions)
+
+    def validate(self) -> None:
+        _check(self.version == "" or self.version.isdigit(), "promote.version", self.version,
+               "must be a version number")
+
+
+@dataclasses.dataclass(frozen=True)
 class CycleConf:
     """The monthly cycle (``jobs/cycle.py``): which month, which stages, its lock."""
 
@@ -596,10 +627,12 @@ class Config:
     windows: WindowsConf
     deep: DeepConf
     features: FeaturesConf
+    model: ModelConf
     train: TrainConf
     score: ScoreConf
     publish: PublishConf
     validation: ValidateConf
+    promote: PromoteConf
     cycle: CycleConf
 
     @property

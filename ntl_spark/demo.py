@@ -2,7 +2,7 @@
 
 generate -> ingest -> features -> train (register, alias) -> score -> publish,
 with the data gate before train and the model gate before score when
-``validation.enabled`` (scoring then uses the champion if blessed, else the candidate),
+``validation.enabled`` (scoring uses the champion: a refused challenger is never scored),
 plus windows -> train_deep -> score_deep before publish when ``deep.enabled``,
 with outputs under ``paths.root`` (``var/`` by default): Delta tables in
 ``var/lakehouse/<table>``, MLflow in ``var/mlflow.db`` and ``var/mlartifacts``.
@@ -10,7 +10,6 @@ with outputs under ``paths.root`` (``var/`` by default): Delta tables in
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -44,11 +43,7 @@ def run(cfg: Config) -> dict[str, Any]:
             stages[at:at] = [("windows", windows), ("train_deep", deep), ("score_deep", deep_score)]
         for name, stage in stages:
             t = time.time()
-            stage_cfg = cfg
-            if name == "score" and "validate_model" in out:  # the champion if blessed, else the candidate
-                ref = out["validate_model"]["model_ref"]
-                stage_cfg = dataclasses.replace(cfg, score=dataclasses.replace(cfg.score, model_ref=ref))
-            out[name] = stage.run(spark, stage_cfg)
+            out[name] = stage.run(spark, cfg)
             timings[name] = time.time() - t
     finally:
         spark.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DateType,
     DoubleType,
     FloatType,
@@ -34,6 +35,7 @@ INGEST_LOG = "ingest_log"
 MONTHLY_FEATURES = "monthly_features"
 TRAINING_SET = "training_set"
 SCORES = "scores"
+MODEL_DECISIONS = "model_decisions"
 
 # ------------------------------------------------------------ domain values
 METER_TYPES = ("conventional", "smart")
@@ -277,6 +279,28 @@ WINDOWS_SCHEMA = StructType(
         StructField("alarm_codes", StringType(), False),
         StructField("scale", FloatType(), False),
         StructField("coverage", FloatType(), False),
+        LINEAGE_FIELD,
+    ]
+)
+
+# ------------------------------------------------------ model decisions
+# Append-only: one row per verdict of the model gate (action validate) and per
+# move of the champion alias by hand (action promote), ntl_spark.registry.
+METRICS_TYPE = MapType(StringType(), DoubleType(), valueContainsNull=False)
+MODEL_DECISIONS_SCHEMA = StructType(
+    [
+        StructField("decided_at", TimestampType(), False),
+        StructField("action", StringType(), False),  # validate or promote
+        StructField("model_name", StringType(), False),
+        StructField("challenger_version", StringType(), False),  # the version judged or promoted
+        StructField("champion_version", StringType(), True),  # champion before; null when there was none
+        StructField("champion_after", StringType(), True),  # champion after the decision
+        StructField("blessed", BooleanType(), False),
+        StructField("reasons", ArrayType(StringType(), False), False),
+        StructField("challenger_metrics", METRICS_TYPE, False),  # held-out PR-AUC, ROC-AUC, precision@k ...
+        StructField("champion_metrics", METRICS_TYPE, True),
+        StructField("held_out_rows", LongType(), True),
+        StructField("run_id", StringType(), True),  # the validation run in MLflow
         LINEAGE_FIELD,
     ]
 )

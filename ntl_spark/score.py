@@ -1,7 +1,9 @@
 """Score: monthly_features (Delta) + a registered model -> ranked ``scores`` (Delta).
 
 In: the ``monthly_features`` rows of the reference month (every active
-customer) and a registered DAICE model resolved by alias or version. The
+customer) and the registered DAICE model ``model.name``: the version under
+the champion alias (``model.champion``), or the version or alias named in
+``score.model_ref`` for a manual run. The
 categorical columns are encoded with the model's own vocabulary (learned at
 training): a value it never saw, such as a new region, counts as
 ``<column>__other``.
@@ -31,7 +33,7 @@ from pyspark.sql import types as T
 
 from ntl_spark import lakehouse, models, schemas, tracking
 from ntl_spark.config import Config
-from ntl_spark.errors import DataError
+from ntl_spark.errors import DataError, MissingInputError
 from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,30 @@ def predict_frame(df: DataFrame, model_bytes: Any, feature_cols: list[str], top_
     )
 
 
+def model_to_score(client: Any, cfg: Config) -> tuple[tracking.ModelRef, str]:
+    """The registered version to score with and the reference it was found by.
+
+    Raises:
+        MissingInputError: ``score.model_ref`` is empty and no version holds the
+            champion alias yet (the model gate or ``promote`` sets it).
+        ConfigError: ``score.model_ref`` names a version or alias that does not exist.
+    """
+    mc = cfg.model
+    if cfg.score.model_ref:
+        return tracking.resolve(client, mc.name, cfg.score.model_ref), cfg.score.model_ref
+    if tracking.alias_version(client, mc.name, mc.champion) is None:
+        raise MissingInputError(
+            f"registered model '{mc.name}' has no champion yet (alias '{mc.champion}'): run validate_model to "
+            f"judge the challenger (@{mc.challenger}), or promote a version (--set promote.version=N); "
+            f"to score another version anyway set score.model_ref")
+    return tracking.resolve(client, mc.name, mc.champion), mc.champion
+
+
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
-    """Score every active customer with the configured model and write the ranking."""
+    """Score every active customer with the champion (or ``score.model_ref``) and write the ranking."""
     sc = cfg.score
     client = tracking.setup(cfg, experiment=f"{cfg.mlflow.experiment}-scoring")
-    ref = tracking.resolve(client, sc.model_name, sc.model_ref)
+    ref, model_ref = model_to_score(client, cfg)
     model = models.load_daice(ref)
     booster, feature_cols = model.booster, model.feature_columns
 
@@ -129,13 +150,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             (F.col("scored_on") == F.lit(scored_on)) & (F.col("model_name") == ref.name)
         )
         n = written.count()
-        mlflow.log_params({"model_name": ref.name, "model_version": ref.version, "model_ref": sc.model_ref,
+        mlflow.log_params({"model_name": ref.name, "model_version": ref.version, "model_ref": model_ref,
                            "reference_month": str(ref_month), "scored_on": str(scored_on)})
         tracking.log_data_versions(data_versions)
         mlflow.log_param("data.scores.version", version)
         mlflow.log_metric("customers_scored", n)
         top = written.orderBy("rank").limit(10).select("rank", "customer_id", "region", "score").collect()
-    print(f"score: {n:,} customers scored with {ref.name} v{ref.version} (@{sc.model_ref}), "
+    print(f"score: {n:,} customers scored with {ref.name} v{ref.version} (@{model_ref}), "
           f"reference month {ref_month}, scores Delta v{version} at {path}")
     for r in top:
         print(f"  #{r['rank']:<3} {r['customer_id']}  {r['region']:<11} {r['score']:.3f}")

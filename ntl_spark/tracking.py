@@ -81,6 +81,22 @@ def resolve(client: MlflowClient, name: str, ref: str) -> ModelRef:
     return ModelRef(name, str(mv.version), mv.run_id or "", mv.source or "", dict(mv.tags or {}))
 
 
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None when the model is not registered or the alias is not set."""
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        return None
+    version = (client.get_registered_model(name).aliases or {}).get(alias)
+    return str(version) if version is not None else None
+
+
+def version_exists(client: MlflowClient, name: str, version: str) -> bool:
+    """Whether ``name`` has a registered version ``version`` (a version number)."""
+    if not str(version).isdigit():
+        return False
+    versions = client.search_model_versions(filter_string=f"name = '{name}' and version_number = {int(version)}")
+    return bool(versions)
+
+
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version`` (moves it if it pointed elsewhere)."""
     client.set_registered_model_alias(name, alias, version)

@@ -6,7 +6,7 @@ accuracy, PR-AUC, ROC-AUC, FPR, TPR, precision at the campaign size, also per
 region), PR/ROC curves, feature importance, the configuration, the Delta
 version of every input table and the categorical vocabulary
 (``categories.json``); the native booster registered under
-``train.model_name`` with alias ``train.alias``, its metadata holding the
+``model.name`` with alias ``model.challenger``, its metadata holding the
 input columns and the vocabulary (read back by ``models.load_daice``).
 
 The categorical columns (``train.categorical``) are encoded with levels
@@ -197,10 +197,10 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     feature_cols = numeric + vocabulary.feature_columns
     train_df, test_df = vocabulary.transform(raw_train), vocabulary.transform(raw_test)
 
-    with mlflow.start_run(run_name=f"{tc.model_name}-train") as run_:
+    with mlflow.start_run(run_name=f"{cfg.model.name}-train") as run_:
         mlflow.log_params(tracking.run_params("xgb", tc.params))
         mlflow.log_params({
-            "model_name": tc.model_name, "num_workers": workers, "threads_per_worker": threads,
+            "model_name": cfg.model.name, "num_workers": workers, "threads_per_worker": threads,
             "test_fraction": tc.test_fraction,
             "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
             "campaign_size": tc.campaign_size, "threshold": tc.threshold,
@@ -224,7 +224,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         importance = booster.get_score(importance_type="total_gain")
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{tc.model_name} (test, n={len(y)})")
+            evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{cfg.model.name} (test, n={len(y)})")
             evaluate.plot_importance(importance, d / "feature_importance.png")
             (d / "feature_importance.json").write_text(json.dumps(importance, indent=1, sort_keys=True))
             (d / "metrics_by_region.json").write_text(json.dumps(per_region, indent=1, default=float))
@@ -237,16 +237,16 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         info = mlflow.xgboost.log_model(
             booster,
             name="model",
-            registered_model_name=tc.model_name if tc.register else None,
+            registered_model_name=cfg.model.name if tc.register else None,
             metadata=models.daice_metadata(feature_cols, vocabulary, cfg.features.months),
         )
         mv = info.registered_model_version if tc.register else None
         if mv is not None:
-            tracking.set_alias(client, tc.model_name, tc.alias, str(mv))
+            tracking.set_alias(client, cfg.model.name, cfg.model.challenger, str(mv))
         raw_train.unpersist()
-        result = TrainResult(run_.info.run_id, tc.model_name, str(mv) if mv is not None else None, m)
+        result = TrainResult(run_.info.run_id, cfg.model.name, str(mv) if mv is not None else None, m)
 
-    print(f"train: {tc.model_name} v{result.model_version} run {result.run_id}  "
+    print(f"train: {cfg.model.name} v{result.model_version} run {result.run_id}  "
           f"test n={int(m['n'])} positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  "
           f"ROC-AUC {m['roc_auc']:.3f}  precision@{k} {m['precision_at_k']:.3f}  f1 {m['f1']:.3f}")
     return result

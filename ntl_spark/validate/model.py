@@ -1,8 +1,7 @@
 """Model gate: a challenger against the current champion on the same held-out data.
 
-In: the registered model ``score.model_name`` at ``validation.blessing.challenger``
-(alias or version) and at alias ``validation.blessing.champion_alias`` (may not
-exist yet); the ``training_set`` Delta table, split with the training job's
+In: the registered model ``model.name`` at alias ``model.challenger`` and at
+alias ``model.champion`` (may not exist yet); the ``training_set`` Delta table, split with the training job's
 seed and fraction (``train.split_by_customer``) so both models see the
 held-out customers neither trained on; the scoring month of ``monthly_features``.
 Out: a decision (blessed or refused, with reasons) under the policy in
@@ -11,8 +10,11 @@ Evidence is logged as a run in the validation experiment: PR-AUC, ROC-AUC,
 precision at the campaign size (overall and per region) of both models, the
 agreement of their rankings (Spearman, Kendall, top-k overlap, a heat map of
 rank positions), the challenger's score PSI between held-out and scoring data,
-an HTML report and ``decision.json``. The model versions get tags
-``validation.decision`` and ``validation.run_id``.
+an HTML report and ``decision.json``. The decision is kept (``ntl_spark.registry``):
+tags on the challenger version (``validation.decision``, ``validation.reasons``,
+``validation.champion_version``, ``validation.run_id``) and a row in the
+append-only Delta table ``model_decisions`` (metrics of both models, held-out
+rows, data versions).
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import evaluate, lakehouse, models, schemas, tracking
+from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import BlessingConf, Config
-from ntl_spark.errors import DataError
+from ntl_spark.errors import DataError, MissingInputError
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate.data import experiment_name, report_dir
 from ntl_spark.validate.report import Report, pyplot
@@ -178,10 +180,9 @@ def decide(
 # ------------------------------------------------------------------------- run
 def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None:
     """The model version under ``alias``, or None when the alias is not set."""
-    try:
-        return tracking.resolve(client, name, alias)
-    except ValueError:
+    if tracking.alias_version(client, name, alias) is None:
         return None
+    return tracking.resolve(client, name, alias)
 
 
 def _scores(
@@ -206,14 +207,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     from ntl_spark.validate.data import reference_month
 
     policy = cfg.validation.blessing
-    name = cfg.score.model_name
+    name, challenger_alias, champion_alias = cfg.model.name, cfg.model.challenger, cfg.model.champion
     client = tracking.setup(cfg, experiment=experiment_name(cfg))
-    challenger = tracking.resolve(client, name, policy.challenger)
-    champion = champion_ref(client, name, policy.champion_alias)
+    if tracking.alias_version(client, name, challenger_alias) is None:
+        raise MissingInputError(f"registered model '{name}' has no challenger (alias '{challenger_alias}'): "
+                                f"run train first")
+    challenger = tracking.resolve(client, name, challenger_alias)
+    champion = champion_ref(client, name, champion_alias)
 
     ts_path = cfg.paths.table(schemas.TRAINING_SET)
     ts_pinned = lakehouse.read_pinned(spark, ts_path, schemas.TRAINING_SET, "features")
     training_set, ts_version = ts_pinned.df, ts_pinned.version
+    ts_lineage = lakehouse.lineage_of(training_set) if schemas.LINEAGE_COLUMN in training_set.columns else {}
     test = held_out(training_set, cfg.train.test_fraction, cfg.train.seed)
     keys = ["inspection_id", "customer_id", "region", "label"]
     ch = _scores(spark, test, challenger, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
@@ -250,15 +255,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     decision = decide(policy, challenger.version, m_ch, champion.version if champion else None, m_cp,
                       score_drift.level if score_drift else "ok")
     if champion is not None and champion.version == challenger.version:
-        decision.reasons.insert(0, f"version {challenger.version} already holds @{policy.champion_alias}")
+        decision.reasons.insert(0, f"version {challenger.version} already holds @{champion_alias}")
 
     run_tag = uuid.uuid4().hex[:12]
     folder = report_dir(cfg, run_tag)
     folder.mkdir(parents=True, exist_ok=True)
     evidence = {
         "decision": decision.label, "blessed": decision.blessed, "reasons": decision.reasons,
-        "model_name": name, "challenger": {"ref": policy.challenger, "version": challenger.version, "metrics": m_ch},
-        "champion": {"alias": policy.champion_alias, "version": champion.version, "metrics": m_cp} if champion else None,
+        "model_name": name, "challenger": {"ref": challenger_alias, "version": challenger.version, "metrics": m_ch},
+        "champion": {"alias": champion_alias, "version": champion.version, "metrics": m_cp} if champion else None,
         "ranking_agreement": agreement, "campaign_size": k, "held_out_rows": len(y),
         "training_set_version": ts_version,
         "score_drift": {"psi": score_drift.psi, "level": score_drift.level} if score_drift else None,
@@ -292,15 +297,23 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         mlflow.log_artifacts(str(folder), artifact_path="validation")
         mlflow_run = run_.info.run_id
 
-    for ref in (challenger,):
-        client.set_model_version_tag(name, ref.version, "validation.decision", decision.label)
-        client.set_model_version_tag(name, ref.version, "validation.run_id", mlflow_run)
+    # kept before the alias moves: a failed move leaves the verdict on record and the champion where it was
+    after = challenger.version if decision.blessed else (champion.version if champion else None)
+    data_versions = lakehouse.merge_lineage(ts_lineage, {schemas.TRAINING_SET: ts_version},
+                                            {schemas.MONTHLY_FEATURES: mf_pinned.version} if mf_pinned else {})
+    registry.record(spark, cfg, registry.ModelDecision(
+        registry.ACTION_VALIDATE, name, challenger.version, champion.version if champion else None, after,
+        decision.blessed, decision.reasons, {m: m_ch[m] for m in HEADLINE},
+        {m: m_cp[m] for m in HEADLINE} if m_cp else None, len(y), mlflow_run, data_versions))
+    registry.tag_version(client, name, challenger.version, {
+        "validation.decision": decision.label, "validation.reasons": registry.reasons_text(decision.reasons),
+        "validation.champion_version": champion.version if champion else "", "validation.run_id": mlflow_run,
+    })
     if decision.blessed and (champion is None or champion.version != challenger.version):
-        tracking.set_alias(client, name, policy.champion_alias, challenger.version)
+        tracking.set_alias(client, name, champion_alias, challenger.version)
 
-    use = policy.champion_alias if decision.blessed else policy.challenger
-    print(f"model validation: {name} v{challenger.version} (@{policy.challenger}) vs "
-          f"{'v' + champion.version if champion else 'no champion'} (@{policy.champion_alias}) -> "
+    print(f"model validation: {name} v{challenger.version} (@{challenger_alias}) vs "
+          f"{'v' + champion.version if champion else 'no champion'} (@{champion_alias}) -> "
           f"{decision.label.upper()}")
     print(f"  held-out n={len(y)}  PR-AUC {m_ch['pr_auc']:.3f}  ROC-AUC {m_ch['roc_auc']:.3f}  "
           f"precision@{k} {m_ch['precision_at_k']:.3f}" + (
@@ -315,7 +328,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         print(f"  - {reason}")
     print(f"  report: {report}  (MLflow run {mlflow_run})")
     return {"blessed": decision.blessed, "challenger_version": challenger.version,
-            "champion_version": champion.version if champion else None, "model_ref": use,
+            "champion_version": champion.version if champion else None, "held_out_rows": len(y),
             "reasons": decision.reasons, "metrics": metrics, "run_id": mlflow_run, "report": str(report)}
 
 

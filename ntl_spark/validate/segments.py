@@ -1,7 +1,7 @@
 """Evaluate sets: a registered model's metrics on segments of the labelled data.
 
-In: a registered model (``score.model_name`` at ``validation.segments.model_ref``,
-an alias or a version), the ``training_set`` Delta table (its held-out split,
+In: a registered model (``model.name`` at ``validation.segments.model_ref``,
+an alias or a version; empty = the challenger ``model.challenger``), the ``training_set`` Delta table (its held-out split,
 or every labelled row with ``validation.segments.data=all``), optionally
 narrowed by ``validation.segments.where``.
 Out: one row per segment (column, value: every region, tariff, meter type ...)
@@ -67,7 +67,8 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     """Score the labelled rows with the chosen model and log metrics per segment."""
     sg = cfg.validation.segments
     client = tracking.setup(cfg, experiment=experiment_name(cfg))
-    ref = tracking.resolve(client, cfg.score.model_name, sg.model_ref)
+    model_ref = sg.model_ref or cfg.model.challenger
+    ref = tracking.resolve(client, cfg.model.name, model_ref)
     path = cfg.paths.table(schemas.TRAINING_SET)
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
     version = pinned.version
@@ -93,13 +94,13 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     with mlflow.start_run(run_name=f"segments-{ref.name}-v{ref.version}") as run_:
         mlflow.set_tags({"validation.kind": "segments", "model_name": ref.name, "model_version": ref.version})
         mlflow.log_params({"data": sg.data, "where": sg.where, "segments": ",".join(sg.columns),
-                           "data.training_set.version": version, "model_ref": sg.model_ref})
+                           "data.training_set.version": version, "model_ref": model_ref})
         mlflow.log_table(table, artifact_file="segments.json")
         mlflow.log_artifacts(str(folder), artifact_path="segments")
         for r in table.itertuples():
             if r.pr_auc == r.pr_auc:  # NaN for a one-class segment
                 mlflow.log_metric(f"pr_auc.{r.segment}.{r.value}".replace(" ", "_"), float(r.pr_auc))
-    print(f"evaluate sets: {ref.name} v{ref.version} (@{sg.model_ref}) on {len(pdf):,} {sg.data} rows "
+    print(f"evaluate sets: {ref.name} v{ref.version} (@{model_ref}) on {len(pdf):,} {sg.data} rows "
           f"(MLflow run {run_.info.run_id})")
     with pd.option_context("display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))

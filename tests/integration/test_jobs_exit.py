@@ -42,11 +42,14 @@ def test_each_job_exits_with_its_code(tmp_path):
     root = tmp_path / "lake"
     common = ("generate.customers=600", "score.scored_on=2026-10-01")
     seconds = {}
-    for job in ("generate", "ingest", "features", "train", "score", "publish"):
-        code, out, took = submit(job, root, *common)
+    for job in ("generate", "ingest", "features", "train", "validate_model", "score", "publish"):
+        # The gate's verdict on 600 customers may go either way and is tested elsewhere (a refusal exits 0
+        # too); score names the candidate so it runs whatever the verdict.
+        extra = ("score.model_ref=candidate",) if job == "score" else ()
+        code, out, took = submit(job, root, *common, *extra)
         seconds[job] = round(took, 1)
         assert code == 0, f"{job} exited {code}:\n{out[-3000:]}"
-    # the training run registered a model and the score job wrote the ranking
+    # the training run registered a model, the gate judged it and the score job wrote the ranking
     assert (root / "lakehouse" / "scores" / "_delta_log").is_dir()
     print("seconds per job:", seconds)
 
@@ -57,3 +60,5 @@ def test_failures_exit_with_their_codes(tmp_path):
     assert code == 2 and "train.seed" in out
     code, out, _ = submit("train", root)
     assert code == 2 and "run the features job first" in out
+    code, out, _ = submit("score", root)  # nothing registered: no champion to score with
+    assert code == 2 and "no champion yet (alias 'champion')" in out and "validate_model" in out

@@ -19,7 +19,7 @@ from tests.conftest import make_config
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-JOBS = ("ingest", "features", "train", "score", "publish")
+JOBS = ("ingest", "features", "train", "validate_model", "score", "publish")  # the scheduled order: score takes the champion
 
 
 def run_job(name: str, root: Path, *overrides: str) -> int:
@@ -82,7 +82,7 @@ def test_mlflow_registry_holds_the_model_with_metrics(pipeline):
     versions = con.execute("select name, version, run_id from model_versions").fetchall()
     assert [(n, v) for n, v, _ in versions] == [("DAICE", 1)]
     aliases = con.execute("select alias, version from registered_model_aliases where name='DAICE'").fetchall()
-    assert ("candidate", 1) in aliases
+    assert ("candidate", 1) in aliases and ("champion", 1) in aliases  # the first challenger passed the floor
     run_id = versions[0][2]
     metrics = {k for (k,) in con.execute("select key from latest_metrics where run_uuid=?", (run_id,))}
     for name in ("f1", "precision", "recall", "accuracy", "pr_auc", "roc_auc", "fpr", "tpr", "precision_at_k"):

@@ -225,3 +225,17 @@ def test_conf_folder_in_a_container_is_the_working_directory(tmp_path, monkeypat
     monkeypatch.setenv("NTL_CONF_DIR", str(other))
     with pytest.raises(config.ConfigError, match="elsewhere"):
         config.load_config("test")
+
+
+def test_model_identity_is_one_section():
+    cfg = load_config("test")
+    assert (cfg.model.name, cfg.model.challenger, cfg.model.champion) == ("DAICE", "candidate", "champion")
+    assert cfg.score.model_ref == "" and cfg.validation.segments.model_ref == ""  # champion / challenger
+    for old in ("train.model_name=X", "train.alias=x", "score.model_name=X",
+                "validation.blessing.challenger=x", "validation.blessing.champion_alias=x"):
+        with pytest.raises(ConfigError, match="is unknown"):
+            load_config("test", [old])
+    with pytest.raises(ConfigError, match="model.champion"):
+        load_config("test", ["model.champion=candidate"])
+    with pytest.raises(ConfigError, match="model.challenger"):
+        load_config("test", ["model.challenger=3"])

@@ -67,3 +67,28 @@ def test_a_region_never_seen_in_training_is_scored_as_other(spark):
     assert "region__other" in [f.feature for f in got["new"].top_features]
     native = booster.inplace_predict(pd.DataFrame([[11.0, 0.0, 0.0, 1.0]], columns=cols).to_numpy(), missing=np.nan)
     assert got["new"].score == pytest.approx(float(native[0]), abs=1e-6)
+
+
+def test_score_takes_the_champion_and_says_who_sets_it_when_there_is_none(tmp_path):
+    from ntl_spark import tracking
+    from ntl_spark.errors import ConfigError, MissingInputError
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    client = tracking.setup(cfg)
+    with pytest.raises(MissingInputError, match=r"no champion yet \(alias 'champion'\).*validate_model.*promote"):
+        score.model_to_score(client, cfg)  # nothing registered
+    client.create_registered_model("DAICE")
+    for _ in range(2):
+        client.create_model_version("DAICE", str(tmp_path / "model"))
+    tracking.set_alias(client, "DAICE", "candidate", "2")
+    with pytest.raises(MissingInputError, match="validate_model"):
+        score.model_to_score(client, cfg)  # a challenger, but no champion: it is not scored
+    tracking.set_alias(client, "DAICE", "champion", "1")
+    ref, used = score.model_to_score(client, cfg)
+    assert (ref.version, used) == ("1", "champion")
+    manual = make_config(tmp_path, "score.model_ref=2")
+    assert score.model_to_score(client, manual)[0].version == "2"
+    assert score.model_to_score(client, make_config(tmp_path, "score.model_ref=candidate"))[0].version == "2"
+    with pytest.raises(ConfigError, match="'7'"):
+        score.model_to_score(client, make_config(tmp_path, "score.model_ref=7"))

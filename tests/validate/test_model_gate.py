@@ -136,7 +136,7 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     # the worse one is refused and the champion stays
     tracking.set_alias(client, "DAICE", "candidate", weak)
     worse = model.run(spark, cfg)
-    assert not worse["blessed"] and worse["model_ref"] == "candidate"
+    assert not worse["blessed"]
     assert aliases(cfg)["champion"] == strong
     assert any("worse than the champion" in r for r in worse["reasons"])
     # the evidence is logged: decision, heat map, report
@@ -146,6 +146,61 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     assert {"validation/decision.json", "validation/rank_heatmap.png", "validation/model_report.html"} <= files
     assert json.loads(Path(worse["report"]).with_name("decision.json").read_text())["decision"] == "refused"
     assert client.get_model_version("DAICE", weak).tags["validation.decision"] == "refused"
+    # each verdict is kept: tags on the challenger version and a row in model_decisions
+    tags = client.get_model_version("DAICE", weak).tags
+    assert tags["validation.run_id"] == worse["run_id"] and tags["validation.champion_version"] == strong
+    assert "worse than the champion" in tags["validation.reasons"]
+    assert client.get_model_version("DAICE", strong).tags["validation.decision"] == "blessed"
+    rows = decisions(spark, cfg)
+    rows = rows[rows.action == "validate"]
+    assert list(rows.blessed) == [True, True, False]
+    assert list(rows.challenger_version) == [weak, strong, weak]
+    assert [v if isinstance(v, str) else None for v in rows.champion_version] == [None, weak, strong]
+    assert list(rows.champion_after) == [weak, strong, strong]
+    assert list(rows.run_id) == [first["run_id"], better["run_id"], worse["run_id"]]
+    last = rows.iloc[-1]
+    assert dict(last.challenger_metrics)["pr_auc"] == pytest.approx(worse["metrics"]["challenger.pr_auc"])
+    assert dict(last.champion_metrics)["pr_auc"] == pytest.approx(worse["metrics"]["champion.pr_auc"])
+    assert rows.iloc[0].champion_metrics is None
+    assert last.held_out_rows == worse["held_out_rows"] > 0
+    assert dict(last.data_versions)[schemas.TRAINING_SET] == 0
+    assert any("worse than the champion" in r for r in last.reasons)
+
+
+def decisions(spark, cfg) -> pd.DataFrame:
+    from ntl_spark import lakehouse
+
+    path = cfg.paths.table(schemas.MODEL_DECISIONS)
+    df = lakehouse.read_pinned(spark, path, schemas.MODEL_DECISIONS, "validate_model").df
+    return df.orderBy("decided_at").toPandas()
+
+
+def test_promote_moves_the_champion_and_keeps_why(spark, registry):
+    from ntl_spark import registry as reg
+
+    cfg, weak, strong = registry
+    client = tracking.setup(cfg)
+    tracking.set_alias(client, "DAICE", "champion", strong)
+    with pytest.raises(ConfigError, match=r"no version '99'; versions: \[1, 2\]"):
+        reg.promote(spark, make_config(Path(cfg.paths.root), "promote.version=99", "promote.reason=x"))
+    with pytest.raises(ConfigError, match="promote.reason"):
+        reg.promote(spark, make_config(Path(cfg.paths.root), f"promote.version={weak}"))
+    assert aliases(cfg)["champion"] == strong  # a refused promotion moves nothing
+    rollback = make_config(Path(cfg.paths.root), f"promote.version={weak}",
+                           "promote.reason=rollback after a bad campaign")
+    out = reg.promote(spark, rollback)
+    assert out["moved"] and out["champion_before"] == strong
+    assert aliases(cfg)["champion"] == weak
+    tags = client.get_model_version("DAICE", weak).tags
+    assert tags["promotion.reason"] == "rollback after a bad campaign"
+    assert tags["promotion.previous_champion"] == strong
+    row = decisions(spark, cfg).iloc[-1]
+    assert (row.action, row.challenger_version, row.champion_version, row.champion_after, row.blessed) == (
+        "promote", weak, strong, weak, True)
+    assert list(row.reasons) == ["rollback after a bad campaign"]
+    again = reg.promote(spark, rollback)  # already champion: nothing moves, nothing is recorded
+    assert not again["moved"] and len(decisions(spark, cfg)) == out["delta_version"] + 1
+    tracking.set_alias(client, "DAICE", "champion", strong)
 
 
 def test_a_model_registered_without_categories_asks_for_retraining(spark, registry):
