@@ -54,7 +54,8 @@ def test_lock_refuses_a_second_cycle(tmp_path):
 
 def test_cycle_runs_stops_at_the_failing_stage_and_resumes(spark, tmp_path):
     root = tmp_path / "lake"
-    base = ("cycle.month=2026-09-01", "cycle.ingest=all", "score.model_ref=candidate")
+    # its own Hive database: the test session's metastore also holds the pipeline test's ntl.scores
+    base = ("cycle.month=2026-09-01", "cycle.ingest=all", "score.model_ref=candidate", "publish.database=ntl_cycle")
     generate.run(make_config(root, *base))
     # a first load of the whole source, without the gates (they have tests of their own)
     first = make_config(root, *base, "cycle.stages=[ingest,features,train,score,publish]")
@@ -77,3 +78,9 @@ def test_cycle_runs_stops_at_the_failing_stage_and_resumes(spark, tmp_path):
     # resume from the failed stage once fixed
     resumed = cycle.run(make_config(root, *base, "cycle.from_stage=score"))
     assert resumed["stages"] == ["score", "publish"]
+
+    # publishing the same Hive table from another location is refused before anything is written
+    from ntl_spark import publish
+
+    with pytest.raises(ConfigError, match="ntl_cycle.scores is registered at"):
+        publish.run(spark, make_config(tmp_path / "elsewhere", "publish.database=ntl_cycle"))
