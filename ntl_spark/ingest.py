@@ -718,6 +718,17 @@ def customer_keys(
             return None
         pinned = lakehouse.read_pinned(spark, path, schemas.CUSTOMERS, "ingest")
         df, where = pinned.df.select(*cols), f"the customers table v{pinned.version}"
+        # The run that wrote the table counted its quarantined customer rows too: count them
+        # here as well, or re-ingesting a period would quarantine bills the first ingest kept.
+        quarantine = lakehouse.read_optional(spark, cfg.paths.table(schemas.QUARANTINE))
+        if quarantine is not None:
+            refused = (
+                quarantine.df.where(F.col("table") == schemas.CUSTOMERS)
+                .join(pinned.df.select("_ingest_run_id").distinct(), "_ingest_run_id", "left_semi")
+                .select(F.from_json("record", "customer_id string, meter_id string, connected_on date").alias("r"))
+                .select(*[F.col(f"r.{c}").alias(c) for c in cols])
+            )
+            df, where = df.unionByName(refused), f"{where} and its quarantined rows"
     df = df.persist()
     return CustomerKeys(df, df.count(), where)
 
@@ -787,10 +798,11 @@ def ingest_table(
 
         window_text = f"{start or ''}..{end or ''}"
         q = quarantine_rows(bad, table).select("*", F.lit(window_text).alias("window"), *meta)
-        lakehouse.write(
-            q, cfg.paths.table(schemas.QUARANTINE), schemas.QUARANTINE,
-            where=f"table = '{table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
-        )
+        if rows_read:  # the kept rows keep their quarantined siblings too
+            lakehouse.write(
+                q, cfg.paths.table(schemas.QUARANTINE), schemas.QUARANTINE,
+                where=f"table = '{table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
+            )
     finally:
         checked.unpersist()
     report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes)
