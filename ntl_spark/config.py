@@ -840,27 +840,28 @@ def load_config(
         if not path.exists():
             raise ConfigError(f"config layer '{name}' not found at {path}")
         merged = _deep_merge(merged, _read_yaml(path))
-    for text in overrides:
-        parts, value = parse_override(text)
-        patch: dict[str, Any] = {parts[-1]: value}
-        for part in reversed(parts[:-1]):
-            patch = {part: patch}
-        merged = _deep_merge(merged, patch)
+    merged = _merge_overrides(merged, overrides)
     merged["env"] = env
     cfg = _build(Config, merged)
     cfg.validate()
     return cfg
 
 
-def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
-    """``cfg`` with ``section.key=value`` overrides on top, loaded and validated as :func:`load_config` does."""
-    merged: dict[str, Any] = dataclasses.asdict(cfg)
+def _merge_overrides(merged: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``merged`` with each ``section.key=value`` override deep-merged on top, in order."""
     for text in overrides:
         parts, value = parse_override(text)
         patch: dict[str, Any] = {parts[-1]: value}
         for part in reversed(parts[:-1]):
             patch = {part: patch}
         merged = _deep_merge(merged, patch)
+    return merged
+
+
+def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
+    """``cfg`` with ``section.key=value`` overrides on top, loaded and validated as :func:`load_config` does."""
+    merged: dict[str, Any] = dataclasses.asdict(cfg)
+    merged = _merge_overrides(merged, overrides)
     out = _build(Config, merged)
     out.validate()
     return out

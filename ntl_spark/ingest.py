@@ -815,7 +815,7 @@ def _log_run(
     start: dt.date | None, end: dt.date | None, now: dt.datetime,
 ) -> None:
     row = (run_id, r.table, r.source, start, end, r.rows_read, r.rows_written, r.rows_quarantined,
-           r.delta_version, now, dict(getattr(r, "gaps", None) or {}))
+           r.delta_version, now, dict(r.gaps))
     df = spark.createDataFrame([row], schemas.INGEST_LOG_SCHEMA)
     lakehouse.write(df, cfg.paths.table(schemas.INGEST_LOG), schemas.INGEST_LOG, mode="append", add_columns=True)
 
