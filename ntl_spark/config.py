@@ -102,14 +102,49 @@ class FraudConf:
     rate: float
     # Relative weights of the attack models (normalised by the generator).
     attacks: dict[str, float]
+    # Probability that a customer caught by an inspection starts stealing again later.
+    restart: float
 
     def validate(self) -> None:
         _check(0.0 <= self.rate < 1.0, "generate.fraud.rate", self.rate, "must be in [0, 1)")
+        _check(0.0 <= self.restart <= 1.0, "generate.fraud.restart", self.restart, "must be in [0, 1]")
         known = {f"h{i}" for i in range(1, 7)} | {f"fdi{i}" for i in range(1, 7)}
+        known |= {"partial", "night", "stopped", "intermittent", "gradual", "hookup"}
         for key, weight in self.attacks.items():
             _check(key in known, f"generate.fraud.attacks.{key}", key, f"unknown attack; known: {sorted(known)}")
             _check(weight >= 0, f"generate.fraud.attacks.{key}", weight, "weight must be >= 0")
         _check(sum(self.attacks.values()) > 0, "generate.fraud.attacks", self.attacks, "all weights are zero")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeatherConf:
+    """Weather-driven seasonality of the generator (off = one fixed seasonal table per tariff)."""
+
+    enabled: bool
+    anomaly_sd: float  # °C, standard deviation of a month's temperature anomaly
+
+    def validate(self) -> None:
+        _check(0.0 <= self.anomaly_sd <= 10.0, "generate.weather.anomaly_sd", self.anomaly_sd, "must be in [0, 10]")
+
+
+@dataclasses.dataclass(frozen=True)
+class LookalikesConf:
+    """Share of customers per kind of honest look-alike (at most one kind per customer)."""
+
+    move_out: float
+    solar: float
+    efficiency: float
+    seasonal_home: float
+    meter_replacement: float
+    tariff_change: float
+
+    def validate(self) -> None:
+        total = 0.0
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            _check(0.0 <= value <= 1.0, f"generate.lookalikes.{field.name}", value, "must be in [0, 1]")
+            total += value
+        _check(total <= 1.0, "generate.lookalikes", total, "shares must add up to at most 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +163,8 @@ class GenerateConf:
     no_access_rate: float
     label_noise: float
     fraud: FraudConf
+    weather: WeatherConf
+    lookalikes: LookalikesConf
 
     def validate(self) -> None:
         _check(self.customers >= 10, "generate.customers", self.customers, "must be >= 10")
@@ -142,6 +179,8 @@ class GenerateConf:
             value = getattr(self, key)
             _check(0.0 <= value <= 1.0, f"generate.{key}", value, "must be in [0, 1]")
         self.fraud.validate()
+        self.weather.validate()
+        self.lookalikes.validate()
 
 
 @dataclasses.dataclass(frozen=True)

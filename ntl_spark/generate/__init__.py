@@ -5,8 +5,12 @@ format, fraud mix, inspection rates). Out, under ``generate.output`` (default
 ``<paths.root>/<paths.raw>``): ``customers``, ``bills``, ``readings``,
 ``events`` and ``inspections`` as Parquet/CSV part files or HDF5 files (layout
 in ``ntl_spark.generate.writers``), ``_manifest.json`` describing the run, and
-the ground truth ``_truth/fraud.parquet`` (customer_id, meter_id, attack,
-fraud_start, fraud_end), which is not a contract table.
+the ground truth under ``_truth/`` (not contract tables; no stage reads them,
+they are for evaluation only): ``fraud.parquet`` (customer_id, meter_id,
+attack, fraud_start, fraud_end), ``restarts.parquet`` (customer_id, restart,
+restart_end: a caught customer stealing again) and ``lookalikes.parquet``
+(customer_id, meter_id, kind, changed_on, size: honest customers whose use
+changed like a thief's).
 
 Customers are generated in fixed chunks (``CHUNK_CUSTOMERS``) and every chunk
 draws from generators seeded by (seed, table, chunk): the same seed gives the
@@ -42,11 +46,30 @@ from ntl_spark.generate.customers import make_customers
 from ntl_spark.generate.events import make_events
 from ntl_spark.generate.fraud import NO_END, draw_fraud, recorded_months
 from ntl_spark.generate.inspections import inspect, inspections_table, plan_campaigns
+from ntl_spark.generate.lookalikes import draw_lookalikes
 from ntl_spark.generate.readings import make_readings
+from ntl_spark.generate.weather import season_factors
 from ntl_spark.generate.writers import TableWriter
 
 log = logging.getLogger(__name__)
 
+# Second fraud episodes (a caught customer who steals again) and honest look-alikes.
+RESTART_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("restart", pa.date32(), nullable=False),
+        pa.field("restart_end", pa.date32()),
+    ]
+)
+LOOKALIKE_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("meter_id", pa.string()),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("changed_on", pa.date32(), nullable=False),
+        pa.field("size", pa.float64(), nullable=False),
+    ]
+)
 TRUTH_SCHEMA = pa.schema(
     [
         pa.field("customer_id", pa.string(), nullable=False),
@@ -100,6 +123,9 @@ def run(cfg: Config) -> dict[str, Any]:
     progress = Progress("customers+bills", gc.customers, "customers")
     progress_readings = Progress("readings", expected_meters, "meters (approx.)")
     truth: list[pa.Table] = []
+    restarts: list[pa.Table] = []
+    lookalike_rows: list[pa.Table] = []
+    season = season_factors(cal, gc.weather, rng_for(gc.seed, "weather"))
     outcomes = np.zeros(3, dtype=np.int64)
     meters = 0
     next_inspection = 1
@@ -112,10 +138,11 @@ def run(cfg: Config) -> dict[str, Any]:
         meters = max(meters, int(cust.meter_no.max(initial=0)))
         ids = cust.customer_ids()
         rng_bills = rng_for(gc.seed, "bills", chunk)
-        honest = honest_months(cust, cal, rng_bills)
+        look = draw_lookalikes(cust, cal, gc.lookalikes, rng_bills)
+        honest = honest_months(cust, cal, rng_bills, season, look)
         billed = billed_months(cust, cal)
         rng_fraud = rng_for(gc.seed, "fraud", chunk)
-        fraud = draw_fraud(cust, cal, gc.fraud, rng_fraud)
+        fraud = draw_fraud(cust, cal, gc.fraud, rng_fraud, honest)
         t1 = time.perf_counter()
         rng_ins = rng_for(gc.seed, "inspections", chunk)
         ins = inspect(cust, recorded_months(honest, cust, fraud, cal, rng_fraud), fraud, campaigns, gc, cal, rng_ins)
@@ -145,6 +172,9 @@ def run(cfg: Config) -> dict[str, Any]:
                     meter_ids.take(pa.array(rows)), cust.tariff[rows], honest[rows], cust.connected[rows],
                     cust.disconnected[rows], fraud.kind[rows], fraud.start[rows], fraud.end[rows],
                     {k: v[rows] for k, v in fraud.params.items()}, cal, rng_for(gc.seed, "readings", part),
+                    episode2=(fraud.restart[rows], fraud.end2[rows]), month_factor=fraud.month_factor[rows],
+                    look={"kind": look.kind[rows], "day": look.day[rows], "size": look.size[rows],
+                          "tariff_before": look.tariff_before[rows]},
                 )
                 writers[schemas.READINGS].write(readings_t)
                 part += 1
@@ -154,12 +184,36 @@ def run(cfg: Config) -> dict[str, Any]:
         t6 = time.perf_counter()
         live_from = np.maximum(cust.connected[smart], cal.first_day)
         events_t = make_events(meter_ids.take(pa.array(smart)), live_from, cust.disconnected[smart],
-                               fraud.start[smart], fraud.end[smart], rng_for(gc.seed, "events", chunk))
+                               fraud.start[smart], fraud.end[smart], rng_for(gc.seed, "events", chunk),
+                               episode2=(fraud.restart[smart], fraud.end2[smart]),
+                               solar_from=np.where(look.kind[smart] == "solar", look.day[smart], NO_END))
         writers[schemas.EVENTS].write(events_t)
         seconds["events"] += time.perf_counter() - t6
 
         cheat = np.flatnonzero(fraud.active)
         end = fraud.end[cheat]
+        again = np.flatnonzero(fraud.restart < NO_END)
+        end2 = fraud.end2[again]
+        restarts.append(pa.table(
+            {
+                "customer_id": ids.take(pa.array(again)),
+                "restart": pa.array(fraud.restart[again].astype(np.int32), type=pa.date32()),
+                "restart_end": pa.array(np.where(end2 >= NO_END, 0, end2).astype(np.int32), type=pa.date32(),
+                                        mask=end2 >= NO_END),
+            },
+            schema=RESTART_SCHEMA,
+        ))
+        alike = np.flatnonzero(look.kind != "")
+        lookalike_rows.append(pa.table(
+            {
+                "customer_id": ids.take(pa.array(alike)),
+                "meter_id": meter_ids.take(pa.array(alike)),
+                "kind": pa.array(look.kind[alike].tolist(), type=pa.string()),
+                "changed_on": pa.array(look.day[alike].astype(np.int32), type=pa.date32()),
+                "size": pa.array(look.size[alike], type=pa.float64()),
+            },
+            schema=LOOKALIKE_SCHEMA,
+        ))
         truth.append(pa.table(
             {
                 "customer_id": ids.take(pa.array(cheat)),
@@ -177,6 +231,10 @@ def run(cfg: Config) -> dict[str, Any]:
     truth_t = pa.concat_tables(truth) if truth else TRUTH_SCHEMA.empty_table()
     (out / "_truth").mkdir(exist_ok=True)
     pq.write_table(truth_t, out / "_truth" / "fraud.parquet")
+    restarts_t = pa.concat_tables(restarts) if restarts else RESTART_SCHEMA.empty_table()
+    pq.write_table(restarts_t, out / "_truth" / "restarts.parquet")
+    lookalikes_t = pa.concat_tables(lookalike_rows) if lookalike_rows else LOOKALIKE_SCHEMA.empty_table()
+    pq.write_table(lookalikes_t, out / "_truth" / "lookalikes.parquet")
 
     counts = {t: w.rows for t, w in writers.items()}
     labelled = int(outcomes[0] + outcomes[1])
@@ -204,7 +262,10 @@ def run(cfg: Config) -> dict[str, Any]:
             "by_attack": {k: int(v) for k, v in zip(*np.unique(truth_t.column("attack").to_numpy(zero_copy_only=False),
                                                                return_counts=True), strict=True)},
             "ended_by_inspection": truth_t.num_rows - truth_t.column("fraud_end").null_count,
+            "restarted": restarts_t.num_rows,
         },
+        "lookalikes": {k: int(v) for k, v in zip(
+            *np.unique(lookalikes_t.column("kind").to_numpy(zero_copy_only=False), return_counts=True), strict=True)},
         "inspections": {
             "regular": int(outcomes[0]),
             "irregular": int(outcomes[1]),

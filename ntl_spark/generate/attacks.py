@@ -4,7 +4,12 @@ In: consumption arrays whose last axis is time (the 96 quarter-hours of a day,
 or the months of a bill series) and the attack parameters. Out: arrays of the
 same shape with the attack applied. The h1..h6 models follow Jokar et al.
 (2016); FDI1..FDI6 are the false-data-injection models used on smart-meter
-curves. All functions are vectorised over the leading axes; parameters must
+curves. ``partial``, ``night`` and ``stopped`` are further day-level models
+(a bypass of the load above a threshold, theft at night only, a meter that
+stopped); ``intermittent``, ``gradual`` and ``hookup`` act on the monthly
+energy (``month_factors``): theft in some months only, a share that grows
+over a year, and a direct hook-up that leaves the meter recording a flat old
+level. All functions are vectorised over the leading axes; parameters must
 broadcast against ``x`` (use ``[..., None]`` for one value per row).
 """
 
@@ -14,7 +19,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-ATTACKS = ("h1", "h2", "h3", "h4", "h5", "h6", "fdi1", "fdi2", "fdi3", "fdi4", "fdi5", "fdi6")
+ATTACKS = ("h1", "h2", "h3", "h4", "h5", "h6", "fdi1", "fdi2", "fdi3", "fdi4", "fdi5", "fdi6",
+           "partial", "night", "stopped")
+# Attacks defined on the monthly energy: the 15-minute curve keeps its shape and
+# every day is scaled by its month's factor.
+MONTH_ATTACKS = ("intermittent", "gradual", "hookup")
+ALL_ATTACKS = ATTACKS + MONTH_ATTACKS
+# Quarter-hours counted as night by the night-only attack (22:00-06:00).
+NIGHT = np.r_[0:24, 88:96]
 
 
 # ------------------------------------------------------------ elementary models
@@ -81,6 +93,26 @@ def fdi6(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return a * x.mean(axis=-1, keepdims=True)
 
 
+def partial(x: np.ndarray, threshold: np.ndarray | float) -> np.ndarray:
+    """Bypass of the load above a threshold: ``min(x, threshold)``.
+
+    The heavy appliances are wired around the meter; the base load still passes it.
+    """
+    return np.minimum(x, threshold)
+
+
+def night(x: np.ndarray, a: np.ndarray | float) -> np.ndarray:
+    """Theft at night only: a share ``a`` of the 22:00-06:00 quarter-hours goes unrecorded."""
+    out = x.copy()
+    out[..., NIGHT] *= 1.0 - np.asarray(a)
+    return out
+
+
+def stopped(x: np.ndarray) -> np.ndarray:
+    """A stopped (blocked) meter records nothing."""
+    return np.zeros_like(x)
+
+
 # ------------------------------------------------------------------ parameters
 def draw_params(kind: str, k: int, rng: np.random.Generator, steps: int = 96) -> dict[str, np.ndarray]:
     """Per-meter (or per-customer) parameters of attack ``kind`` for ``k`` meters.
@@ -98,8 +130,8 @@ def draw_params(kind: str, k: int, rng: np.random.Generator, steps: int = 96) ->
     Raises:
         ValueError: unknown attack.
     """
-    if kind not in ATTACKS:
-        raise ValueError(f"unknown attack {kind!r}; known: {list(ATTACKS)}")
+    if kind not in ALL_ATTACKS:
+        raise ValueError(f"unknown attack {kind!r}; known: {list(ALL_ATTACKS)}")
     if kind == "h1":
         return {"a": rng.uniform(0.1, 0.8, k)}
     if kind == "fdi1":
@@ -108,6 +140,14 @@ def draw_params(kind: str, k: int, rng: np.random.Generator, steps: int = 96) ->
         length = rng.integers(steps // 6, steps // 2 + 1, k)
         t1 = rng.integers(0, steps - length + 1)
         return {"t1": t1, "t2": t1 + length}
+    if kind == "partial":  # threshold as a multiple of the day's mean quarter-hour
+        return {"a": rng.uniform(0.6, 1.4, k)}
+    if kind == "night":
+        return {"a": rng.uniform(0.7, 1.0, k)}
+    if kind == "intermittent":  # recorded share in the months the theft runs
+        return {"a": rng.uniform(0.15, 0.6, k)}
+    if kind == "gradual":  # final recorded share, reached after t1 months
+        return {"a": rng.uniform(0.2, 0.6, k), "t1": rng.integers(6, 19, k)}
     return {}
 
 
@@ -149,6 +189,12 @@ def apply_days(kind: str, x: np.ndarray, params: Mapping[str, np.ndarray], rng: 
         return fdi5(x, rng.uniform(0.2, 0.8, x.shape))
     if kind == "fdi6":
         return fdi6(x, rng.uniform(0.2, 0.8, x.shape))
+    if kind == "partial":
+        return partial(x, params["a"][:, None, None] * x.mean(axis=-1, keepdims=True))
+    if kind == "night":
+        return night(x, params["a"][:, None, None])
+    if kind == "stopped":
+        return stopped(x)
     raise ValueError(f"unknown attack {kind!r}; known: {list(ATTACKS)}")
 
 
@@ -227,16 +273,71 @@ def apply_months(
     return np.where(inside, out, x)
 
 
+def month_factors(
+    kind: str,
+    honest: np.ndarray,
+    start: np.ndarray,
+    params: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Recorded over honest energy per month for a month-level attack running from ``start`` on.
+
+    ``intermittent`` steals in blocks of 1-3 months, each block on with
+    probability 0.5 (the first always on); ``gradual`` lowers the recorded share
+    linearly from 1 to ``a`` over ``t1`` months; ``hookup`` records the mean of
+    the 12 months before the start, flat, whatever the season (a direct
+    connection carries the rest).
+
+    Args:
+        kind: one of ``MONTH_ATTACKS``.
+        honest: honest monthly kWh of the attackers, shape (n, m).
+        start: month position of the attack's first month per row, shape (n,).
+        params: from ``draw_params``.
+        rng: random generator.
+
+    Returns:
+        Factors, shape (n, m); 1 before ``start`` (the caller mixes in the
+        attack's share of days per month).
+
+    Raises:
+        ValueError: ``kind`` is not a month-level attack.
+    """
+    n, m = honest.shape
+    pos = np.arange(m)[None, :]
+    since = pos - start[:, None]
+    if kind == "intermittent":
+        block = rng.integers(1, 4, (n, 1))
+        on = rng.random((n, m)) < 0.5
+        on[:, 0] = True
+        state = np.take_along_axis(on, np.clip(since // block, 0, m - 1), axis=1)
+        out = np.where(state, params["a"][:, None], 1.0)
+    elif kind == "gradual":
+        progress = np.clip((since + 1) / params["t1"][:, None], 0.0, 1.0)
+        out = 1.0 - progress * (1.0 - params["a"][:, None])
+    elif kind == "hookup":
+        before = (since < 0) & (since >= -12)
+        count = before.sum(axis=1, keepdims=True)
+        old = np.where(before, honest, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
+        old = np.where(count > 0, old, honest[:, :1])
+        flat = old * rng.uniform(0.9, 1.0, (n, 1)) * rng.lognormal(0.0, 0.03, (n, m))
+        out = np.divide(flat, honest, out=np.ones_like(honest), where=honest > 0)
+        # honest use below the old level: the hook-up takes nothing that month
+        out = np.minimum(out, 1.0)
+    else:
+        raise ValueError(f"month_factors: {kind!r} is not a month-level attack {list(MONTH_ATTACKS)}")
+    return np.where(since >= 0, out, 1.0)
+
+
 def normalised_mix(weights: Mapping[str, float]) -> tuple[tuple[str, ...], np.ndarray]:
     """Attack names and probabilities from the configured relative weights.
 
     Raises:
         ValueError: an unknown attack name or no positive weight.
     """
-    names = tuple(k for k in ATTACKS if weights.get(k, 0.0) > 0)
+    names = tuple(k for k in ALL_ATTACKS if weights.get(k, 0.0) > 0)
     for key in weights:
-        if key not in ATTACKS:
-            raise ValueError(f"generate.fraud.attacks.{key}: unknown attack; known: {list(ATTACKS)}")
+        if key not in ALL_ATTACKS:
+            raise ValueError(f"generate.fraud.attacks.{key}: unknown attack; known: {list(ALL_ATTACKS)}")
     if not names:
         raise ValueError("generate.fraud.attacks: all weights are zero")
     p = np.array([weights[k] for k in names], dtype=float)

@@ -8,16 +8,19 @@ estimated reads, bill lengths of 28..35 days and missing months.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 
-from ntl_spark.generate.common import SEASON, TARIFFS, Calendar
+from ntl_spark.generate.common import TARIFFS, Calendar
 from ntl_spark.generate.customers import Customers
 
+if TYPE_CHECKING:
+    from ntl_spark.generate.lookalikes import Lookalikes
+
 ESTIMATED_SHARE = 0.05
-METER_CHANGE_SHARE = 0.08
 GAP_CUSTOMER_SHARE = 0.03
-VACANCY_SHARE = 0.015
 VACATION_SHARE = 0.2
 
 
@@ -34,16 +37,22 @@ def billed_months(cust: Customers, cal: Calendar) -> np.ndarray:
     return (pos >= first) & (pos <= last)
 
 
-def honest_months(cust: Customers, cal: Calendar, rng: np.random.Generator) -> np.ndarray:
+def honest_months(
+    cust: Customers, cal: Calendar, rng: np.random.Generator, season: np.ndarray, look: Lookalikes | None = None,
+) -> np.ndarray:
     """Monthly kWh each customer really uses: level x seasonality x trend x noise.
 
-    Includes what makes honest series look suspicious too: meter changes
-    (a level shift), summer vacations (January dips) and vacant months.
+    Includes what makes honest series look suspicious too: the look-alikes
+    (``ntl_spark.generate.lookalikes``: move-outs, solar, efficiency steps,
+    seasonal homes, meter replacements, tariff changes) and summer vacations
+    (January dips).
 
     Args:
         cust: the chunk's customers.
         cal: the calendar.
         rng: the chunk's ``bills`` generator.
+        season: seasonal factor per (tariff, region, month), from ``weather.season_factors``.
+        look: the chunk's look-alikes (none when absent).
 
     Returns:
         Array (customers, months) of kWh >= 0.
@@ -51,25 +60,16 @@ def honest_months(cust: Customers, cal: Calendar, rng: np.random.Generator) -> n
     n, m = len(cust), cal.months
     pos = np.arange(m)[None, :]
     amp = rng.uniform(0.5, 1.5, (n, 1))
-    season = 1.0 + amp * (SEASON[cust.tariff][:, cal.moy] - 1.0)
+    tariff = cust.tariff if look is None else look.tariff_before
+    x_season = 1.0 + amp * (season[tariff, cust.region] - 1.0)
     growth = rng.normal(0.0, 0.03, (n, 1))
-    x = cust.level[:, None] * season * (1.0 + growth) ** (pos / 12.0)
+    x = cust.level[:, None] * x_season * (1.0 + growth) ** (pos / 12.0)
     x *= rng.lognormal(-0.005, 0.10, (n, m))
-
-    change = rng.random(n) < METER_CHANGE_SHARE
-    at = rng.integers(1, m, n)[:, None]
-    shift = np.where(change, rng.uniform(0.7, 1.35, n), 1.0)[:, None]
-    x = np.where(pos >= at, x * shift, x)
 
     homes = cust.tariff[:, None] <= TARIFFS.index("residential_two_period")
     vacation = (cal.moy[None, :] == 0) & homes & (rng.random((n, m)) < VACATION_SHARE)
     x = np.where(vacation, x * rng.uniform(0.3, 0.8, (n, m)), x)
-
-    vacant = rng.random(n) < VACANCY_SHARE
-    v0 = rng.integers(0, m, n)[:, None]
-    v1 = v0 + rng.integers(2, 9, n)[:, None]
-    empty = vacant[:, None] & (pos >= v0) & (pos < v1)
-    return np.where(empty, x * rng.uniform(0.0, 0.08, (n, m)), x)
+    return x if look is None else x * look.monthly
 
 
 def bills_table(

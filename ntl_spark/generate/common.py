@@ -36,6 +36,7 @@ STREAMS = {
     "readings": 5,
     "events": 6,
     "campaigns": 7,
+    "weather": 8,
 }
 
 REGIONS = ("MONTEVIDEO", "NORTE", "CENTRO", "ESTE", "OESTE", "SUR")

@@ -25,7 +25,7 @@ from ntl_spark.config import GenerateConf
 from ntl_spark.generate.bills import month_positions
 from ntl_spark.generate.common import REGIONS, SEASON, Calendar, day_to_date
 from ntl_spark.generate.customers import Customers
-from ntl_spark.generate.fraud import Fraud
+from ntl_spark.generate.fraud import NO_END, Fraud
 
 CAMPAIGN_SHARE = 0.7  # of the yearly inspections; the rest are ad-hoc
 REGION_BOOST = 4.0  # selection weight of a campaign's target regions
@@ -40,6 +40,11 @@ IRREGULARITY_BY_ATTACK = {
     "fdi1": ("meter_tamper", "bypass"),
     "fdi2": ("meter_tamper", "bypass"),
     "fdi3": ("meter_tamper", "bypass"),
+    "partial": ("bypass",),
+    "night": ("bypass", "meter_tamper"),
+    "stopped": ("meter_tamper",),
+    "hookup": ("direct_connection",),
+    "intermittent": ("bypass", "meter_tamper"),
 }
 OTHER_IRREGULARITY = ("meter_tamper",)
 FALSE_IRREGULARITY = ("meter_fault", "billing_error")
@@ -239,10 +244,36 @@ def inspect(
     order = np.lexsort((day, row))
     row, day, campaign, reach, flip = row[order], day[order], campaign[order], reach[order], flip[order]
 
-    found = fraud.active[row] & (fraud.start[row] <= day) & (day <= fraud.end[row])
+    _restart(fraud, row, day, reach & ~flip, cust.disconnected, gc.fraud.restart, rng)
+    found = fraud.active[row] & (((fraud.start[row] <= day) & (day <= fraud.end[row]))
+                                 | ((fraud.restart[row] <= day) & (day <= fraud.end2[row])))
     irregular = found ^ flip
     outcome = np.where(reach, np.where(irregular, 1, 0), 2)
     return Inspected(row=row, day=day, campaign=campaign, outcome=outcome, fraud_found=found)
+
+
+RESTART_AFTER_DAYS = (60, 400)
+
+
+def _restart(
+    fraud: Fraud, row: np.ndarray, day: np.ndarray, reports: np.ndarray, live_to: np.ndarray, p: float,
+    rng: np.random.Generator,
+) -> None:
+    """Let some caught customers steal again, until a later inspection reports it.
+
+    Sets ``fraud.restart`` (60-400 days after the catch, with probability
+    ``p``, before service ends) and ``fraud.end2`` (the first later inspection
+    that reaches the meter and reports what it sees).
+    """
+    caught = fraud.active & (fraud.end < NO_END)
+    again = caught & (rng.random(len(caught)) < p)
+    when = fraud.end + rng.integers(*RESTART_AFTER_DAYS, len(caught))
+    again &= when < live_to - 30
+    fraud.restart = np.where(again, when, NO_END)
+    seen = reports & again[row] & (day >= fraud.restart[row])
+    end2 = np.full(len(caught), NO_END)
+    np.minimum.at(end2, row[seen], day[seen])
+    fraud.end2 = np.where(again, end2, NO_END)
 
 
 def inspections_table(

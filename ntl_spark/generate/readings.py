@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ntl_spark.generate import attacks
 from ntl_spark.generate.common import INTERVALS, US_PER_DAY, US_PER_INTERVAL, Calendar
+from ntl_spark.generate.lookalikes import SOLAR_SEASON, solar_midday
 
 MISSING_INTERVAL_RATE = 0.003
 MISSING_DAY_RATE = 0.01
@@ -73,6 +74,24 @@ def is_weekend(days: np.ndarray) -> np.ndarray:
     return (days + 3) % 7 >= 5
 
 
+def _lookalike_days(x: np.ndarray, days: np.ndarray, mpos: np.ndarray, cal: Calendar,
+                    look: dict[str, np.ndarray]) -> None:
+    """Solar panels and meter replacements on the daily curves ``x`` (meters, days, intervals), in place."""
+    solar = np.flatnonzero(look["kind"] == "solar")
+    if len(solar):
+        on = days[None, :] >= look["day"][solar, None]
+        share = look["size"][solar, None] * SOLAR_SEASON[cal.moy[mpos]][None, :]
+        net = np.maximum(1.0 - share, 0.05)
+        # The month's net energy came in with x; the gross use is net / (1 - share).
+        gross = x[solar] / net[:, :, None]
+        made = (gross.sum(axis=-1) * np.minimum(share, 0.95))[:, :, None] * solar_midday(_HOURS)[None, None, :]
+        x[solar] = np.where(on[:, :, None], np.maximum(gross - made, 0.0), x[solar])
+    swap = np.flatnonzero(look["kind"] == "meter_replacement")
+    if len(swap):
+        zero = days[None, :] == look["day"][swap, None]
+        x[swap] = np.where(zero[:, :, None], 0.0, x[swap])
+
+
 def make_readings(
     meter_ids: pa.Array,
     tariff: np.ndarray,
@@ -85,6 +104,10 @@ def make_readings(
     fraud_params: dict[str, np.ndarray],
     cal: Calendar,
     rng: np.random.Generator,
+    *,
+    episode2: tuple[np.ndarray, np.ndarray] | None = None,
+    month_factor: np.ndarray | None = None,
+    look: dict[str, np.ndarray] | None = None,
 ) -> pa.Table:
     """Readings of ``k`` meters over the calendar's readings window.
 
@@ -98,6 +121,12 @@ def make_readings(
         fraud_params: per-meter attack parameters (``a``, ``t1``, ``t2``; NaN where unused).
         cal: the calendar.
         rng: the part's ``readings`` generator.
+        episode2: start and end day of a second fraud episode per meter (none when absent).
+        month_factor: recorded over honest energy per (meter, month) for month-level attacks.
+        look: the meters' look-alikes: ``kind``, ``day``, ``size`` and ``tariff_before``
+            (``ntl_spark.generate.lookalikes``); solar meters lose their midday
+            import, a replaced meter records a zero day, a tariff change moves
+            the daily shape.
 
     Returns:
         A pyarrow Table with ``READINGS_SCHEMA`` columns.
@@ -108,26 +137,43 @@ def make_readings(
     weekend = is_weekend(days).astype(np.int64)
     dim = cal.days_in_month[mpos]
 
-    energy = monthly[:, mpos] / dim[None, :] * WEEK_FACTOR[tariff[:, None], weekend[None, :]]
+    day_tariff = np.broadcast_to(tariff[:, None], (k, d))
+    if look is not None:
+        changed = (look["kind"] == "tariff_change")[:, None] & (days[None, :] < look["day"][:, None])
+        day_tariff = np.where(changed, look["tariff_before"][:, None], day_tariff)
+    energy = monthly[:, mpos] / dim[None, :] * WEEK_FACTOR[day_tariff, weekend[None, :]]
     energy *= rng.lognormal(-0.011, 0.15, (k, d))
     noise = rng.standard_normal((k, d, INTERVALS), dtype=np.float32)
     noise *= np.float32(0.35)
     noise += np.float32(-0.061)
     np.exp(noise, out=noise)
-    x = DAY_SHAPES[tariff[:, None], weekend[None, :]] * noise
+    x = DAY_SHAPES[day_tariff, weekend[None, :]] * noise
     x *= energy[:, :, None]
+    if look is not None:
+        _lookalike_days(x, days, mpos, cal, look)
+
+    def running(rows: np.ndarray) -> np.ndarray:
+        active = (days[None, :] >= fraud_start[rows, None]) & (days[None, :] < fraud_end[rows, None])
+        if episode2 is not None:
+            active |= (days[None, :] >= episode2[0][rows, None]) & (days[None, :] < episode2[1][rows, None])
+        return active
 
     for kind in attacks.ATTACKS:
         rows = np.flatnonzero(fraud_kind == kind)
         if not len(rows):
             continue
-        active = (days[None, :] >= fraud_start[rows, None]) & (days[None, :] < fraud_end[rows, None])
+        active = running(rows)
         if not active.any():
             continue
         params = {name: values[rows].astype(np.int64 if name != "a" else float) for name, values in fraud_params.items()
                   if not np.isnan(values[rows]).any()}
         attacked = attacks.apply_days(kind, x[rows], params, rng)
         x[rows] = np.where(active[:, :, None], attacked, x[rows])
+    if month_factor is not None:
+        rows = np.flatnonzero(np.isin(fraud_kind, attacks.MONTH_ATTACKS))
+        if len(rows):
+            scale = np.where(running(rows), month_factor[rows][:, mpos], 1.0).astype(np.float32)
+            x[rows] *= scale[:, :, None]
 
     keep = (days[None, :] >= live_from[:, None]) & (days[None, :] < live_to[:, None])
     keep &= rng.random((k, d)) >= MISSING_DAY_RATE

@@ -84,3 +84,33 @@ def test_mix_is_normalised_and_names_unknown_attacks() -> None:
     assert names == ("h1", "fdi4") and p.tolist() == [0.5, 0.5]
     with pytest.raises(ValueError, match="h9"):
         attacks.normalised_mix({"h9": 1.0})
+
+
+def test_partial_night_stopped_day_models() -> None:
+    x = np.full((1, 1, 96), 1.0)
+    x[..., 80] = 5.0
+    out = attacks.apply_days("partial", x, {"a": np.array([1.0])}, np.random.default_rng(0))
+    assert out.max() == pytest.approx(x.mean()) and out[..., 0] == pytest.approx(1.0)
+    out = attacks.apply_days("night", x, {"a": np.array([1.0])}, np.random.default_rng(0))
+    assert (out[..., attacks.NIGHT] == 0).all() and out[..., 40] == pytest.approx(1.0)
+    assert (attacks.apply_days("stopped", x, {}, np.random.default_rng(0)) == 0).all()
+
+
+def test_month_factors_intermittent_gradual_hookup() -> None:
+    rng = np.random.default_rng(3)
+    season = 1.0 + 0.3 * np.cos(np.arange(36) / 12 * 2 * np.pi)
+    honest = np.tile(100.0 * season, (50, 1))
+    start = np.full(50, 12)
+    f = attacks.month_factors("intermittent", honest, start, {"a": np.full(50, 0.3)}, rng)
+    assert (f[:, :12] == 1).all() and (f[:, 12] == pytest.approx(0.3))
+    assert set(np.round(np.unique(f[:, 12:]), 6)) == {0.3, 1.0}  # on and off months
+    f = attacks.month_factors("gradual", honest, start, {"a": np.full(50, 0.4), "t1": np.full(50, 10)}, rng)
+    assert (np.diff(f[0, 12:22]) < 0).all() and f[0, 21:] == pytest.approx(0.4)
+    f = attacks.month_factors("hookup", honest, start, {}, rng)
+    recorded = honest * f
+    old = honest[:, :12].mean()
+    # flat at (just under) the old level: the season is gone, the months above it are cut
+    assert recorded[:, 12:].max() <= old * 1.15 and recorded[:, 12:].std(axis=1).mean() < 0.1 * old
+    assert (f[:, :12] == 1).all()
+    with pytest.raises(ValueError, match="month-level"):
+        attacks.month_factors("h1", honest, start, {}, rng)

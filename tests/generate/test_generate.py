@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -181,3 +182,67 @@ def test_csv_layout_and_rerun_cleans(tmp_path: Path) -> None:
     customers = (out / "customers" / "part-00000.csv").read_text().splitlines()
     assert any(',,' in line for line in customers[1:])  # null meter_id is an empty field
     assert re.search(r",\d{4}-\d\d-\d\d,", customers[1])
+
+
+def test_lookalikes_are_honest_and_look_like_theft(run_dir: Path) -> None:
+    look = read(run_dir, "_truth/lookalikes.parquet")
+    fraud = read(run_dir, "_truth/fraud.parquet")
+    c = read(run_dir, "customers")
+    counts = look.kind.value_counts()
+    assert set(counts.index) == {"move_out", "solar", "efficiency", "seasonal_home", "meter_replacement",
+                                 "tariff_change"}
+    assert 0.12 < len(look) / len(c) < 0.25
+    assert (c.set_index("customer_id").loc[look[look.kind == "tariff_change"].customer_id].tariff
+            == "residential_two_period").all()
+    # efficiency steps drop the bills by 15-40 % after the change, like a partial theft
+    b = read(run_dir, "bills").merge(look[look.kind == "efficiency"], on="customer_id")
+    b = b[~b.customer_id.isin(fraud.customer_id)]
+    b["period"] = pd.to_datetime(b.period)
+    changed = pd.to_datetime(b.changed_on)
+    after = b[b.period > changed + pd.Timedelta(days=31)].groupby("customer_id").kwh.mean()
+    before = b[b.period < changed - pd.Timedelta(days=31)].groupby("customer_id").kwh.mean()
+    assert 0.6 < (after / before).dropna().median() < 0.9
+
+
+def test_solar_meters_raise_reverse_energy_and_replacements_a_zero_day(run_dir: Path) -> None:
+    look, e, r = read(run_dir, "_truth/lookalikes.parquet"), read(run_dir, "events"), read(run_dir, "readings")
+    fraud = read(run_dir, "_truth/fraud.parquet")
+    reverse = e[e.code == "REVERSE_ENERGY"].groupby("meter_id").size()
+    solar = set(look[look.kind == "solar"].meter_id.dropna())
+    honest = set(e.meter_id) - set(fraud.meter_id.dropna())
+    assert solar & honest
+    assert reverse.reindex(list(solar & honest), fill_value=0).mean() > 3 * reverse.reindex(
+        list(honest - solar), fill_value=0).mean()
+    swap = look[(look.kind == "meter_replacement") & look.meter_id.notna()]
+    swap = swap[pd.to_datetime(swap.changed_on) >= r.ts.min()]
+    daily = r.assign(day=r.ts.dt.normalize()).groupby(["meter_id", "day"]).kwh.sum()
+    zeros = [daily.get((m, pd.Timestamp(d)), np.nan) for m, d in zip(swap.meter_id, swap.changed_on, strict=True)]
+    zeros = [z for z in zeros if not np.isnan(z)]
+    assert zeros and max(zeros) == 0.0
+
+
+def test_caught_customers_may_steal_again(run_dir: Path) -> None:
+    fraud, again = read(run_dir, "_truth/fraud.parquet"), read(run_dir, "_truth/restarts.parquet")
+    i = read(run_dir, "inspections")
+    assert len(again) > 0
+    rows = again.merge(fraud, on="customer_id")
+    assert (rows.fraud_end.notna()).all() and (rows.restart > rows.fraud_end).all()
+    caught = rows[rows.restart_end.notna()]
+    for row in caught.itertuples():
+        hit = i[(i.customer_id == row.customer_id) & (i.inspected_on == row.restart_end)]
+        assert len(hit) == 1 and hit.outcome.iloc[0] in ("irregular", "regular")  # regular: label noise
+
+
+def test_weather_differs_by_region(run_dir: Path) -> None:
+    from ntl_spark.generate import weather
+    from ntl_spark.generate.common import REGIONS, Calendar
+
+    cfg = config(run_dir, *SMALL)
+    cal = Calendar.from_conf(cfg.generate)
+    f = weather.season_factors(cal, cfg.generate.weather, np.random.default_rng(0))
+    north, east = REGIONS.index("NORTE"), REGIONS.index("ESTE")
+    jan = cal.moy == 0
+    assert f[0, north, jan].mean() > f[0, east, jan].mean()  # hotter summers: more cooling
+    assert not np.allclose(f[0, 0, 12:24], f[0, 0, :12])  # each year's weather differs
+    off = weather.season_factors(cal, dataclasses.replace(cfg.generate.weather, enabled=False), np.random.default_rng(0))
+    assert np.allclose(off[:, 0, :12], off[:, 3, :12])

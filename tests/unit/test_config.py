@@ -33,6 +33,8 @@ def test_layers_and_overrides():
         ("features.reference_month=2026-03-15", "config key 'features.reference_month': must be the first day"),
         ("ingest.tables=bills,meters", "config key 'ingest.tables': unknown table"),
         ("generate.fraud.attacks.h9=1", "generate.fraud.attacks.h9"),
+        ("generate.lookalikes.solar=0.99", "config key 'generate.lookalikes': shares must add up to at most 1"),
+        ("generate.fraud.restart=2", "config key 'generate.fraud.restart': must be in"),
         ("spark=3", "config key 'spark': expected a mapping"),
     ],
 )
