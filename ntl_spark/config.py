@@ -622,6 +622,58 @@ class ValidateConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class CampaignConf:
+    """Campaign job: inspection requests drawn from the champion's scores (docs/field-loop.md)."""
+
+    id: str  # empty = CMP-<scored_on>-<model name>-v<version>
+    scored_on: str  # empty = score.scored_on if set, else the latest day scored
+    model_ref: str  # empty = the champion alias (model.champion); else a version number or an alias
+    created_on: str  # empty = today
+    budget: dict[str, int]  # requests per region; empty = total x region_shares
+    total: int
+    region_shares: dict[str, float]  # empty = in proportion to eligible customers
+    order_by: str  # probability or expected_value
+    expected_kwh: str  # drop or history
+    recovery_months: int
+    kwh_price: float
+    inspection_cost: float
+    exclude_inspected_months: int
+    exclude_requested_months: int
+    control_share: float
+    seed: int
+    excel: bool
+    jdbc_table: str  # empty = no database write
+    hive_table: str  # empty = no Hive table
+
+    def validate(self) -> None:
+        _check(self.order_by in ("probability", "expected_value"), "campaign.order_by", self.order_by,
+               "must be probability or expected_value")
+        _check(self.expected_kwh in ("drop", "history"), "campaign.expected_kwh", self.expected_kwh,
+               "must be drop or history")
+        _check(self.total >= 0, "campaign.total", self.total, "must be >= 0")
+        for region, n in self.budget.items():
+            _check(n >= 0, f"campaign.budget.{region}", n, "must be >= 0")
+        for region, share in self.region_shares.items():
+            _check(share >= 0, f"campaign.region_shares.{region}", share, "must be >= 0")
+        if self.region_shares:
+            _check(sum(self.region_shares.values()) > 0, "campaign.region_shares", self.region_shares,
+                   "all shares are zero")
+        _check(0.0 <= self.control_share <= 1.0, "campaign.control_share", self.control_share, "must be in [0, 1]")
+        _check(self.recovery_months >= 1, "campaign.recovery_months", self.recovery_months, "must be >= 1")
+        for key in ("kwh_price", "inspection_cost"):
+            _check(getattr(self, key) >= 0, f"campaign.{key}", getattr(self, key), "must be >= 0")
+        for key in ("exclude_inspected_months", "exclude_requested_months"):
+            _check(getattr(self, key) >= 0, f"campaign.{key}", getattr(self, key), "must be >= 0")
+        for key in ("scored_on", "created_on"):
+            if getattr(self, key):
+                _parse_date(f"campaign.{key}", getattr(self, key))
+        _check(self.jdbc_table == "" or self.jdbc_table.replace("_", "").replace(".", "").isalnum(),
+               "campaign.jdbc_table", self.jdbc_table, "must be a plain table name")
+        _check(self.hive_table == "" or self.hive_table.replace("_", "").isalnum(), "campaign.hive_table",
+               self.hive_table, "must be a plain table name")
+
+
+@dataclasses.dataclass(frozen=True)
 class PromoteConf:
     """Promote job: move the champion alias (``model.champion``) to a named version."""
 
@@ -672,6 +724,7 @@ class Config:
     publish: PublishConf
     validation: ValidateConf
     promote: PromoteConf
+    campaign: CampaignConf
     cycle: CycleConf
 
     @property

@@ -304,3 +304,35 @@ MODEL_DECISIONS_SCHEMA = StructType(
         LINEAGE_FIELD,
     ]
 )
+
+# ------------------------------------------------------------ field loop
+# Inspection requests: one row per customer a campaign asks the field teams to
+# inspect (ntl_spark.campaign). ``arm`` is "model" (chosen by rank) or
+# "control" (drawn at random from every eligible customer of the region with
+# ``seed``); ``selection_probability`` is the chance the row's customer had of
+# being requested in its arm (1 for the model arm, n_control / eligible for the
+# control arm): inverse-probability weights for labels taken from outcomes.
+CAMPAIGNS = "campaigns"
+ARMS = ("model", "control")
+CAMPAIGNS_SCHEMA = StructType(
+    [
+        StructField("campaign_id", StringType(), False),
+        StructField("created_on", DateType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("region", StringType(), False),
+        StructField("arm", StringType(), False),
+        StructField("rank", IntegerType(), False),  # within region and arm: 1 = inspect first
+        StructField("score", DoubleType(), False),
+        StructField("expected_kwh", DoubleType(), True),
+        StructField("expected_value", DoubleType(), True),
+        StructField("order_by", StringType(), False),  # probability or expected_value
+        StructField("selection_probability", DoubleType(), False),
+        StructField("eligible", LongType(), False),  # eligible customers in the region
+        StructField("seed", LongType(), False),
+        StructField("model_name", StringType(), False),
+        StructField("model_version", StringType(), False),
+        StructField("scores_run_id", StringType(), False),
+        StructField("scored_on", DateType(), False),
+        LINEAGE_FIELD,
+    ]
+)

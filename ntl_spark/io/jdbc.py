@@ -21,8 +21,9 @@ failed task in local mode. Any other failure, or the last retry's, raises
 ``JdbcReadError`` naming the URL, the table and the SQLState, so a job stops
 before it writes anything.
 
-``write_scores`` replaces a scoring run's rows atomically (staging table, then
-``delete where run_id`` + ``insert ... select`` in one transaction);
+``write_table`` replaces the rows of a key (a scoring run, a campaign)
+atomically (staging table, then ``delete where <key> in (...)`` + ``insert ...
+select`` in one transaction; ``write_scores`` is it for scores);
 ``load_tables`` bulk-loads generated tables into PostgreSQL with COPY.
 
 Passwords come from the environment variable named by ``jdbc.password_env``
@@ -457,17 +458,77 @@ def _table_exists(conn: Any, table: str) -> bool:
         stmt.close()
 
 
-def write_scores(df: DataFrame, jc: JdbcConf, table: str, run_column: str = "run_id") -> int:
-    """Replace the rows of the scoring run(s) in ``df`` in ``table``, atomically.
+def write_table(df: DataFrame, jc: JdbcConf, table: str, key_column: str) -> int:
+    """Replace the rows of the ``key_column`` values in ``df`` in ``table``, atomically.
 
     ``df`` goes to a fresh staging table first (Spark JDBC writer, parallel);
-    then one transaction deletes the target's rows of those run ids and inserts
-    the staged rows, so readers see either the previous or the new run, never a
-    mix. Array/struct columns (``top_features``) are written as JSON text. The
+    then one transaction deletes the target's rows with those key values and
+    inserts the staged rows, so readers see either the previous or the new
+    rows of a key (a scoring run, a campaign), never a mix. Array/struct/map
+    columns (``top_features``, ``data_versions``) are written as JSON text. The
     target is created (empty, same columns as staging) when missing. On Oracle
-    the same statements apply (``DELETE ... WHERE run_id IN (...)``;
+    the same statements apply (``DELETE ... WHERE key IN (...)``;
     ``INSERT /*+ APPEND */ ... SELECT``; the staging ``DROP`` runs after the
     commit since DDL commits implicitly there).
+
+    Args:
+        df: the rows; every row's ``key_column`` value names the set it replaces.
+        jc: connection settings.
+        table: target table name.
+        key_column: column whose values identify the sets of rows replaced
+            (``run_id`` for scores, ``campaign_id`` for inspection requests).
+
+    Returns:
+        Rows inserted.
+
+    Raises:
+        ValueError: ``key_column`` is missing or the table name is not an identifier.
+    """
+    if key_column not in df.columns:
+        raise ValueError(f"write_table: column '{key_column}' missing; got {df.columns}")
+    if not _IDENT.match(table):
+        raise ValueError(f"write_table: table {table!r} is not a plain table name")
+    spark = df.sparkSession
+    flat = df.select(*[
+        F.to_json(F.col(f.name)).alias(f.name) if isinstance(f.dataType, (ArrayType, StructType, MapType))
+        else F.col(f.name) for f in df.schema.fields
+    ]).cache()
+    keys = [r[0] for r in flat.select(key_column).distinct().collect()]
+    staging = f"{table}_stg_{uuid.uuid4().hex[:8]}"
+    opts = _options(jc)
+    flat.write.format("jdbc").options(**opts).option("dbtable", staging).option("truncate", "false").mode(
+        "overwrite"
+    ).save()
+    # Spark's writer created the staging columns with quoted (case-preserved) names.
+    cols = ", ".join(_quote(c) for c in flat.columns)
+    in_list = ", ".join("'" + str(k).replace("'", "''") + "'" for k in keys) or "NULL"
+    conn = _jdbc_connection(spark, jc)
+    try:
+        if not _table_exists(conn, table):
+            _execute(conn, f"create table {table} as select * from {staging} where 1 = 0")
+        conn.setAutoCommit(False)
+        try:
+            deleted = _execute(conn, f"delete from {table} where {_quote(key_column)} in ({in_list})")
+            inserted = _execute(conn, f"insert into {table} ({cols}) select {cols} from {staging}")
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            conn.setAutoCommit(True)
+        log.info("table %s: %s %s replaced (%d rows deleted, %d inserted)", table, key_column, keys, deleted,
+                 inserted)
+        return int(inserted)
+    finally:
+        try:
+            _execute(conn, f"drop table {staging}")
+        finally:
+            conn.close()
+            flat.unpersist()
+
+
+def write_scores(df: DataFrame, jc: JdbcConf, table: str, run_column: str = "run_id") -> int:
+    """Replace the rows of the scoring run(s) in ``df`` in ``table``, atomically (:func:`write_table`).
 
     Args:
         df: scores (``schemas.SCORES_SCHEMA`` or any frame with ``run_column``).
@@ -477,50 +538,8 @@ def write_scores(df: DataFrame, jc: JdbcConf, table: str, run_column: str = "run
 
     Returns:
         Rows inserted.
-
-    Raises:
-        ValueError: ``run_column`` is missing or the table name is not an identifier.
     """
-    if run_column not in df.columns:
-        raise ValueError(f"write_scores: column '{run_column}' missing; got {df.columns}")
-    if not _IDENT.match(table):
-        raise ValueError(f"write_scores: table {table!r} is not a plain table name")
-    spark = df.sparkSession
-    flat = df.select(*[
-        F.to_json(F.col(f.name)).alias(f.name) if isinstance(f.dataType, (ArrayType, StructType, MapType))
-        else F.col(f.name) for f in df.schema.fields
-    ]).cache()
-    runs = [r[0] for r in flat.select(run_column).distinct().collect()]
-    staging = f"{table}_stg_{uuid.uuid4().hex[:8]}"
-    opts = _options(jc)
-    flat.write.format("jdbc").options(**opts).option("dbtable", staging).option("truncate", "false").mode(
-        "overwrite"
-    ).save()
-    # Spark's writer created the staging columns with quoted (case-preserved) names.
-    cols = ", ".join(_quote(c) for c in flat.columns)
-    in_list = ", ".join("'" + str(r).replace("'", "''") + "'" for r in runs) or "NULL"
-    conn = _jdbc_connection(spark, jc)
-    try:
-        if not _table_exists(conn, table):
-            _execute(conn, f"create table {table} as select * from {staging} where 1 = 0")
-        conn.setAutoCommit(False)
-        try:
-            deleted = _execute(conn, f"delete from {table} where {_quote(run_column)} in ({in_list})")
-            inserted = _execute(conn, f"insert into {table} ({cols}) select {cols} from {staging}")
-            conn.commit()
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            conn.setAutoCommit(True)
-        log.info("scores table %s: run(s) %s replaced (%d rows deleted, %d inserted)", table, runs, deleted, inserted)
-        return int(inserted)
-    finally:
-        try:
-            _execute(conn, f"drop table {staging}")
-        finally:
-            conn.close()
-            flat.unpersist()
+    return write_table(df, jc, table, run_column)
 
 
 # --------------------------------------------------------- PostgreSQL loader
