@@ -5,8 +5,16 @@
 #             (`thrift` alone: the Thrift1 gateway, e.g. `restart thrift`)
 #   postgres  PostgreSQL (Debian packages), the stand-in for Oracle on the same
 #             Spark JDBC code path: database `ntl`, user `ntl`
+# and a small multi-process cluster for the cluster test (not in `all`):
+#   hdfs      HDFS NameNode + one DataNode (Hadoop 3.3, jars from jvm/hdfs/pom.xml),
+#             fs.defaultFS hdfs://127.0.0.1:$NTL_HDFS_PORT, replication 1
+#   spark     Spark standalone master + two workers (1 core, $NTL_SPARK_WORKER_MEMORY
+#             each) from pyspark's own distribution in .venv (spark-class)
+#   mlflow    `mlflow server` from .venv on PostgreSQL database `mlflow`, artifacts
+#             proxied (--serve-artifacts) into var/mlflow-server/artifacts
+#   cluster   postgres + hdfs + spark + mlflow
 #
-# Usage: scripts/services.sh start|stop|status|restart [hbase|thrift|postgres|all]
+# Usage: scripts/services.sh start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all]
 #        scripts/services.sh ports        # the ports this checkout uses (chosen now for stopped servers)
 #        scripts/services.sh overrides    # --set arguments pointing a job at these servers
 #
@@ -18,7 +26,8 @@
 # tail when a server does not come up.
 #
 # Ports are per checkout, recorded in $NTL_SERVICES_DIR/services.env (KEY=VALUE
-# lines: the ports below plus NTL_JDBC_URL, NTL_HBASE_CONF, NTL_HBASE_LIB), which
+# lines: the ports below plus NTL_JDBC_URL, NTL_HBASE_CONF, NTL_HBASE_LIB, NTL_HDFS_URL,
+# NTL_HDFS_CONF, NTL_SPARK_MASTER_URL, NTL_MLFLOW_URL), which
 # the tests read and `overrides` turns into `--set hbase.port=... --set jdbc.url=...`.
 # A running server keeps its recorded port. A server about to start takes the
 # port from its environment variable when set (and fails if that port is taken),
@@ -34,6 +43,10 @@
 #   NTL_HBASE_RS_PORT      HBase region server RPC port          (default: 16020)
 #   NTL_HBASE_HEAP         master/region server heap             (default: 1g)
 set -euo pipefail
+#   NTL_HDFS_PORT          NameNode RPC port                     (default: 8020)
+#   NTL_SPARK_MASTER_PORT  Spark standalone master port          (default: 7077)
+#   NTL_SPARK_WORKER_MEMORY memory each worker offers executors  (default: 3g)
+#   NTL_MLFLOW_PORT        mlflow server port                    (default: 5000)
 
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
@@ -66,6 +79,19 @@ HB_HEAP="${NTL_HBASE_HEAP:-1g}"
 
 PY="$REPO/.venv/bin/python"
 [ -x "$PY" ] || PY="$(command -v python3)"
+HD_DIR="$VAR/hdfs"
+HD_LIB="$HD_DIR/lib"
+HD_CONF="$HD_DIR/conf"
+HD_LOGS="$HD_DIR/logs"
+HD_RUN="$HD_DIR/run"
+
+SP_DIR="$VAR/spark"
+SP_WORKERS=2
+SP_WORKER_MEMORY="${NTL_SPARK_WORKER_MEMORY:-3g}"
+
+ML_DIR="$VAR/mlflow-server"
+ML_DB=mlflow
+
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*"; }
@@ -78,7 +104,8 @@ alive() { # pidfile -> 0 when its process runs
 ENV_FILE="$VAR/services.env"
 # shell variable:environment variable:default
 PORT_SPECS="PG_PORT:NTL_PG_PORT:5432 THRIFT_PORT:NTL_HBASE_THRIFT_PORT:9090 ZK_PORT:NTL_HBASE_ZK_PORT:2181
-MASTER_PORT:NTL_HBASE_MASTER_PORT:16000 RS_PORT:NTL_HBASE_RS_PORT:16020"
+MASTER_PORT:NTL_HBASE_MASTER_PORT:16000 RS_PORT:NTL_HBASE_RS_PORT:16020
+HDFS_PORT:NTL_HDFS_PORT:8020 SPARK_PORT:NTL_SPARK_MASTER_PORT:7077 MLFLOW_PORT:NTL_MLFLOW_PORT:5000"
 
 recorded_port() { # environment variable name -> its port in services.env, or nothing
   [ -f "$ENV_FILE" ] && sed -n "s/^$1=\([0-9][0-9]*\)\$/\1/p" "$ENV_FILE" | tail -1
@@ -141,6 +168,10 @@ write_env() { # record this checkout's ports (atomically: readers never see half
     echo "NTL_HBASE_LIB=$HB_LIB"
   } >"$ENV_FILE.$$"
   mv "$ENV_FILE.$$" "$ENV_FILE"
+    echo "NTL_HDFS_URL=hdfs://$HOST:$HDFS_PORT"
+    echo "NTL_HDFS_CONF=$HD_CONF"
+    echo "NTL_SPARK_MASTER_URL=spark://$HOST:$SPARK_PORT"
+    echo "NTL_MLFLOW_URL=http://$HOST:$MLFLOW_PORT"
 }
 
 stop_pid() { # pidfile name
@@ -432,6 +463,284 @@ ports() { # claim ports for the servers that are not running; record and print t
     claim_port PG_PORT
   fi
   alive "$HB_RUN/master.pid" || { claim_port ZK_PORT; claim_port MASTER_PORT; claim_port RS_PORT; }
+# --------------------------------------------------------------------- HDFS
+hdfs_jars() {
+  if compgen -G "$HD_LIB/hadoop-hdfs-3*.jar" >/dev/null && [ "$HD_LIB/.stamp" -nt "$REPO/jvm/hdfs/pom.xml" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found: install Maven to resolve the HDFS jars (jvm/hdfs/pom.xml)"
+  say "resolving HDFS jars with mvn into $HD_LIB"
+  mkdir -p "$HD_DIR"
+  rm -rf "$HD_LIB" && mkdir -p "$HD_LIB"
+  mvn -q -B -f "$REPO/jvm/hdfs/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$HD_LIB" >"$HD_DIR/mvn.log" 2>&1 \
+    || { tail -20 "$HD_DIR/mvn.log" >&2; die "mvn could not resolve jvm/hdfs/pom.xml (log: $HD_DIR/mvn.log)"; }
+  touch "$HD_LIB/.stamp"
+}
+
+hdfs_conf() {
+  mkdir -p "$HD_CONF" "$HD_LOGS" "$HD_RUN" "$HD_DIR/name" "$HD_DIR/data" "$HD_DIR/tmp"
+  # The web UIs' resources ship in the binary tarball, not in the Maven jars; the
+  # servers only need the folders to exist on the classpath (no UI pages served).
+  mkdir -p "$HD_CONF/webapps/hdfs/WEB-INF" "$HD_CONF/webapps/datanode/WEB-INF" "$HD_CONF/webapps/static"
+  cat >"$HD_CONF/core-site.xml" <<XML
+<?xml version="1.0"?>
+<!-- Generated by scripts/services.sh: a one-node HDFS bound to $HOST. -->
+<configuration>
+  <property><name>fs.defaultFS</name><value>hdfs://$HOST:$HDFS_PORT</value></property>
+  <property><name>hadoop.tmp.dir</name><value>$HD_DIR/tmp</value></property>
+</configuration>
+XML
+  # HTTP and DataNode ports 0: the kernel picks free ones (nothing here needs them fixed).
+  cat >"$HD_CONF/hdfs-site.xml" <<XML
+<?xml version="1.0"?>
+<configuration>
+  <property><name>dfs.namenode.name.dir</name><value>file://$HD_DIR/name</value></property>
+  <property><name>dfs.datanode.data.dir</name><value>file://$HD_DIR/data</value></property>
+  <property><name>dfs.replication</name><value>1</value></property>
+  <property><name>dfs.permissions.enabled</name><value>false</value></property>
+  <property><name>dfs.namenode.rpc-bind-host</name><value>$HOST</value></property>
+  <property><name>dfs.namenode.http-address</name><value>$HOST:0</value></property>
+  <property><name>dfs.namenode.secondary.http-address</name><value>$HOST:0</value></property>
+  <property><name>dfs.datanode.address</name><value>$HOST:0</value></property>
+  <property><name>dfs.datanode.http.address</name><value>$HOST:0</value></property>
+  <property><name>dfs.datanode.ipc.address</name><value>$HOST:0</value></property>
+  <property><name>dfs.datanode.hostname</name><value>$HOST</value></property>
+  <property><name>dfs.namenode.safemode.extension</name><value>0</value></property>
+  <property><name>dfs.namenode.safemode.min.datanodes</name><value>1</value></property>
+  <property><name>dfs.heartbeat.interval</name><value>1</value></property>
+  <property><name>dfs.namenode.heartbeat.recheck-interval</name><value>10000</value></property>
+  <!-- a single DataNode: never try to replace it in a write pipeline -->
+  <property><name>dfs.client.block.write.replace-datanode-on-failure.enable</name><value>false</value></property>
+</configuration>
+XML
+  cat >"$HD_CONF/log4j.properties" <<'PROPS'
+log4j.rootLogger=INFO,file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=${hadoop.log.dir}/${hadoop.log.file}
+log4j.appender.file.MaxFileSize=64MB
+log4j.appender.file.MaxBackupIndex=3
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{2}: %m%n
+log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+PROPS
+}
+
+hdfs_java() { # name heap main-class args... (foreground)
+  local name="$1" heap="$2" main="$3"; shift 3
+  # shellcheck disable=SC2046
+  java -Xms64m "-Xmx$heap" $(java_opts) \
+    -Dhadoop.log.dir="$HD_LOGS" -Dhadoop.log.file="hdfs-$name.log" -Dhadoop.home.dir="$HD_DIR" \
+    -Djava.io.tmpdir="$HD_DIR/tmp" -cp "$HD_CONF:$HD_LIB/*" "$main" "$@"
+}
+
+hdfs_launch() { # name main-class args...
+  local name="$1" main="$2"; shift 2
+  # shellcheck disable=SC2046
+  nohup java -Xms64m -Xmx512m $(java_opts) \
+    -Dhadoop.log.dir="$HD_LOGS" -Dhadoop.log.file="hdfs-$name.log" -Dhadoop.home.dir="$HD_DIR" \
+    -Djava.io.tmpdir="$HD_DIR/tmp" -cp "$HD_CONF:$HD_LIB/*" "$main" "$@" >"$HD_LOGS/$name.out" 2>&1 </dev/null &
+  echo $! >"$HD_RUN/$name.pid"
+}
+
+hdfs_ready() { # the NameNode out of safe mode with a live DataNode
+  hdfs_java report 256m org.apache.hadoop.hdfs.tools.DFSAdmin -report -live 2>/dev/null \
+    | grep -q '^Live datanodes (1)'
+}
+
+hdfs_start() {
+  command -v java >/dev/null || die "java not found (HDFS needs Java 11+)"
+  hdfs_jars
+  if alive "$HD_RUN/namenode.pid"; then
+    hdfs_conf
+    say "hdfs namenode already running (pid $(cat "$HD_RUN/namenode.pid"))"
+  else
+    claim_port HDFS_PORT
+    hdfs_conf
+    if [ ! -f "$HD_DIR/name/current/VERSION" ]; then
+      say "formatting HDFS in $HD_DIR/name"
+      hdfs_java format 256m org.apache.hadoop.hdfs.server.namenode.NameNode -format -nonInteractive -force \
+        >"$HD_LOGS/format.out" 2>&1 || { tail -20 "$HD_LOGS/format.out" >&2; die "namenode -format failed"; }
+      rm -rf "$HD_DIR/data" && mkdir -p "$HD_DIR/data"  # the DataNode joins the new cluster id
+    fi
+    hdfs_launch namenode org.apache.hadoop.hdfs.server.namenode.NameNode
+    say "hdfs namenode starting (pid $(cat "$HD_RUN/namenode.pid"), log $HD_LOGS/hdfs-namenode.log)"
+  fi
+  if alive "$HD_RUN/datanode.pid"; then
+    say "hdfs datanode already running (pid $(cat "$HD_RUN/datanode.pid"))"
+  else
+    hdfs_launch datanode org.apache.hadoop.hdfs.server.datanode.DataNode
+    say "hdfs datanode starting (pid $(cat "$HD_RUN/datanode.pid"), log $HD_LOGS/hdfs-datanode.log)"
+  fi
+  local waited=0
+  until hdfs_ready; do
+    for name in namenode datanode; do
+      if ! alive "$HD_RUN/$name.pid"; then
+        tail -30 "$HD_LOGS/$name.out" "$HD_LOGS/hdfs-$name.log" >&2 2>/dev/null || true
+        die "hdfs $name exited during start-up (logs above, $HD_LOGS)"
+      fi
+    done
+    [ "$waited" -lt "$TIMEOUT" ] || die "hdfs not ready after ${TIMEOUT}s (logs: $HD_LOGS)"
+    sleep 2; waited=$((waited + 4))  # each check starts a JVM (~2 s)
+  done
+  say "hdfs ready: hdfs://$HOST:$HDFS_PORT (conf $HD_CONF)"
+}
+
+hdfs_stop() {
+  stop_pid "$HD_RUN/datanode.pid" "hdfs datanode"
+  stop_pid "$HD_RUN/namenode.pid" "hdfs namenode"
+}
+
+hdfs_status() {
+  local rc=0 name
+  for name in namenode datanode; do
+    if alive "$HD_RUN/$name.pid"; then say "hdfs $name running (pid $(cat "$HD_RUN/$name.pid"))"
+    else say "hdfs $name not running"; rc=1; fi
+  done
+  if [ "$rc" = 0 ] && hdfs_ready; then say "hdfs ready: hdfs://$HOST:$HDFS_PORT"; else rc=1; fi
+  return "$rc"
+}
+
+# --------------------------------------------------------- Spark standalone
+spark_home() { # pyspark's own distribution: bin/spark-class and jars/
+  local home
+  home="$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))' 2>/dev/null)" \
+    || die "pyspark not importable from $PY: run scripts/bootstrap.sh"
+  [ -x "$home/bin/spark-class" ] || die "no bin/spark-class in $home"
+  echo "$home"
+}
+
+spark_launch() { # name main-class args...
+  local name="$1" main="$2"; shift 2
+  mkdir -p "$SP_DIR/logs" "$SP_DIR/run" "$SP_DIR/work/$name" "$SP_DIR/conf"
+  # spark-class execs the JVM: the pid recorded is the daemon's own
+  SPARK_HOME="$SPARK_HOME" SPARK_CONF_DIR="$SP_DIR/conf" SPARK_LOCAL_IP="$HOST" SPARK_DAEMON_MEMORY=512m \
+    SPARK_WORKER_DIR="$SP_DIR/work/$name" SPARK_LOCAL_DIRS="$SP_DIR/work/$name" \
+    nohup "$SPARK_HOME/bin/spark-class" "$main" "$@" >"$SP_DIR/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$SP_DIR/run/$name.pid"
+}
+
+spark_ready() { # every worker registered with the master
+  local i
+  for i in $(seq 1 "$SP_WORKERS"); do
+    alive "$SP_DIR/run/worker$i.pid" && grep -q "Successfully registered with master" "$SP_DIR/logs/worker$i.log" \
+      || return 1
+  done
+}
+
+spark_start() {
+  command -v java >/dev/null || die "java not found (Spark needs Java 17)"
+  SPARK_HOME="$(spark_home)"
+  local i
+  if alive "$SP_DIR/run/master.pid"; then
+    say "spark master already running (pid $(cat "$SP_DIR/run/master.pid"))"
+  else
+    claim_port SPARK_PORT
+    spark_launch master org.apache.spark.deploy.master.Master --host "$HOST" --port "$SPARK_PORT" --webui-port 0
+    say "spark master starting (pid $(cat "$SP_DIR/run/master.pid"), log $SP_DIR/logs/master.log)"
+  fi
+  for i in $(seq 1 "$SP_WORKERS"); do
+    if alive "$SP_DIR/run/worker$i.pid"; then
+      say "spark worker$i already running (pid $(cat "$SP_DIR/run/worker$i.pid"))"
+    else
+      spark_launch "worker$i" org.apache.spark.deploy.worker.Worker --host "$HOST" --webui-port 0 \
+        --cores 1 --memory "$SP_WORKER_MEMORY" --work-dir "$SP_DIR/work/worker$i" "spark://$HOST:$SPARK_PORT"
+    fi
+  done
+  local waited=0
+  until spark_ready; do
+    for name in master $(seq -f worker%g 1 "$SP_WORKERS"); do
+      alive "$SP_DIR/run/$name.pid" || { tail -30 "$SP_DIR/logs/$name.log" >&2; die "spark $name exited during start-up"; }
+    done
+    [ "$waited" -lt "$TIMEOUT" ] || { tail -20 "$SP_DIR"/logs/*.log >&2; die "spark not ready after ${TIMEOUT}s"; }
+    sleep 1; waited=$((waited + 1))
+  done
+  say "spark ready: spark://$HOST:$SPARK_PORT, $SP_WORKERS workers x 1 core x $SP_WORKER_MEMORY (logs $SP_DIR/logs)"
+}
+
+spark_stop() {
+  local i
+  for i in $(seq 1 "$SP_WORKERS"); do stop_pid "$SP_DIR/run/worker$i.pid" "spark worker$i"; done
+  stop_pid "$SP_DIR/run/master.pid" "spark master"
+}
+
+spark_status() {
+  local rc=0 name
+  for name in master $(seq -f worker%g 1 "$SP_WORKERS"); do
+    if alive "$SP_DIR/run/$name.pid"; then say "spark $name running (pid $(cat "$SP_DIR/run/$name.pid"))"
+    else say "spark $name not running"; rc=1; fi
+  done
+  if [ "$rc" = 0 ] && spark_ready; then say "spark ready: spark://$HOST:$SPARK_PORT"; else rc=1; fi
+  return "$rc"
+}
+
+# ------------------------------------------------------------ MLflow server
+mlflow_ready() {
+  "$PY" -c 'import sys, urllib.request
+urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/health", timeout=3).read()' "$HOST" "$MLFLOW_PORT" \
+    >/dev/null 2>&1
+}
+
+mlflow_start() {
+  [ -x "$REPO/.venv/bin/mlflow" ] || die "no .venv/bin/mlflow: run scripts/bootstrap.sh"
+  pg_status >/dev/null 2>&1 || die "postgres not running: scripts/services.sh start postgres"
+  PGBIN="$(pg_bin)"
+  if [ "$(pg_psql "select 1 from pg_database where datname = '$ML_DB'")" != 1 ]; then
+    pg_psql "create database $ML_DB owner $PG_USER"
+  fi
+  mkdir -p "$ML_DIR/artifacts" "$ML_DIR/run"
+  if alive "$ML_DIR/run/mlflow.pid"; then
+    say "mlflow server already running (pid $(cat "$ML_DIR/run/mlflow.pid"))"
+  else
+    claim_port MLFLOW_PORT
+    # its own session: `mlflow server` runs uvicorn as a child, stopped with the group
+    MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$ML_DB" \
+      setsid nohup "$REPO/.venv/bin/mlflow" server --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+      --serve-artifacts --artifacts-destination "$ML_DIR/artifacts" >"$ML_DIR/server.log" 2>&1 </dev/null &
+    echo $! >"$ML_DIR/run/mlflow.pid"
+    say "mlflow server starting (pid $(cat "$ML_DIR/run/mlflow.pid"), log $ML_DIR/server.log)"
+  fi
+  local waited=0
+  until mlflow_ready; do
+    alive "$ML_DIR/run/mlflow.pid" || { tail -30 "$ML_DIR/server.log" >&2; die "mlflow server exited during start-up"; }
+    [ "$waited" -lt "$TIMEOUT" ] || { tail -30 "$ML_DIR/server.log" >&2; die "mlflow server not ready after ${TIMEOUT}s"; }
+    sleep 1; waited=$((waited + 1))
+  done
+  say "mlflow ready: http://$HOST:$MLFLOW_PORT (backend postgresql database $ML_DB, artifacts $ML_DIR/artifacts)"
+}
+
+mlflow_stop() {
+  local pidfile="$ML_DIR/run/mlflow.pid" pid i
+  if ! alive "$pidfile"; then rm -f "$pidfile"; say "mlflow server not running"; return 0; fi
+  pid="$(cat "$pidfile")"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 40); do
+    kill -0 -- "-$pid" 2>/dev/null || { rm -f "$pidfile"; say "mlflow server stopped"; return 0; }
+    sleep 0.5
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+  say "mlflow server killed after 20 s"
+}
+
+mlflow_status() {
+  if alive "$ML_DIR/run/mlflow.pid" && mlflow_ready; then
+    say "mlflow ready (pid $(cat "$ML_DIR/run/mlflow.pid")): http://$HOST:$MLFLOW_PORT"
+  else
+    say "mlflow server not ready"; return 1
+  fi
+}
+
+# ------------------------------------------------------------------ cluster
+cluster_start() { pg_start; hdfs_start; spark_start; mlflow_start; }
+cluster_stop() { mlflow_stop; spark_stop; hdfs_stop; }  # postgres may serve `all` too: stop it by name
+cluster_status() {
+  local rc=0
+  pg_status || rc=1; hdfs_status || rc=1; spark_status || rc=1; mlflow_status || rc=1
+  return "$rc"
+}
+
   alive "$HB_RUN/thrift.pid" || claim_port THRIFT_PORT
   write_env
   grep -v '^#' "$ENV_FILE"
@@ -439,7 +748,11 @@ ports() { # claim ports for the servers that are not running; record and print t
 
 # --------------------------------------------------------------------- main
 cmd="${1:-}"; what="${2:-all}"
-case "$what" in hbase|thrift|postgres|all) ;; *) die "unknown service '$what' (hbase, thrift, postgres or all)";; esac
+case "$what" in hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all) ;;
+  *) die "unknown service '$what' (hbase, thrift, postgres, hdfs, spark, mlflow, cluster or all)";; esac
+  alive "$HD_RUN/namenode.pid" || claim_port HDFS_PORT
+  alive "$SP_DIR/run/master.pid" || claim_port SPARK_PORT
+  alive "$ML_DIR/run/mlflow.pid" || claim_port MLFLOW_PORT
 run() { # action
   local rc=0
   case "$what" in
@@ -453,9 +766,11 @@ run() { # action
 case "$cmd" in
   start) run start; write_env ;;
   stop) run stop ;;
+    hdfs|spark|mlflow|cluster) "${what}_$1" || rc=$? ;;
   status) run status ;;
   restart) run stop; run start; write_env ;;
   ports) ports ;;
   overrides) echo "--set hbase.host=$HOST --set hbase.port=$THRIFT_PORT --set jdbc.url=jdbc:postgresql://$HOST:$PG_PORT/$PG_DB" ;;
-  *) echo "usage: $0 start|stop|status|restart [hbase|thrift|postgres|all] | ports | overrides" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all] | ports | overrides" >&2
+     exit 2 ;;
 esac
