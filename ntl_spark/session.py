@@ -40,6 +40,17 @@ def jar_paths(jars_dir: str) -> list[str]:
     return jars
 
 
+def local_metastore(cfg: Config) -> bool:
+    """Whether the embedded Derby metastore is used: local mode, or any master with a local ``paths.metastore``.
+
+    A standalone cluster's driver runs on the submitting machine (client mode), so a
+    local metastore folder works there too; on YARN ``paths.metastore`` resolves under
+    an ``hdfs://`` root and the cluster's Hive metastore is used instead.
+    """
+    metastore = cfg.paths.resolve("metastore")
+    return cfg.spark.master.startswith("local") or "://" not in metastore or metastore.startswith("file://")
+
+
 def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
     """Create (or reuse) the SparkSession for a job.
 
@@ -55,8 +66,9 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     sc = cfg.spark
-    # empty jars_dir: the jars come with spark-submit (--jars, a cluster's classpath), not from a local folder
-    jars = jar_paths(sc.jars_dir) if sc.jars_dir else []
+    # empty jars_dir: the jars come with spark-submit (--jars, a cluster's classpath), not from a local folder;
+    # a cluster-mode driver runs in a container, where they came with --jars too (ntl_spark.submit)
+    jars = jar_paths(sc.jars_dir) if sc.jars_dir and sc.deploy_mode != "cluster" else []
     metastore = cfg.paths.resolve("metastore")
     warehouse = cfg.paths.resolve("warehouse")
     builder = (
@@ -76,13 +88,16 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
-    if sc.master.startswith("local"):
+    if local_metastore(cfg):
+        # the embedded Hive metastore (Derby) in the driver, at paths.metastore; a cluster whose
+        # paths.metastore is a URI (paths.root on HDFS) uses its own metastore (hive-site.xml)
         builder = (
             builder.config("spark.sql.catalogImplementation", "hive")
             .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true")
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}_derby -Doracle.jdbc.timezoneAsRegion=false")
-            .config("spark.ui.showConsoleProgress", "false")
         )
+    if sc.master.startswith("local"):
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
     for key, value in sc.conf.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ntl_spark.cli import parse_args
 from ntl_spark.config import Config, ConfigError, load_config
-from ntl_spark.session import REPO_ROOT, jar_paths
+from ntl_spark.session import REPO_ROOT, jar_paths, local_metastore
 
 
 def package_zip(dest: Path) -> Path:
@@ -26,27 +26,65 @@ def package_zip(dest: Path) -> Path:
     return dest
 
 
-def submit_args(cfg: Config, job: str) -> list[str]:
-    """spark-submit options for ``job`` under ``cfg``."""
+def shipped_files(cfg: Config) -> list[Path]:
+    """Files that travel with the job (``--files``), localized in the working directory of each container.
+
+    Always the log4j2 configuration (executors read it from their working
+    directory). In cluster deploy mode the driver runs in a container too, away
+    from this checkout: the YAML layers go with it (``base.yaml`` and the
+    environment's layer), and ``ntl_spark.config`` reads them from the working
+    directory there.
+    """
+    conf = REPO_ROOT / "conf"
+    files = [conf / "log4j2.properties"]
+    if cfg.spark.deploy_mode == "cluster":
+        files += [conf / "base.yaml", conf / f"{cfg.env}.yaml"]
+    return files
+
+
+def submit_args(cfg: Config, job: str, python: str | None = None) -> list[str]:
+    """spark-submit options for ``job`` under ``cfg``.
+
+    Args:
+        cfg: loaded configuration.
+        job: the job's name (``jobs/<job>.py``).
+        python: the interpreter of a client-mode driver (default: this one, the checkout's ``.venv``).
+    """
     sc = cfg.spark
-    log4j = REPO_ROOT / "conf" / "log4j2.properties"
+    files = shipped_files(cfg)
+    log4j = files[0]
+    cluster = sc.deploy_mode == "cluster"
+    driver_opts = "-Doracle.jdbc.timezoneAsRegion=false"
+    if cluster:  # the driver's container has the file in its working directory, like an executor
+        driver_opts += " -Dlog4j2.configurationFile=log4j2.properties"
+    else:
+        driver_opts += f" -Dlog4j2.configurationFile=file:{log4j}"
+        if local_metastore(cfg):
+            driver_opts += f" -Dderby.system.home={cfg.paths.resolve('metastore')}_derby"
     args = [
         "--master", sc.master,
         "--deploy-mode", sc.deploy_mode,
         "--name", f"ntl-{job}",
         "--driver-memory", sc.driver_memory,
-        "--conf", "spark.driver.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false "
-        f"-Dderby.system.home={cfg.paths.resolve('metastore')}_derby -Dlog4j2.configurationFile=file:{log4j}",
+        "--conf", f"spark.driver.extraJavaOptions={driver_opts}",
         # executors find the file in their working directory (shipped with --files)
         "--conf", "spark.executor.extraJavaOptions=-Doracle.jdbc.timezoneAsRegion=false "
         "-Dlog4j2.configurationFile=log4j2.properties",
-        "--files", str(log4j),
+        "--files", ",".join(str(f) for f in files),
     ]
     if sc.jars_dir:  # empty: the cluster provides the jars (e.g. --jars in an Oozie action's spark-opts)
+        # spark-submit uploads them (cluster mode: into the driver's container too); the driver
+        # then takes them from spark.jars, not from jars_dir (ntl_spark.session.build_session)
         args += ["--jars", ",".join(jar_paths(sc.jars_dir))]
     if not sc.master.startswith("local"):
         args += ["--py-files", str(package_zip(REPO_ROOT / "var" / "dist" / "ntl_spark.zip"))]
-    for key, value in sc.conf.items():
+    conf = dict(sc.conf)
+    # spark.pyspark.python (an interpreter inside spark.archives, ./env/bin/python) also takes
+    # precedence over PYSPARK_DRIVER_PYTHON: a client-mode driver runs here, from this checkout's
+    # interpreter, where no ./env exists. In cluster mode the driver runs from the archive too.
+    if not cluster and "spark.pyspark.python" in conf and "spark.pyspark.driver.python" not in conf:
+        conf["spark.pyspark.driver.python"] = python or sys.executable
+    for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     return args
 
