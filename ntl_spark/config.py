@@ -148,20 +148,6 @@ class LookalikesConf:
 
 
 @dataclasses.dataclass(frozen=True)
-class RulesConf:
-    """The rules baseline (``ntl_spark.rules``) every model is compared with."""
-
-    recent_months: int  # last months compared with the same months a year before
-    zero_kwh: float  # a month at or below this counts as zero
-    min_zero_run: int  # consecutive zero months that rank a customer above every drop
-
-    def validate(self) -> None:
-        _check(1 <= self.recent_months <= 12, "rules.recent_months", self.recent_months, "must be in 1..12")
-        _check(self.zero_kwh >= 0, "rules.zero_kwh", self.zero_kwh, "must be >= 0")
-        _check(self.min_zero_run >= 1, "rules.min_zero_run", self.min_zero_run, "must be >= 1")
-
-
-@dataclasses.dataclass(frozen=True)
 class GenerateConf:
     seed: int
     customers: int
@@ -688,6 +674,50 @@ class CampaignConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class OutcomesConf:
+    """Outcomes job: how inspections match the requests that asked for them."""
+
+    match_days: int
+
+    def validate(self) -> None:
+        _check(self.match_days >= 0, "outcomes.match_days", self.match_days, "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldReportConf:
+    """Field report job: hit rates with intervals, HTML report, MLflow figures."""
+
+    report_dir: str  # under paths.reports
+    months: int  # 0 = all
+    log_to_mlflow: bool
+
+    def validate(self) -> None:
+        _check(self.months >= 0, "field_report.months", self.months, "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorConf:
+    """Monitor job: when to advise retraining (exit code 10)."""
+
+    months: int
+    min_labelled: int
+    hit_rate_floor: float
+    min_lift: float
+    min_new_labels: int
+    feature_psi_retrain: float
+    score_psi_retrain: float
+
+    def validate(self) -> None:
+        _check(self.months >= 1, "monitor.months", self.months, "must be >= 1")
+        _check(self.min_labelled >= 1, "monitor.min_labelled", self.min_labelled, "must be >= 1")
+        _check(0.0 <= self.hit_rate_floor <= 1.0, "monitor.hit_rate_floor", self.hit_rate_floor, "must be in [0, 1]")
+        _check(self.min_lift >= 0, "monitor.min_lift", self.min_lift, "must be >= 0")
+        _check(self.min_new_labels >= 1, "monitor.min_new_labels", self.min_new_labels, "must be >= 1")
+        for key in ("feature_psi_retrain", "score_psi_retrain"):
+            _check(getattr(self, key) > 0, f"monitor.{key}", getattr(self, key), "must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class PromoteConf:
     """Promote job: move the champion alias (``model.champion``) to a named version."""
 
@@ -732,7 +762,6 @@ class Config:
     windows: WindowsConf
     deep: DeepConf
     features: FeaturesConf
-    rules: RulesConf
     model: ModelConf
     train: TrainConf
     score: ScoreConf
@@ -740,6 +769,9 @@ class Config:
     validation: ValidateConf
     promote: PromoteConf
     campaign: CampaignConf
+    outcomes: OutcomesConf
+    field_report: FieldReportConf
+    monitor: MonitorConf
     cycle: CycleConf
 
     @property

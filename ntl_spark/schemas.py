@@ -336,3 +336,80 @@ CAMPAIGNS_SCHEMA = StructType(
         LINEAGE_FIELD,
     ]
 )
+
+# One row per ingested inspection (ntl_spark.outcomes): the label, and the
+# request it answers (arm model/control) or arm "unsolicited" when none asked for it.
+OUTCOMES_TABLE = "outcomes"
+OUTCOME_ARMS = ("model", "control", "unsolicited")
+OUTCOMES_SCHEMA = StructType(
+    [
+        StructField("inspection_id", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("inspected_on", DateType(), False),
+        StructField("month", DateType(), False),  # first day of the inspection's month
+        StructField("outcome", StringType(), False),
+        StructField("irregular", BooleanType(), True),  # null: no access (no label)
+        StructField("no_access", BooleanType(), False),
+        StructField("irregularity", StringType(), True),
+        StructField("recovered_kwh", DoubleType(), True),
+        StructField("region", StringType(), False),
+        StructField("campaign_id", StringType(), True),
+        StructField("arm", StringType(), False),
+        StructField("matched_by", StringType(), False),  # campaign_id, window or none
+        StructField("rank", IntegerType(), True),
+        StructField("score", DoubleType(), True),
+        StructField("selection_probability", DoubleType(), True),
+        StructField("model_name", StringType(), True),
+        StructField("model_version", StringType(), True),
+        StructField("scores_run_id", StringType(), True),
+        StructField("scored_on", DateType(), True),
+        StructField("created_on", DateType(), True),
+        LINEAGE_FIELD,
+    ]
+)
+
+# Field hit rates per month, model version, arm and region ("ALL" = every
+# region) with Wilson 95% intervals, and the model arm's lift over the control
+# arm (ntl_spark.field_report); rebuilt whole from ``outcomes``.
+FIELD_STATS = "field_stats"
+FIELD_STATS_SCHEMA = StructType(
+    [
+        StructField("month", DateType(), False),
+        StructField("model_name", StringType(), True),
+        StructField("model_version", StringType(), True),
+        StructField("arm", StringType(), False),
+        StructField("region", StringType(), False),
+        StructField("inspections", LongType(), False),
+        StructField("labelled", LongType(), False),
+        StructField("irregular", LongType(), False),
+        StructField("hit_rate", DoubleType(), True),
+        StructField("hit_rate_low", DoubleType(), True),
+        StructField("hit_rate_high", DoubleType(), True),
+        StructField("recovered_kwh", DoubleType(), False),
+        StructField("recovered_kwh_per_inspection", DoubleType(), True),
+        StructField("no_access_share", DoubleType(), True),
+        StructField("lift", DoubleType(), True),  # model arm rows: hit rate / control arm's of the same group
+        StructField("lift_low", DoubleType(), True),
+        StructField("lift_high", DoubleType(), True),
+        LINEAGE_FIELD,
+    ]
+)
+
+# One row per check of a monitor run (ntl_spark.monitor); a run advises
+# retraining when any check does (exit code 10).
+MONITORING = "monitoring"
+MONITORING_SCHEMA = StructType(
+    [
+        StructField("run_at", TimestampType(), False),
+        StructField("model_name", StringType(), False),
+        StructField("model_version", StringType(), False),
+        StructField("scored_on", DateType(), True),
+        StructField("check", StringType(), False),  # feature_drift, score_drift, hit_rate, lift, new_labels
+        StructField("subject", StringType(), False),  # the feature, arm or table the value is about
+        StructField("value", DoubleType(), True),
+        StructField("threshold", DoubleType(), True),
+        StructField("retrain", BooleanType(), False),
+        StructField("detail", StringType(), True),
+        LINEAGE_FIELD,
+    ]
+)
