@@ -148,6 +148,20 @@ class LookalikesConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class RulesConf:
+    """The rules baseline (``ntl_spark.rules``) every model is compared with."""
+
+    recent_months: int  # last months compared with the same months a year before
+    zero_kwh: float  # a month at or below this counts as zero
+    min_zero_run: int  # consecutive zero months that rank a customer above every drop
+
+    def validate(self) -> None:
+        _check(1 <= self.recent_months <= 12, "rules.recent_months", self.recent_months, "must be in 1..12")
+        _check(self.zero_kwh >= 0, "rules.zero_kwh", self.zero_kwh, "must be >= 0")
+        _check(self.min_zero_run >= 1, "rules.min_zero_run", self.min_zero_run, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class GenerateConf:
     seed: int
     customers: int
@@ -762,6 +776,7 @@ class Config:
     windows: WindowsConf
     deep: DeepConf
     features: FeaturesConf
+    rules: RulesConf
     model: ModelConf
     train: TrainConf
     score: ScoreConf

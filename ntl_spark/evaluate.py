@@ -78,6 +78,36 @@ def binary_metrics(labels: Sequence[int] | np.ndarray, scores: Sequence[float] |
     return {k_: float(out[k_]) for k_ in METRIC_NAMES}
 
 
+def lift_over_rule(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray,
+                   rule_scores: Sequence[float] | np.ndarray, k: int) -> dict[str, float]:
+    """The rules baseline on the same rows as a model, and the model's lift over it.
+
+    Args:
+        labels: 1 irregular, 0 regular.
+        scores: the model's scores.
+        rule_scores: the rule's scores for the same rows (``ntl_spark.rules``).
+        k: campaign size.
+
+    Returns:
+        ``rule_precision_at_k``, ``rule_pr_auc`` and ``lift_over_rule`` (the
+        model's precision at k over the rule's; NaN when the rule finds none).
+
+    Raises:
+        ValueError: lengths differ.
+    """
+    y = np.asarray(labels, dtype=int)
+    s, r = np.asarray(scores, dtype=float), np.asarray(rule_scores, dtype=float)
+    if not y.shape == s.shape == r.shape:
+        raise ValueError(f"labels ({y.shape}), scores ({s.shape}) and rule scores ({r.shape}) differ in length")
+    two_classes = len(np.unique(y)) == 2
+    p_model, p_rule = precision_at_k(y, s, k), precision_at_k(y, r, k)
+    return {
+        "rule_precision_at_k": p_rule,
+        "rule_pr_auc": float(skm.average_precision_score(y, r)) if two_classes else float("nan"),
+        "lift_over_rule": p_model / p_rule if p_rule > 0 else float("nan"),
+    }
+
+
 def collect_labels_scores(df: DataFrame, label_col: str = "label", score_col: str = "score") -> tuple[np.ndarray, np.ndarray]:
     """Bring (label, score) pairs to the driver through Arrow (two numeric columns only)."""
     pdf: Any = df.select(F.col(label_col).cast("int").alias("y"), F.col(score_col).cast("double").alias("s")).toPandas()

@@ -171,6 +171,8 @@ def fit_model(
 
 def run(spark: SparkSession, cfg: Config) -> TrainResult:
     """Train, evaluate, log and register one DAICE model."""
+    from ntl_spark import rules
+
     tc = cfg.train
     client = tracking.setup(cfg)
     path = cfg.paths.table(schemas.TRAINING_SET)
@@ -214,11 +216,19 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         booster = model.get_booster()
         booster.feature_names = feature_cols
 
-        scored: Any = with_score(model.transform(test_df)).select("customer_id", "region", "label", "score").toPandas()
+        rc = cfg.rules
+        with_rule = rules.has_inputs(test_df.columns, rc.recent_months)
+        if with_rule:
+            test_df = rules.rule_scores(test_df, rc.recent_months, rc.zero_kwh, rc.min_zero_run)
+        scored: Any = with_score(model.transform(test_df)).select(
+            "customer_id", "region", "label", "score", *([rules.RULE_SCORE] if with_rule else [])).toPandas()
         y, s = scored["label"].to_numpy(), scored["score"].to_numpy()
         k = min(tc.campaign_size, len(y))
         m = evaluate.binary_metrics(y, s, tc.threshold, k)
         mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
+        # the rules baseline on the same held-out rows: "lift over the rule"
+        vs_rule = evaluate.lift_over_rule(y, s, scored[rules.RULE_SCORE].to_numpy(), k) if with_rule else {}
+        mlflow.log_metrics({f"test_{n}": v for n, v in vs_rule.items() if not math.isnan(v)})
         per_region = evaluate.metrics_by_group(scored, "region", tc.threshold, k)
 
         importance = booster.get_score(importance_type="total_gain")
@@ -228,6 +238,10 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             evaluate.plot_importance(importance, d / "feature_importance.png")
             (d / "feature_importance.json").write_text(json.dumps(importance, indent=1, sort_keys=True))
             (d / "metrics_by_region.json").write_text(json.dumps(per_region, indent=1, default=float))
+            if vs_rule:
+                (d / "rule_baseline.json").write_text(json.dumps(
+                    {**vs_rule, "model_precision_at_k": m["precision_at_k"], "campaign_size": k,
+                     "rule": vars(rc)}, indent=1, default=float))
             (d / "config.json").write_text(json.dumps(as_dict(cfg), indent=1, default=str))
             c = evaluate.curves(y, s)
             np.savez(d / "curves.npz", **c)
@@ -249,4 +263,8 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     print(f"train: {cfg.model.name} v{result.model_version} run {result.run_id}  "
           f"test n={int(m['n'])} positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  "
           f"ROC-AUC {m['roc_auc']:.3f}  precision@{k} {m['precision_at_k']:.3f}  f1 {m['f1']:.3f}")
+    if vs_rule:
+        print(f"train: rule (drop vs a year before, zero runs) on the same rows: precision@{k} "
+              f"{vs_rule['rule_precision_at_k']:.3f}  PR-AUC {vs_rule['rule_pr_auc']:.3f}  "
+              f"lift over the rule {vs_rule['lift_over_rule']:.2f}x")
     return result

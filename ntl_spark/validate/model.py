@@ -238,6 +238,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         region_rows += [{"model": f"champion v{champion.version}", **r}
                         for r in evaluate.metrics_by_group(cp, "region", cfg.train.threshold, k)]
         agreement = ranking_agreement(ch["score"].to_numpy(), cp["score"].to_numpy(), k)
+    # the rules baseline on the same held-out rows ("lift over the rule")
+    vs_rule = rule_comparison(test, cfg, {"challenger": ch, **({"champion": cp} if cp is not None else {})}, k)
 
     # the challenger's scores: held-out vs the scoring month
     score_drift = None
@@ -268,6 +270,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         "training_set_version": ts_version,
         "score_drift": {"psi": score_drift.psi, "level": score_drift.level} if score_drift else None,
         "policy": {f: getattr(policy, f) for f in policy.__dataclass_fields__},
+        "rule": vs_rule,
     }
     (folder / "decision.json").write_text(json.dumps(evidence, indent=1, default=float))
     (folder / "metrics_by_region.json").write_text(json.dumps(region_rows, indent=1, default=float))
@@ -290,6 +293,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         if m_cp:
             metrics.update({f"champion.{m}": v for m, v in m_cp.items()})
         metrics.update(agreement)
+        metrics.update({f"rule.{m}": v for m, v in vs_rule.items()})
         if score_drift:
             metrics["score_psi.scoring"] = score_drift.psi
         metrics["blessed"] = float(decision.blessed)
@@ -322,6 +326,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if agreement:
         print(f"  rankings: Spearman {agreement['spearman']:.3f}  Kendall {agreement['kendall']:.3f}  "
               f"top-{k} overlap {agreement['topk_overlap']:.2f}")
+    if vs_rule:
+        print(f"  rule (drop vs a year before, zero runs): precision@{k} {vs_rule['rule_precision_at_k']:.3f}  "
+              f"PR-AUC {vs_rule['rule_pr_auc']:.3f}  lift over the rule: challenger "
+              f"{vs_rule['challenger_lift_over_rule']:.2f}x" + (
+                  f", champion {vs_rule['champion_lift_over_rule']:.2f}x" if "champion_lift_over_rule" in vs_rule
+                  else ""))
     if score_drift:
         print(f"  challenger score PSI held-out vs scoring month {score_drift.psi:.3f} ({score_drift.level})")
     for reason in decision.reasons:
@@ -356,6 +366,12 @@ def model_report(
     page.image(folder / "curves.png", "PR and ROC curves on the held-out split")
     page.heading("Per region")
     page.table(region_rows, ["model", "region", "k", "n", "positives", "pr_auc", "roc_auc", "precision_at_k"])
+    if evidence.get("rule"):
+        page.heading("Lift over the rule")
+        page.table([evidence["rule"]])
+        page.text("The rule ranks by the drop of the last months against the same months a year before, "
+                  "long zero runs first (ntl_spark.rules); lift = a model's precision at k over the rule's, "
+                  "on the same held-out rows.", note=True)
     if evidence["ranking_agreement"]:
         page.heading("Ranking agreement")
         page.table([evidence["ranking_agreement"]])
@@ -378,3 +394,32 @@ def scores_for(
     """
     return _scores(spark, df, ref, keys, table)
 
+
+def rule_comparison(test: DataFrame, cfg: Config, scored: dict[str, pd.DataFrame], k: int) -> dict[str, float]:
+    """The rules baseline on the held-out rows and each model's lift over it.
+
+    Args:
+        test: the held-out rows of ``training_set`` (C1..CN, inspection_id).
+        cfg: configuration (``rules``).
+        scored: role -> the role's scored rows (inspection_id, label, score).
+        k: campaign size.
+
+    Returns:
+        ``rule_precision_at_k``, ``rule_pr_auc`` and ``<role>_lift_over_rule`` per role;
+        empty when the rows lack the monthly series the rule reads.
+    """
+    from ntl_spark import rules
+
+    rc = cfg.rules
+    if not rules.has_inputs(test.columns, rc.recent_months):
+        log.warning("training_set lacks C1..C%d: no rules baseline in this report", 12 + rc.recent_months)
+        return {}
+    rule: Any = (rules.rule_scores(test, rc.recent_months, rc.zero_kwh, rc.min_zero_run)
+                 .select("inspection_id", rules.RULE_SCORE).toPandas())
+    out: dict[str, float] = {}
+    for role, df in scored.items():
+        r = df[["inspection_id"]].merge(rule, on="inspection_id", how="left")[rules.RULE_SCORE].fillna(0.0)
+        lift = evaluate.lift_over_rule(df["label"].to_numpy(dtype=int), df["score"].to_numpy(), r.to_numpy(), k)
+        out["rule_precision_at_k"], out["rule_pr_auc"] = lift["rule_precision_at_k"], lift["rule_pr_auc"]
+        out[f"{role}_lift_over_rule"] = lift["lift_over_rule"]
+    return out

@@ -101,6 +101,10 @@ def registry(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("model_gate")
     cfg = make_config(root, "train.test_fraction=0.5", "train.campaign_size=20", "validation.blessing.min_pr_auc=0.0")
     ts = labelled(400, 0)
+    # monthly series for the rules baseline: irregular customers tend to drop against a year before
+    drop = np.clip(0.5 * ts["label"] + np.random.default_rng(5).normal(0, 0.3, len(ts)), 0, 0.9)
+    for i in range(1, 19):
+        ts[f"C{i}"] = 200.0 * (1 - drop) if i <= 6 else 200.0
     ts.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(ts))])
     ts.insert(0, "inspection_id", [f"I{i:04d}" for i in range(len(ts))])
     spark.createDataFrame(ts).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
@@ -133,6 +137,9 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     assert aliases(cfg)["champion"] == strong
     assert better["metrics"]["challenger.pr_auc"] > better["metrics"]["champion.pr_auc"]
     assert {"spearman", "kendall", "topk_overlap"} <= set(better["metrics"])
+    # the rules baseline is judged on the same held-out rows, with each model's lift over it
+    assert 0 < better["metrics"]["rule.rule_precision_at_k"] <= 1
+    assert better["metrics"]["rule.challenger_lift_over_rule"] > better["metrics"]["rule.champion_lift_over_rule"]
     # the worse one is refused and the champion stays
     tracking.set_alias(client, "DAICE", "candidate", weak)
     worse = model.run(spark, cfg)
