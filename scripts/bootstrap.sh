@@ -28,4 +28,14 @@ fi
 command -v java >/dev/null || { echo "[bootstrap] java (17) is required" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "[bootstrap] mvn is required to resolve the jars" >&2; exit 1; }
 scripts/fetch-jars.sh var/jars >/dev/null
+# The console's browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[bootstrap] installing chromium for the console's browser tests (log in var/bootstrap-chromium.log)"
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; } \
+      >var/bootstrap-chromium.log 2>&1 || { tail -20 var/bootstrap-chromium.log >&2; echo "[bootstrap] chromium install failed" >&2; exit 1; }
+  else
+    echo "[bootstrap] chromium not found: install it (apt-get install chromium) for the console's browser tests" >&2
+  fi
+fi
 echo "[bootstrap] ready"

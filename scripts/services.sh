@@ -4,7 +4,8 @@
 #             and its Thrift1 gateway (happybase talks to it), jars from jvm/hbase/pom.xml
 #             (`thrift` alone: the Thrift1 gateway, e.g. `restart thrift`)
 #   postgres  PostgreSQL (Debian packages), the stand-in for Oracle on the same
-#             Spark JDBC code path: database `ntl`, user `ntl`
+#             Spark JDBC code path: database `ntl`, user `ntl`; the web console's
+#             database `ntl_console` (same user)
 # and a small multi-process cluster for the cluster test (not in `all`):
 #   hdfs      HDFS NameNode + one DataNode (Hadoop 3.3, jars from jvm/hdfs/pom.xml),
 #             fs.defaultFS hdfs://127.0.0.1:$NTL_HDFS_PORT, replication 1
@@ -57,6 +58,7 @@ TIMEOUT="${NTL_SERVICES_TIMEOUT:-180}"
 HOST=127.0.0.1
 
 PG_DB=ntl
+PG_CONSOLE_DB=ntl_console
 PG_USER=ntl
 PG_PASSWORD="${NTL_JDBC_PASSWORD:-ntl}"
 PG_DIR="$VAR/postgres"
@@ -432,6 +434,11 @@ pg_start() {
   fi
   if [ "$(pg_psql "select 1 from pg_database where datname = '$PG_DB'")" != 1 ]; then
     pg_psql "create database $PG_DB owner $PG_USER"
+  fi
+  # The web console's own database (console/); CREATEDB lets its tests create their test database.
+  pg_psql "alter role $PG_USER createdb"
+  if [ "$(pg_psql "select 1 from pg_database where datname = '$PG_CONSOLE_DB'")" != 1 ]; then
+    pg_psql "create database $PG_CONSOLE_DB owner $PG_USER"
   fi
   say "postgres ready: $HOST:$PG_PORT database $PG_DB user $PG_USER (jdbc:postgresql://$HOST:$PG_PORT/$PG_DB)"
 }

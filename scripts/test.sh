@@ -38,7 +38,7 @@ if [ "$needs_services" = 1 ]; then
   trap 'exit 143' TERM
   scripts/services.sh start all
 fi
-.venv/bin/ruff check ntl_spark jobs tests benchmarks
+.venv/bin/ruff check ntl_spark jobs tests benchmarks console
 .venv/bin/mypy
 export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=127.0.0.1
 .venv/bin/python -m pytest "${args[@]}"
