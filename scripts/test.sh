@@ -16,6 +16,8 @@ for a in "$@"; do
   if [ "$a" = "--keep-services" ]; then keep=1; else args+=("$a"); fi
 done
 scripts/bootstrap.sh
+# Airflow in its own environment (var/airflow/venv) for tests/integration/test_airflow.py; quick when installed
+case " ${args[*]} " in *"not integration"*) ;; *) scripts/airflow-env.sh ;; esac
 needs_services=1
 for a in "${args[@]}"; do case "$a" in *"not services"*) needs_services=0 ;; esac; done
 
