@@ -184,10 +184,15 @@ def customers() -> pd.DataFrame:
                             "latitude", "longitude", "connected_on", "status"]).to_pandas()
 
 
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with missing values (NaN, NaT) as None, for templates."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
 def customer(customer_id: str) -> dict[str, Any] | None:
     rows = customers()
     row = rows[rows["customer_id"] == customer_id]
-    return None if row.empty else row.iloc[0].to_dict()
+    return None if row.empty else records(row)[0]
 
 
 def latest_features(customer_ids: Sequence[str]) -> pd.DataFrame:

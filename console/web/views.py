@@ -170,7 +170,7 @@ def ranking_view(request: HttpRequest) -> HttpResponse:
     ids = can(request.user, "see_customer_ids")
     coords = can(request.user, "see_coordinates")
     table = []
-    for r in shown.to_dict("records"):
+    for r in pipeline.records(shown):
         table.append({
             "rank": r["rank"], "region_rank": r["region_rank"], "score": r["score"], "region": r["region"],
             "tariff": r.get("tariff"), "meter_type": r.get("meter_type"), "customer_id": r["customer_id"] if ids else None,
@@ -232,7 +232,7 @@ def customer_view(request: HttpRequest, customer_id: str) -> HttpResponse:
         pass
     ctx["contributions"] = contributions
     try:
-        ctx["inspections"] = pipeline.past_inspections(customer_id).to_dict("records")
+        ctx["inspections"] = pipeline.records(pipeline.past_inspections(customer_id))
     except pipeline.TableMissing as e:
         ctx["inspections_missing"] = str(e)
     ctx["lines"] = RequestLine.objects.filter(customer_id=customer_id, request__deleted_at__isnull=True) \
@@ -306,7 +306,7 @@ def _lines(request: HttpRequest, req: InspectionRequest) -> list[dict[str, Any]]
     try:
         cust = pipeline.customers()
         cust = cust[cust["customer_id"].isin([ln.customer_id for ln in req.lines.all()])]
-        extra = {r["customer_id"]: r for r in cust.to_dict("records")}
+        extra = {r["customer_id"]: r for r in pipeline.records(cust)}
     except pipeline.TableMissing:
         pass
     out = []
