@@ -26,6 +26,7 @@ urlpatterns = [
     path("lines/<int:pk>/result/", views.line_result, name="line_result"),
     path("results/", views.results_view, name="results"),
     path("models/", views.models_view, name="models"),
+    path("models/register/", views.model_register, name="model_register"),
     path("predict/", views.predict_view, name="predict"),
     # The console's few static files ship with it and are served by the app itself (no CDN, no extra server).
     re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}),

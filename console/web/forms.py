@@ -114,6 +114,13 @@ class ResultImportForm(forms.Form):
                                      "irregularity, recovered_kwh")
 
 
+class RegisterModelForm(forms.Form):
+    file = forms.FileField(help_text="XGBoost model file (.json or .ubj) trained on the base version's inputs")
+    base = forms.CharField(max_length=32, initial="champion",
+                           help_text="version or alias whose inputs and categorical vocabulary the file uses")
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class PredictForm(forms.Form):
     model_name = forms.CharField(max_length=64)
     ref = forms.CharField(max_length=32, label="Alias or version", initial="champion")

@@ -118,3 +118,89 @@ def load_daice(name: str, ref: str) -> LoadedDaice:
     model = mlflow.xgboost.load_model(uri)
     booster = model.get_booster() if hasattr(model, "get_booster") else model
     return LoadedDaice(name, str(mv.version), booster, list(cols), list(cats["columns"]))
+
+
+def register_file(name: str, data: bytes, filename: str, base_ref: str, note: str, user: str) -> str:
+    """Register an XGBoost model file as a new version of DAICE model ``name``, as the train job registers one.
+
+    The file takes the inputs and categorical vocabulary (and held-out split)
+    of the version ``base_ref``, so it must have been trained on the same
+    columns. Checks before anything is written: the file loads as an XGBoost
+    binary classifier (``binary:logistic``), its inputs are the base version's
+    in the same order (by name when the file carries names, else by count),
+    and it scores the newest ``monthly_features`` rows to probabilities in
+    [0, 1]. The new version gets the challenger alias (``model.challenger``)
+    and the split tags, so the model gate (validate_model) judges it on the
+    held-out split exactly like a trained version before it can become champion.
+
+    Returns:
+        The new version number.
+
+    Raises:
+        ValueError: the file or its inputs fail a check (the message says which).
+    """
+    import hashlib
+    import json
+    import tempfile
+
+    import mlflow
+    import mlflow.xgboost
+    import numpy as np
+    import xgboost as xgb
+
+    from web import predict
+
+    base = load_daice(name, base_ref)
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except xgb.core.XGBoostError as e:
+        raise ValueError(f"file '{filename}' is not an XGBoost model (JSON or UBJSON): {str(e)[:200]}") from e
+    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    if objective != "binary:logistic":
+        raise ValueError(f"file '{filename}': objective {objective!r}; a DAICE model is a binary:logistic classifier")
+    names = booster.feature_names
+    if names is not None and list(names) != base.feature_columns:
+        missing = [c for c in base.feature_columns if c not in names]
+        extra = [c for c in names if c not in base.feature_columns]
+        raise ValueError(f"file '{filename}': its inputs differ from {name} v{base.version}'s (missing {missing[:10]}, "
+                         f"extra {extra[:10]}{', or another order' if not missing and not extra else ''})")
+    if booster.num_features() != len(base.feature_columns):
+        raise ValueError(f"file '{filename}' reads {booster.num_features()} inputs; {name} v{base.version} has "
+                         f"{len(base.feature_columns)}")
+    booster.feature_names = list(base.feature_columns)
+    candidate = LoadedDaice(name, "new", booster, base.feature_columns, base.categories)
+    rows = pipeline.read(pipeline.MONTHLY_FEATURES).slice(0, 2000).to_pandas()
+    if rows.empty:
+        raise ValueError("monthly_features has no rows to check the model on: run the features job")
+    scores = predict.score(rows, candidate, top_k=1)["score"].to_numpy()
+    if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
+        raise ValueError(f"file '{filename}' gives scores outside [0, 1] on monthly_features rows")
+
+    c = client()
+    cfg = pipeline.config()
+    base_mv = c.get_model_version(name, base.version)
+    meta = dict(mlflow.models.get_model_info(f"models:/{name}/{base.version}").metadata or {})
+    experiment = c.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
+        raise ValueError(f"MLflow experiment '{cfg.mlflow.experiment}' does not exist: run the train job once")
+    digest = hashlib.sha256(data).hexdigest()
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"upload {filename}") as run:
+        mlflow.set_tags({"source": "console upload", "uploaded_by": user, "file": filename, "sha256": digest,
+                         "base_version": base.version, "note": note[:500]})
+        mlflow.log_params({"base_version": base.version, "file_sha256": digest[:16],
+                           **{k: v for k, v in c.get_run(base_mv.run_id).data.params.items()
+                              if k.startswith("data.")}} if base_mv.run_id else {"base_version": base.version})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = f"{tmp}/{filename.replace('/', '_')}"
+            with open(path, "wb") as f:
+                f.write(data)
+            mlflow.log_artifact(path, artifact_path="upload")
+        info = mlflow.xgboost.log_model(booster, name="model", registered_model_name=name, metadata=meta)
+    version = str(info.registered_model_version)
+    for key, value in (base_mv.tags or {}).items():
+        if key.startswith("split."):
+            c.set_model_version_tag(name, version, key, value)
+    c.set_model_version_tag(name, version, "source", f"console upload by {user} ({filename}), run {run.info.run_id}")
+    c.set_registered_model_alias(name, cfg.model.challenger, version)
+    return version

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "enter_results": frozenset({A, F}),
     "view_results": frozenset({A, N, F, R}),
     "view_models": frozenset({A, N, F, R}),
+    "register_models": frozenset({A, N}),          # a model file as a new version (the gate still judges it)
     "predict": frozenset({A, N}),
     "manage_users": frozenset({A}),
     "view_audit": frozenset({A}),

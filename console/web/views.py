@@ -25,6 +25,7 @@ from web.forms import (
     PredictForm,
     RankingFilterForm,
     RegisterForm,
+    RegisterModelForm,
     RequestCreateForm,
     RequestEditForm,
     ResultForm,
@@ -485,6 +486,28 @@ def models_view(request: HttpRequest) -> HttpResponse:
     decisions = pipeline.model_decisions()
     ctx["decisions"] = decisions.head(50).to_dict("records") if not decisions.empty else []
     return render(request, "web/models.html", ctx)
+
+
+@needs("register_models")
+def model_register(request: HttpRequest) -> HttpResponse:
+    cfg = pipeline.config()
+    form = RegisterModelForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            version = registry.register_file(cfg.model.name, upload.read(), upload.name,
+                                             form.cleaned_data["base"].strip(), form.cleaned_data["note"],
+                                             request.user.email)
+        except (ValueError, pipeline.TableMissing) as e:
+            form.add_error("file", str(e))
+        else:
+            audit.record(request, "register", "model", f"{cfg.model.name} v{version}", file=upload.name,
+                         base=form.cleaned_data["base"])
+            messages.success(request, f"Registered {cfg.model.name} v{version} with alias '{cfg.model.challenger}': "
+                                      f"the validate_model job judges it before it can become champion.")
+            return redirect("models")
+    return render(request, "web/model_register.html", {"form": form, "name": cfg.model.name,
+                                                       "challenger": cfg.model.challenger})
 
 
 # ------------------------------------------------------------------ online prediction

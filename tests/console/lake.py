@@ -145,4 +145,4 @@ def build(root: Path) -> dict[str, object]:
         "champion_after": ["1"], "blessed": [True], "reasons": [["no champion yet: PR-AUC 0.61 >= 0.2"]],
     }))
     return {"daice": daice, "deep": deep, "inspected_recently": daice["customer_id"][0],
-            "feature_columns": columns}
+            "feature_columns": columns, "model_json": bytes(booster.save_raw("json"))}

@@ -69,6 +69,7 @@ class RoleMatrixTest(ConsoleCase):
             f"/lines/{line.pk}/result/": {A, F},
             "/results/": {A, N, F, R},
             "/models/": {A, N, F, R},
+            "/models/register/": {A, N},
             "/predict/": {A, N},
             "/users/": {A},
             "/audit/": {A},
@@ -121,6 +122,7 @@ class CsrfTest(ConsoleCase):
             f"/lines/{line.pk}/result/": (Role.FIELD, {"outcome": "regular", "inspected_on": "2026-10-05"}),
             f"/requests/{req.pk}/import/": (Role.FIELD, {}),
             "/predict/": (Role.ANALYST, {"model_name": "DAICE", "ref": "champion", "customer_id": "CU00001"}),
+            "/models/register/": (Role.ANALYST, {"base": "champion"}),
             f"/requests/{req.pk}/delete/": (Role.ANALYST, {}),
         }
         for url, (role, data) in posts.items():
@@ -371,3 +373,39 @@ class ModelsAndPredictionTest(ConsoleCase):
         merged = scored.merge(daice[["customer_id", "score"]], on="customer_id", suffixes=("", "_job"))
         assert len(merged) == len(daice)
         assert (merged["score"] - merged["score_job"]).abs().max() < 1e-5
+
+
+class RegisterModelFileTest(ConsoleCase):
+    def upload(self, data: bytes, name: str = "model.json", base: str = "champion") -> str:
+        f = io.BytesIO(data)
+        f.name = name
+        r = self.client_for(Role.ANALYST).post("/models/register/", {"file": f, "base": base, "note": "retrained"})
+        return r.content.decode() if r.status_code == 200 else f"redirect {r['Location']}"
+
+    def test_checks_then_registers_as_challenger(self) -> None:
+        import numpy as np
+        import xgboost as xgb
+        from web import registry
+
+        assert "not an XGBoost model" in self.upload(b"not a model")
+        other = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(np.random.default_rng(1).random((20, 3)),
+                          label=[0, 1] * 10, feature_names=["a", "b", "c"]), num_boost_round=2)
+        assert "inputs differ" in self.upload(bytes(other.save_raw("json")))
+        regression = xgb.train({"objective": "reg:squarederror"}, xgb.DMatrix(np.zeros((4, 2)), label=[0, 1, 2, 3]), 1)
+        assert "binary:logistic" in self.upload(bytes(regression.save_raw("json")))
+        assert registry.alias_version("DAICE", "candidate") is None
+        assert self.upload(self.lake["model_json"]) == "redirect /models/"
+        version = registry.alias_version("DAICE", "candidate")
+        assert version is not None and version != "1" and registry.alias_version("DAICE", "champion") == "1"
+        model = registry.load_daice("DAICE", version)
+        assert model.feature_columns == self.lake["feature_columns"]
+        # the registered file scores exactly like the version it was taken from
+        rows = pipeline.latest_features(list(self.lake["daice"]["customer_id"][:10]))
+        from web import predict
+
+        same = predict.score(rows, model)["score"].to_numpy()
+        base = predict.score(rows, registry.load_daice("DAICE", "1"))["score"].to_numpy()
+        assert np.allclose(same, base)
+        assert AuditEvent.objects.filter(action="register", object_type="model").exists()
+        html = self.client_for(Role.READONLY).get("/models/").content.decode()
+        assert f"v{version}" in html and "candidate" in html
