@@ -3,7 +3,8 @@
 A job parses ``--env`` and ``--set key=value`` (plus ``--help``), loads and
 validates the configuration before any Spark start, builds the session when
 the stage needs one, calls the stage's ``run`` and returns an exit code:
-0 success, 2 bad configuration or arguments, 3 bad input data, 1 anything else.
+0 success, 2 bad configuration or arguments, 3 bad input data, 1 anything else;
+a stage may map its result to another code (the monitor's 10, retrain advised).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def run_job(
     stage: Callable[..., Any],
     argv: Sequence[str] | None = None,
     needs_spark: bool = True,
+    result_code: Callable[[Any], int] | None = None,
 ) -> int:
     """Run one stage as a job and map failures to exit codes.
 
@@ -82,6 +84,8 @@ def run_job(
         stage: ``run(spark, cfg)`` (or ``run(cfg)`` when ``needs_spark`` is false).
         argv: arguments (defaults to ``sys.argv[1:]``).
         needs_spark: whether to build a SparkSession first.
+        result_code: the exit code of a stage that ended normally, from its
+            result (the monitor's 10 = retrain advised); None = 0.
 
     Returns:
         Process exit code.
@@ -97,6 +101,7 @@ def run_job(
         return EXIT_CONFIG
     started = time.time()
     spark = None
+    result: Any = None
     try:
         if needs_spark:
             from pyspark.sql import SparkSession
@@ -107,9 +112,9 @@ def run_job(
             owned = SparkSession.getActiveSession() is None
             session = build_session(cfg, app_name=f"ntl-{job}")
             spark = session if owned else None
-            stage(session, cfg)
+            result = stage(session, cfg)
         else:
-            stage(cfg)
+            result = stage(cfg)
     except Exception as e:
         code, message = failure(e)
         print(f"[{job}] {message}", file=sys.stderr)
@@ -118,5 +123,5 @@ def run_job(
         if spark is not None:
             spark.stop()
     log.info("%s finished in %.1f s", job, time.time() - started)
-    return 0
+    return result_code(result) if result_code is not None else 0
 

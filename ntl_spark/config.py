@@ -758,7 +758,7 @@ class CycleConf:
             _parse_month("cycle.month", self.month)
         _check(self.ingest in ("period", "all"), "cycle.ingest", self.ingest, "must be period or all")
         known = ("ingest", "features", "validate_data", "train", "validate_model", "score", "windows", "train_deep",
-                 "score_deep", "publish")
+                 "score_deep", "publish", "campaign", "outcomes", "field_report", "monitor")
         for stage in self.stages:
             _check(stage in known, "cycle.stages", stage, f"unknown stage; known: {list(known)}")
 

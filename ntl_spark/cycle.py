@@ -2,7 +2,11 @@
 
 ingest (the month's period) -> features -> data gate -> train -> model gate ->
 score -> [windows -> train_deep -> score_deep] -> publish, the bracketed
-stages with ``deep.enabled`` (the order of ``oozie/workflow.xml``).
+stages with ``deep.enabled`` (the order of ``oozie/workflow.xml``), then the
+field loop: campaign -> outcomes -> field_report -> monitor
+(docs/field-loop.md). When the monitor advises retraining, the cycle records
+it (status ``retrain_advised``) and ends with exit code 10
+(:data:`ntl_spark.errors.EXIT_RETRAIN`); otherwise 0.
 
 Each stage runs exactly as its job does alone: the cycle only derives the
 month's keys (below) and prints, for every stage, the ``./spark-submit.sh``
@@ -39,7 +43,7 @@ from pyspark.sql import types as T
 
 from ntl_spark import lakehouse
 from ntl_spark.config import Config, apply_overrides
-from ntl_spark.errors import BusyError, ConfigError, StageFailed
+from ntl_spark.errors import EXIT_OK, EXIT_RETRAIN, BusyError, ConfigError, StageFailed
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ CYCLE_LOG_SCHEMA = T.StructType([
     T.StructField("cycle_id", T.StringType(), False),
     T.StructField("month", T.DateType(), False),
     T.StructField("stage", T.StringType(), False),
-    T.StructField("status", T.StringType(), False),  # done, failed, skipped
+    T.StructField("status", T.StringType(), False),  # done, failed, skipped, retrain_advised (monitor)
     T.StructField("exit_code", T.IntegerType(), False),
     T.StructField("seconds", T.DoubleType(), False),
     T.StructField("message", T.StringType(), True),
@@ -56,8 +60,13 @@ CYCLE_LOG_SCHEMA = T.StructType([
 ])
 
 STAGES = ("ingest", "features", "validate_data", "train", "validate_model", "score", "windows", "train_deep",
-          "score_deep", "publish")
+          "score_deep", "publish", "campaign", "outcomes", "field_report", "monitor")
 DEEP_STAGES = ("windows", "train_deep", "score_deep")
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    """The cycle job's exit code when every stage ran: 10 when its monitor advised retraining, else 0."""
+    return int(result.get("exit_code", EXIT_OK))
 
 
 def month_of(cfg: Config, today: dt.date | None = None) -> dt.date:
@@ -189,6 +198,12 @@ def run(cfg: Config) -> dict[str, Any]:
                     raise StageFailed(name, code, f"{message}\n(fix it, then resume with: ./spark-submit.sh "
                                       f"cycle --env {cfg.env} --set cycle.month={month.isoformat()} {resume})") from e
                 took = time.time() - started
+                if name == "monitor" and out[name].get("retrain"):
+                    out["exit_code"] = EXIT_RETRAIN
+                    _record(spark, stage_cfg, cycle_id, month, name, "retrain_advised", EXIT_RETRAIN, took,
+                            "; ".join(out[name]["reasons"])[:4000])
+                    print(f"[cycle] {name} done in {took:.0f} s: retraining advised (exit {EXIT_RETRAIN})")
+                    continue
                 _record(spark, stage_cfg, cycle_id, month, name, "done", 0, took, None)
                 print(f"[cycle] {name} done in {took:.0f} s")
         finally:

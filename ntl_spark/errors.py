@@ -6,7 +6,9 @@ produces the input), :class:`DataError` -> 3 (the input data breaks the
 contract; the message names the table, column and what to do). Anything else
 is a bug or an outage: exit 1 with the traceback. :class:`BusyError` (another
 run holds the lock) -> 75, and :class:`StageFailed` carries the failed
-stage's own code.
+stage's own code. A job that ends normally exits 0, except the ``monitor``
+job (and a cycle that ran it): :data:`EXIT_RETRAIN` (10) when it advises
+retraining, so schedulers can branch on it.
 """
 
 from __future__ import annotations
@@ -45,4 +47,5 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_DATA = 3
+EXIT_RETRAIN = 10  # not an error: the monitor (and the cycle that ran it) advises retraining the champion
 EXIT_BUSY = 75  # EX_TEMPFAIL: schedulers retry later

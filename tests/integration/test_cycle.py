@@ -22,9 +22,10 @@ def test_month_keys_and_plan(tmp_path):
         "ingest.period_start=2026-09-01", "ingest.period_end=2026-09-30", "features.reference_month=2026-09-01",
         "windows.scoring_end=2026-09-30", "score.scored_on=2026-10-01"]
     assert cycle.month_of(make_config(tmp_path), dt.date(2026, 1, 15)) == dt.date(2025, 12, 1)
-    assert cycle.plan(cfg) == ["ingest", "features", "validate_data", "train", "validate_model", "score", "publish"]
+    assert cycle.plan(cfg) == ["ingest", "features", "validate_data", "train", "validate_model", "score", "publish",
+                              "campaign", "outcomes", "field_report", "monitor"]
     deep = make_config(tmp_path, "deep.enabled=true", "cycle.from_stage=train_deep")
-    assert cycle.plan(deep) == ["train_deep", "score_deep", "publish"]
+    assert cycle.plan(deep) == ["train_deep", "score_deep", "publish", "campaign", "outcomes", "field_report", "monitor"]
     with pytest.raises(ConfigError, match="cycle.from_stage"):
         cycle.plan(make_config(tmp_path, "cycle.from_stage=windows"))
 

@@ -21,6 +21,8 @@ ORCHESTRATION = {"demo"}
 ALLOWED_STAGE_IMPORTS = {
     # scoring DeepDAICE reads windows with the same shape and input transform the network was trained on
     "deep_score": {"deep"},
+    # the monitor measures drift with the data gate's own PSI, so both judge the same numbers the same way
+    "monitor": {"validate"},
 }
 
 
