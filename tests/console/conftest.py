@@ -19,16 +19,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "var" / "test-artifacts" / "console"
 
-_up = subprocess.run([str(REPO / "scripts" / "services.sh"), "start", "postgres"], capture_output=True, text=True,
-                     timeout=300)
-if _up.returncode != 0:
-    raise RuntimeError(f"scripts/services.sh start postgres failed:\n{_up.stdout}\n{_up.stderr}")
-
 sys.path.insert(0, str(REPO / "console"))
 os.environ["DJANGO_SETTINGS_MODULE"] = "ntl_console.settings"
 os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
 os.environ.setdefault("NTL_CONSOLE_VAR", str(REPO / "var" / "console"))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright's sync API runs an event loop
+# one test database per run: two runs on the same server never drop each other's
+os.environ.setdefault("NTL_CONSOLE_TEST_DB_NAME", f"test_ntl_console_{os.getpid()}")
 
 import django  # noqa: E402
 
@@ -52,10 +49,19 @@ def console_db(lake: dict[str, object]) -> Iterator[None]:
 
     from ntl_spark.config import load_config
 
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    up = subprocess.run([str(REPO / "scripts" / "services.sh"), "start", "postgres"], capture_output=True, text=True,
+                        timeout=300)
+    if up.returncode != 0:
+        raise RuntimeError(f"scripts/services.sh start postgres failed:\n{up.stdout}\n{up.stderr}")
+    # the port services.sh chose for this checkout (settings were read before the server was started)
+    services = Path(os.environ.get("NTL_SERVICES_DIR", REPO / "var")) / "services.env"
+    env = dict(line.split("=", 1) for line in services.read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    db = settings.DATABASES["default"]
+    db["HOST"], db["PORT"] = env.get("NTL_SERVICES_HOST", db["HOST"]), env.get("NTL_PG_PORT", db["PORT"])
+    db["CONN_MAX_AGE"] = 0
     setup_test_environment()
     old = setup_databases(verbosity=0, interactive=False)
-    db = settings.DATABASES["default"]
     cfg = load_config("test", [f"paths.root={lake['root']}",
                                f"jdbc.url=jdbc:postgresql://{db['HOST']}:{db['PORT']}/{db['NAME']}"])
     pipeline.set_config(cfg)
