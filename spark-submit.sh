@@ -30,6 +30,9 @@ scripts/bootstrap.sh | grep -v '^\[bootstrap\] ready$' || true
 PY="$ROOT/.venv/bin/python"
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$PY}" PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$PY}"
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# Off local mode the driver imports the package from --py-files (a zip, no conf/ beside it): the
+# YAML layers come from this checkout. A cluster-mode driver reads the shipped copies in its container.
+export NTL_CONF_DIR="${NTL_CONF_DIR:-$ROOT/conf}"
 
 for a in "$@"; do
   if [ "$a" = "--help" ] || [ "$a" = "-h" ]; then exec "$PY" "jobs/$job.py" "$@"; fi

@@ -21,6 +21,10 @@ from ntl_spark.errors import MissingInputError
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if not REPO_ROOT.is_dir():
+    # imported from the package zip (--py-files, ahead of the checkout on a client-mode driver's
+    # path): spark-submit.sh runs from the checkout
+    REPO_ROOT = Path.cwd()
 
 
 def jar_paths(jars_dir: str) -> list[str]:

@@ -34,11 +34,17 @@ def setup(cfg: Config, experiment: str | None = None) -> MlflowClient:
     name = experiment or cfg.mlflow.experiment
     client = MlflowClient(tracking_uri=uri, registry_uri=cfg.registry_uri)
     if client.get_experiment_by_name(name) is None:
-        location = cfg.artifact_location
-        if "://" not in location:
-            Path(location).mkdir(parents=True, exist_ok=True)
-            location = Path(location).resolve().as_uri()
-        client.create_experiment(name, artifact_location=f"{location}/{name}")
+        if uri.startswith(("http://", "https://")) and "://" not in cfg.mlflow.artifact_root:
+            # A tracking server (several processes, several machines): its proxied artifact
+            # store (mlflow server --serve-artifacts) holds the artifacts, not a folder that only
+            # this machine sees. An explicit URI in mlflow.artifact_root still wins.
+            client.create_experiment(name)
+        else:
+            location = cfg.artifact_location
+            if "://" not in location:
+                Path(location).mkdir(parents=True, exist_ok=True)
+                location = Path(location).resolve().as_uri()
+            client.create_experiment(name, artifact_location=f"{location}/{name}")
     mlflow.set_experiment(name)
     return client
 
