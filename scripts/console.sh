@@ -14,11 +14,19 @@ REPO="$(pwd)"
 [ -x .venv/bin/python ] || scripts/bootstrap.sh
 export NTL_JDBC_PASSWORD="${NTL_JDBC_PASSWORD:-ntl}"  # the local stand-in's password (scripts/services.sh)
 scripts/services.sh start postgres >/dev/null
-manage() { (cd console && "$REPO/.venv/bin/python" manage.py "$@"); }
+manage() { "$REPO/.venv/bin/python" console/manage.py "$@"; }  # from the repo root: paths.root is relative to it
 case "${1:-serve}" in
   createadmin) shift; manage createadmin "$@" ;;
   manage) shift; manage "$@" ;;
   serve)
+    # the pipeline configuration the console reads (conf/ + NTL_ENV + NTL_CONSOLE_SET): a bad key stops here, named
+    .venv/bin/python -c 'import os, shlex, sys
+from ntl_spark.config import load_config
+from ntl_spark.errors import ConfigError
+try:
+    load_config(os.environ.get("NTL_ENV") or None, shlex.split(os.environ.get("NTL_CONSOLE_SET", "")))
+except ConfigError as e:
+    sys.exit(f"console: {e}")'
     manage migrate --noinput >/dev/null
     bind="${NTL_CONSOLE_BIND:-127.0.0.1:8000}"
     echo "console: http://$bind (log in with an administrator: scripts/console.sh createadmin --email ...)"
