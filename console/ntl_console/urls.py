@@ -18,6 +18,7 @@ urlpatterns = [
     path("customers/<str:customer_id>/", views.customer_view, name="customer"),
     path("requests/", views.requests_list, name="requests"),
     path("requests/new/", views.request_create, name="request_create"),
+    path("requests/from-campaign/", views.request_from_campaign, name="request_from_campaign"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("requests/<int:pk>/edit/", views.request_edit, name="request_edit"),
     path("requests/<int:pk>/delete/", views.request_delete, name="request_delete"),

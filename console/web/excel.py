@@ -14,7 +14,7 @@ def request_workbook(req: Any, lines: list[dict[str, Any]], show_coordinates: bo
     ws = wb.active
     ws.title = "Request"
     summary = [
-        ("Request", req.code), ("Strategy", req.label), ("Ranking of", str(req.scored_on or "")),
+        ("Request", req.code), ("Campaign", req.source_campaign), ("Strategy", req.label), ("Ranking of", str(req.scored_on or "")),
         ("Zone", req.zone or "all regions"), ("Inspections", req.inspections),
         ("Requested on", str(req.requested_on)), ("Created by", req.created_by.full_name),
         ("Description", req.description),
@@ -26,7 +26,7 @@ def request_workbook(req: Any, lines: list[dict[str, Any]], show_coordinates: bo
     ws.column_dimensions["B"].width = 60
 
     sheet = wb.create_sheet("Customers")
-    header = ["inspection_id", "position", "customer_id", "region", "tariff", "meter_type", "rank", "score"]
+    header = ["inspection_id", "position", "customer_id", "region", "tariff", "meter_type", "rank", "score", "arm"]
     if show_coordinates:
         header += ["latitude", "longitude"]
     header += ["outcome", "inspected_on", "irregularity", "recovered_kwh"]

@@ -87,6 +87,12 @@ class RequestCreateForm(forms.Form):
                                                 label="Skip customers inspected within (days)")
 
 
+class CampaignRequestForm(forms.Form):
+    campaign_id = forms.CharField(max_length=64)
+    zone = forms.CharField(max_length=64, required=False, help_text="region; empty = the whole campaign")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
 class RequestEditForm(forms.ModelForm):
     class Meta:
         model = InspectionRequest

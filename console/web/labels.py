@@ -1,7 +1,9 @@
 """Field results written to the ``inspections`` source table the pipeline ingests over JDBC.
 
 One row per request line, keyed ``inspection_id = REQ-<request>-<line>`` and
-carrying ``campaign_id = REQ-<request>``; entering a result again replaces the
+carrying ``campaign_id``: the campaign job's id for a request made from one of
+its campaigns (the outcomes stage matches the label to that campaign's
+request and arm), else ``REQ-<request>``; entering a result again replaces the
 row, clearing it deletes it. The columns are the data contract's. The table
 is created when missing (the same columns the ingest job reads).
 """
@@ -33,7 +35,7 @@ def write(line: Any) -> None:
                 cur.execute(
                     f"insert into {table} ({', '.join(COLUMNS)}) values (%s, %s, %s, %s, %s, %s, %s)",
                     (line.inspection_id, line.customer_id, line.inspected_on, line.outcome,
-                     line.irregularity or None, line.recovered_kwh, line.request.code),
+                     line.irregularity or None, line.recovered_kwh, line.request.source_campaign),
                 )
     finally:
         conn.close()

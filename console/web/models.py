@@ -115,6 +115,8 @@ class InspectionRequest(models.Model):
     model_version = models.CharField(max_length=32)
     scored_on = models.DateField(null=True, blank=True)
     zone = models.CharField(max_length=64, blank=True, help_text="region; empty = every region")
+    # the campaign job's campaign the customers came from (empty: picked here from the ranking)
+    campaign_id = models.CharField(max_length=64, blank=True, db_index=True)
     inspections = models.PositiveIntegerField()
     description = models.TextField(blank=True)
     requested_on = models.DateField(default=timezone.localdate)
@@ -141,6 +143,11 @@ class InspectionRequest(models.Model):
         return f"REQ-{self.pk:06d}"
 
     @property
+    def source_campaign(self) -> str:
+        """The campaign id results carry to the pipeline: the campaign job's, else this request's code."""
+        return self.campaign_id or self.code
+
+    @property
     def label(self) -> str:
         return f"{self.strategy} v{self.model_version}"
 
@@ -160,6 +167,7 @@ class RequestLine(models.Model):
     region = models.CharField(max_length=64, blank=True)
     score = models.FloatField()
     rank = models.PositiveIntegerField()
+    arm = models.CharField(max_length=16, blank=True)  # model or control, for lines from a campaign
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     irregularity = models.CharField(max_length=64, blank=True)
     recovered_kwh = models.FloatField(null=True, blank=True)

@@ -37,6 +37,7 @@ CUSTOMERS = "customers"
 INSPECTIONS = "inspections"
 READINGS_DAILY = "readings_daily"
 MODEL_DECISIONS = "model_decisions"
+CAMPAIGNS = "campaigns"
 
 
 class TableMissing(LookupError):
@@ -50,6 +51,7 @@ WRITTEN_BY = {
     INSPECTIONS: "the ingest job",
     READINGS_DAILY: "the windows job (deep.enabled)",
     MODEL_DECISIONS: "the validate_model or promote job",
+    CAMPAIGNS: "the campaign job",
 }
 
 
@@ -239,6 +241,29 @@ def recently_inspected(since: dt.date) -> set[str]:
     except TableMissing:
         return set()
     return set(t.column("customer_id").to_pylist())
+
+
+def campaigns() -> pd.DataFrame:
+    """One row per campaign of the campaign job: id, date, model, ranking day, requests per arm, regions."""
+    cols = ["campaign_id", "created_on", "region", "arm", "model_name", "model_version", "scored_on", "order_by"]
+    df = read(CAMPAIGNS, cols).to_pandas()
+    if df.empty:
+        return pd.DataFrame(columns=[*cols, "model_arm", "control_arm"])
+    keys = ["campaign_id", "created_on", "model_name", "model_version", "scored_on", "order_by"]
+    out = df.groupby(keys).agg(model_arm=("arm", lambda a: int((a == "model").sum())),
+                               control_arm=("arm", lambda a: int((a == "control").sum())),
+                               regions=("region", lambda r: ", ".join(sorted(set(r))))).reset_index()
+    return out.sort_values(["created_on", "campaign_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def campaign_rows(campaign_id: str) -> pd.DataFrame:
+    """The requests of one campaign: model arm first, then control; by region and rank."""
+    df = read(CAMPAIGNS, ["campaign_id", "customer_id", "region", "arm", "rank", "score", "model_name",
+                          "model_version", "scored_on"], filters=pc.field("campaign_id") == campaign_id).to_pandas()
+    if df.empty:
+        return df
+    df["arm_order"] = (df["arm"] != "model").astype(int)
+    return df.sort_values(["arm_order", "region", "rank", "customer_id"]).drop(columns="arm_order")
 
 
 def model_decisions() -> pd.DataFrame:

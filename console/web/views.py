@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from web import audit, campaigns, charts, excel, labels, pipeline, predict, registry
 from web.auth import client_ip, locked_out, record_attempt
 from web.forms import (
+    CampaignRequestForm,
     LoginForm,
     PredictForm,
     RankingFilterForm,
@@ -32,7 +33,7 @@ from web.forms import (
     ResultImportForm,
     UserEditForm,
 )
-from web.models import InspectionRequest, Outcome, RequestLine, Role, User
+from web.models import InspectionRequest, Outcome, RequestLine, Role, Strategy, User
 from web.roles import can, needs, pseudonym
 
 PAGE_SIZE = 50
@@ -300,6 +301,47 @@ def request_create(request: HttpRequest) -> HttpResponse:
     return render(request, "web/request_form.html", {"form": form, "title": "New inspection request"})
 
 
+@needs("change_requests")
+def request_from_campaign(request: HttpRequest) -> HttpResponse:
+    """A request holding a campaign of the campaign job (both arms), optionally one region of it."""
+    form = CampaignRequestForm(request.POST or None)
+    ctx: dict[str, Any] = {"form": form}
+    try:
+        ctx["campaigns"] = pipeline.records(pipeline.campaigns())
+    except pipeline.TableMissing as e:
+        ctx["missing"] = str(e)
+        return render(request, "web/campaigns.html", ctx)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        rows = pipeline.campaign_rows(d["campaign_id"])
+        if d["zone"] and not rows.empty:
+            rows = rows[rows["region"] == d["zone"]]
+        done = InspectionRequest.objects.filter(campaign_id=d["campaign_id"], zone=d["zone"]).first()
+        strategies = set(Strategy.values)
+        if rows.empty:
+            form.add_error(None, f"campaign {d['campaign_id']} has no requests{' in ' + d['zone'] if d['zone'] else ''}")
+        elif done is not None:
+            form.add_error(None, f"campaign {d['campaign_id']} {d['zone'] or ''} is already request {done.code}")
+        elif rows["model_name"].iloc[0] not in strategies:
+            form.add_error(None, f"campaign model {rows['model_name'].iloc[0]} is not a known strategy")
+        else:
+            first = rows.iloc[0]
+            with transaction.atomic():
+                req = InspectionRequest.objects.create(
+                    strategy=first["model_name"], model_version=str(first["model_version"]),
+                    scored_on=first["scored_on"], zone=d["zone"], campaign_id=d["campaign_id"],
+                    inspections=len(rows), description=d["description"], created_by=request.user)
+                RequestLine.objects.bulk_create([
+                    RequestLine(request=req, position=i + 1, customer_id=r["customer_id"], region=r["region"],
+                                score=float(r["score"]), rank=int(r["rank"]), arm=r["arm"])
+                    for i, r in enumerate(rows.to_dict("records"))])
+            audit.record(request, "create", "request", req.code, campaign=d["campaign_id"],
+                         customers=list(rows["customer_id"]))
+            messages.success(request, f"Created {req.code} from campaign {d['campaign_id']} ({len(rows)} customers).")
+            return redirect("request", pk=req.pk)
+    return render(request, "web/campaigns.html", ctx)
+
+
 def _lines(request: HttpRequest, req: InspectionRequest) -> list[dict[str, Any]]:
     ids = can(request.user, "see_customer_ids")
     coords = can(request.user, "see_coordinates")
@@ -319,7 +361,7 @@ def _lines(request: HttpRequest, req: InspectionRequest) -> list[dict[str, Any]]
             "raw_customer_id": ln.customer_id, "region": ln.region, "tariff": c.get("tariff"),
             "meter_type": c.get("meter_type"), "rank": ln.rank, "score": round(ln.score, 4),
             "latitude": c.get("latitude") if coords else None, "longitude": c.get("longitude") if coords else None,
-            "outcome": ln.outcome, "inspected_on": ln.inspected_on, "irregularity": ln.irregularity,
+            "arm": ln.arm, "outcome": ln.outcome, "inspected_on": ln.inspected_on, "irregularity": ln.irregularity,
             "recovered_kwh": ln.recovered_kwh,
         })
     return out

@@ -139,10 +139,27 @@ def build(root: Path) -> dict[str, object]:
         "kwh": pa.array(kwh, pa.list_(pa.float32())),
     }))
 
+    # a campaign of the campaign job: per region 2 model-arm requests (best ranks) and 1 control
+    camp = []
+    for reg in REGIONS:
+        in_region = daice[daice["region"] == reg]
+        for rank, (_, r) in enumerate(in_region.iloc[10:12].iterrows(), start=1):
+            camp.append((r["customer_id"], reg, "model", rank, r["score"]))
+        r = in_region.iloc[-1]
+        camp.append((r["customer_id"], reg, "control", 1, r["score"]))
+    n = len(camp)
+    _write(root, "campaigns", pa.table({
+        "campaign_id": ["CMP-2026-10"] * n, "created_on": pa.array([SCORED_ON] * n, pa.date32()),
+        "customer_id": [c[0] for c in camp], "region": [c[1] for c in camp], "arm": [c[2] for c in camp],
+        "rank": pa.array([c[3] for c in camp], pa.int32()), "score": [float(c[4]) for c in camp],
+        "order_by": ["probability"] * n, "model_name": ["DAICE"] * n, "model_version": ["1"] * n,
+        "scored_on": pa.array([SCORED_ON] * n, pa.date32()),
+    }))
+
     _write(root, "model_decisions", pa.table({
         "decided_at": pa.array([dt.datetime(2026, 10, 1, 3, 0)], pa.timestamp("us")), "action": ["validate"],
         "model_name": ["DAICE"], "challenger_version": ["1"], "champion_version": pa.array([None], pa.string()),
         "champion_after": ["1"], "blessed": [True], "reasons": [["no champion yet: PR-AUC 0.61 >= 0.2"]],
     }))
     return {"daice": daice, "deep": deep, "inspected_recently": daice["customer_id"][0],
-            "feature_columns": columns, "model_json": bytes(booster.save_raw("json"))}
+            "feature_columns": columns, "model_json": bytes(booster.save_raw("json")), "campaign": camp}

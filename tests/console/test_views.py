@@ -62,6 +62,7 @@ class RoleMatrixTest(ConsoleCase):
             f"/customers/{cid}/": {A, N, F},
             "/requests/": {A, N, F, R},
             "/requests/new/": {A, N},
+            "/requests/from-campaign/": {A, N},
             f"/requests/{req.pk}/": {A, N, F, R},
             f"/requests/{req.pk}/edit/": {A, N},
             f"/requests/{req.pk}/export.xlsx": {A, N, F},
@@ -118,6 +119,7 @@ class CsrfTest(ConsoleCase):
             f"/users/{self.users[Role.READONLY].pk}/delete/": (Role.ADMIN, {}),
             "/requests/new/": (Role.ANALYST, {"strategy": "DAICE", "model_version": "1", "scored_on": "2026-10-01",
                                               "inspections": 2, "exclude_inspected_days": 0}),
+            "/requests/from-campaign/": (Role.ANALYST, {"campaign_id": "NOPE"}),
             f"/requests/{req.pk}/edit/": (Role.ANALYST, {"zone": "", "description": "d", "requested_on": "2026-10-02"}),
             f"/lines/{line.pk}/result/": (Role.FIELD, {"outcome": "regular", "inspected_on": "2026-10-05"}),
             f"/requests/{req.pk}/import/": (Role.FIELD, {}),
@@ -315,6 +317,30 @@ class RequestsTest(ConsoleCase):
         assert "0%" in html  # 0 irregular of 1 labelled
         per_version = c.get("/results/").content.decode()
         assert "v1" in per_version and "DAICE" in per_version
+
+    def test_request_from_a_campaign(self) -> None:
+        camp = self.lake["campaign"]
+        c = self.client_for(Role.ANALYST)
+        assert "CMP-2026-10" in c.get("/requests/from-campaign/").content.decode()
+        r = c.post("/requests/from-campaign/", {"campaign_id": "CMP-2026-10", "zone": "NORTE", "description": "x"})
+        assert r.status_code == 302, r.content.decode()[-1500:]
+        req = InspectionRequest.objects.latest("id")
+        lines = list(req.lines.all())
+        expect = [(cid, arm) for cid, reg, arm, _, _ in camp if reg == "NORTE"]
+        assert [(ln.customer_id, ln.arm) for ln in lines] == expect  # model arm first, then control
+        assert (req.campaign_id, req.strategy, req.model_version, req.inspections) == ("CMP-2026-10", "DAICE", "1", 3)
+        again = c.post("/requests/from-campaign/", {"campaign_id": "CMP-2026-10", "zone": "NORTE"})
+        assert again.status_code == 200 and b"already request" in again.content
+        assert b"has no requests" in c.post("/requests/from-campaign/", {"campaign_id": "NOPE"}).content
+        # a result carries the campaign job's id: the outcomes stage matches it to the campaign's request and arm
+        f = self.client_for(Role.FIELD)
+        f.post(f"/lines/{lines[2].pk}/result/", {"outcome": "regular", "inspected_on": "2026-10-09"})
+        row = labels.read([lines[2].inspection_id])[lines[2].inspection_id]
+        assert (row["campaign_id"], row["customer_id"]) == ("CMP-2026-10", lines[2].customer_id)
+        wb = openpyxl.load_workbook(io.BytesIO(f.get(f"/requests/{req.pk}/export.xlsx").content))
+        rows = list(wb["Customers"].iter_rows(values_only=True))
+        arm = rows[0].index("arm")
+        assert [r[arm] for r in rows[1:]] == ["model", "model", "control"]
 
     def test_import_results(self) -> None:
         req = self.make_request(count=2)
