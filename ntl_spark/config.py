@@ -483,6 +483,7 @@ class TrainConf:
     campaign_size: int
     threshold: float
     register: bool
+    weighting: str  # none, or ipw: labels weighted by 1 / their campaign selection probability
     params: dict[str, Any]
     categorical: CategoricalConf
 
@@ -493,6 +494,7 @@ class TrainConf:
         _check(self.arrow_batch_rows >= 1, "train.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
         _check(self.campaign_size >= 1, "train.campaign_size", self.campaign_size, "must be >= 1")
         _check(0.0 < self.threshold < 1.0, "train.threshold", self.threshold, "must be in (0, 1)")
+        _check(self.weighting in ("none", "ipw"), "train.weighting", self.weighting, "must be none or ipw")
         self.categorical.validate()
 
 

@@ -254,6 +254,24 @@ def training_rows(
     return feats.where(billed >= min_history_months)
 
 
+def attach_arms(train: DataFrame, outcomes: DataFrame | None) -> DataFrame:
+    """Labelled rows with the field arm of their inspection: ``arm`` and ``selection_probability``.
+
+    The arm comes from the ``outcomes`` table (the outcomes job): ``model`` or
+    ``control`` for an inspection a campaign requested, ``unsolicited`` for
+    the others; null for an inspection the outcomes table does not hold yet
+    (or when there is no outcomes table). ``selection_probability`` is the
+    request's (1 in the model arm, the draw's share in the control arm),
+    null outside campaigns: the train job's inverse-probability weights
+    (``train.weighting: ipw``) and its control-arm metrics read them.
+    """
+    if outcomes is None:
+        return train.withColumn("arm", F.lit(None).cast("string")).withColumn(
+            "selection_probability", F.lit(None).cast("double"))
+    arms = outcomes.select("inspection_id", "arm", "selection_probability")
+    return train.join(arms, "inspection_id", "left")
+
+
 # ------------------------------------------------------------------------- run
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Write ``monthly_features`` for the reference month and the ``training_set``.
@@ -267,6 +285,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
               for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
     bills, customers, inspections = (inputs[t].df for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS))
     ref = dt.date.fromisoformat(fc.reference_month) if fc.reference_month else latest_month(bills)
+    outcomes = lakehouse.read_optional(spark, paths.table(schemas.OUTCOMES_TABLE))  # the labels' field arms
+    if outcomes is not None:
+        inputs[schemas.OUTCOMES_TABLE] = outcomes
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
     lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
@@ -278,6 +299,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
     train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first).select("*", lineage)
+    train = attach_arms(train, outcomes.df if outcomes is not None else None)
     # The training set is rebuilt whole from every labelled inspection each run (labels arrive late).
     ts_version = lakehouse.write(train, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, replace_layout=True)
     version_text = ", ".join(f"{t} v{v}" for t, v in versions.items())

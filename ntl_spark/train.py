@@ -100,7 +100,7 @@ def _estimator_class() -> type:
 
 def build_estimator(
     feature_cols: list[str], params: dict[str, Any], num_workers: int, seed: int,
-    threads_per_worker: int = 0, callbacks: list[Any] | None = None,
+    threads_per_worker: int = 0, callbacks: list[Any] | None = None, weight_col: str | None = None,
 ) -> Any:
     """The xgboost.spark classifier for DAICE.
 
@@ -121,6 +121,7 @@ def build_estimator(
         verbosity=0,
         verbose=False,  # no per-round evaluation log from every worker
         **({"callbacks": callbacks} if callbacks else {}),
+        **({"weight_col": weight_col} if weight_col else {}),
         **params,
     )
     est.nthread_per_worker = threads_per_worker
@@ -148,6 +149,42 @@ def worker_layout(spark: SparkSession, tc: TrainConf) -> tuple[int, int]:
     return workers, threads
 
 
+def label_weights(df: DataFrame, mode: str) -> DataFrame:
+    """``df`` with a ``weight`` column for ``train.weighting``.
+
+    ``none``: unchanged (every label counts once). ``ipw``: a campaign label
+    weighs 1 / its selection probability (a control-arm label stands for the
+    eligible customers the draw left out; a model-arm label, chosen for sure,
+    weighs 1); labels outside campaigns weigh 1.
+
+    Raises:
+        DataError: ``ipw`` without ``selection_probability`` in the training set.
+    """
+    if mode == "none":
+        return df
+    if "selection_probability" not in df.columns:
+        raise DataError("train.weighting=ipw: training_set has no selection_probability column: run the outcomes "
+                        "job, then features")
+    p = F.col("selection_probability")
+    return df.withColumn("weight", F.when(p.isNotNull() & (p > 0), 1.0 / p).otherwise(F.lit(1.0)))
+
+
+def control_arm_metrics(scored: Any, threshold: float, k: int) -> dict[str, float]:
+    """Metrics on the held-out rows of the control arm (pandas: label, score, arm).
+
+    Returns ``rows`` and ``positives`` always, and :func:`evaluate.binary_metrics`
+    (precision, PR-AUC ...; precision at min(k, rows)) when both classes are there.
+    """
+    if "arm" not in scored.columns:
+        return {"rows": 0.0}
+    part = scored[scored["arm"] == "control"]
+    out = {"rows": float(len(part)), "positives": float(part["label"].sum())}
+    if part["label"].nunique() < 2:
+        return out
+    return {**out, **evaluate.binary_metrics(part["label"].to_numpy(), part["score"].to_numpy(), threshold,
+                                             min(k, len(part)))}
+
+
 def fit_model(
     spark: SparkSession, train_df: DataFrame, feature_cols: list[str], tc: TrainConf,
     callbacks: list[Any] | None = None,
@@ -163,8 +200,10 @@ def fit_model(
         The fitted ``SparkXGBClassifierModel``.
     """
     workers, threads = worker_layout(spark, tc)
-    data = train_df.select("label", *feature_cols)
-    est = build_estimator(feature_cols, tc.params, workers, tc.seed, threads, callbacks)
+    weighted = "weight" in train_df.columns
+    data = train_df.select("label", *(["weight"] if weighted else []), *feature_cols)
+    est = build_estimator(feature_cols, tc.params, workers, tc.seed, threads, callbacks,
+                          weight_col="weight" if weighted else None)
     with arrow_batch_rows(spark, tc.arrow_batch_rows):
         return est.fit(data)
 
@@ -183,7 +222,10 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     check_training_set(data, numeric + categorical)
     versions = lakehouse.merge_lineage(lakehouse.lineage_of(data), {schemas.TRAINING_SET: version})
     raw = list(dict.fromkeys(["region", *categorical]))
-    data = data.select("customer_id", "inspection_id", "label", *raw, *[F.col(c).cast("double") for c in numeric])
+    field = [c for c in ("arm", "selection_probability") if c in data.columns]
+    data = data.select("customer_id", "inspection_id", "label", *raw, *field,
+                       *[F.col(c).cast("double") for c in numeric])
+    data = label_weights(data, tc.weighting)
 
     raw_train, raw_test = models.split_by_customer(data, tc.test_fraction, tc.seed)
     workers, threads = worker_layout(spark, tc)
@@ -205,7 +247,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             "model_name": cfg.model.name, "num_workers": workers, "threads_per_worker": threads,
             "test_fraction": tc.test_fraction,
             "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
-            "campaign_size": tc.campaign_size, "threshold": tc.threshold,
+            "campaign_size": tc.campaign_size, "threshold": tc.threshold, "weighting": tc.weighting,
             "n_train": n_train, "n_train_positive": n_pos,
             "categorical": ",".join(categorical), "n_encoded_features": len(vocabulary.feature_columns),
         })
@@ -221,7 +263,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         if with_rule:
             test_df = rules.rule_scores(test_df, rc.recent_months, rc.zero_kwh, rc.min_zero_run)
         scored: Any = with_score(model.transform(test_df)).select(
-            "customer_id", "region", "label", "score", *([rules.RULE_SCORE] if with_rule else [])).toPandas()
+            "customer_id", "region", "label", "score", *(["arm"] if "arm" in test_df.columns else []), *([rules.RULE_SCORE] if with_rule else [])).toPandas()
         y, s = scored["label"].to_numpy(), scored["score"].to_numpy()
         k = min(tc.campaign_size, len(y))
         m = evaluate.binary_metrics(y, s, tc.threshold, k)
@@ -230,6 +272,9 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         vs_rule = evaluate.lift_over_rule(y, s, scored[rules.RULE_SCORE].to_numpy(), k) if with_rule else {}
         mlflow.log_metrics({f"test_{n}": v for n, v in vs_rule.items() if not math.isnan(v)})
         per_region = evaluate.metrics_by_group(scored, "region", tc.threshold, k)
+        # the control arm is a random draw: the one unbiased sample of the population among the labels
+        control = control_arm_metrics(scored, tc.threshold, k)
+        mlflow.log_metrics({f"test_control_{n}": v for n, v in control.items() if not math.isnan(v)})
 
         importance = booster.get_score(importance_type="total_gain")
         with tempfile.TemporaryDirectory() as tmp:
