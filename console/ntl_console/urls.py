@@ -13,6 +13,7 @@ urlpatterns = [
     path("users/", views.users_list, name="users"),
     path("users/<int:pk>/", views.user_edit, name="user_edit"),
     path("users/<int:pk>/delete/", views.user_delete, name="user_delete"),
+    path("users/<int:pk>/password/", views.user_password, name="user_password"),
     path("audit/", views.audit_list, name="audit"),
     path("ranking/", views.ranking_view, name="ranking"),
     path("customers/<str:customer_id>/", views.customer_view, name="customer"),

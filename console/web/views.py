@@ -105,6 +105,29 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/user_edit.html", {"form": form, "target": target})
 
 
+def user_password(request: HttpRequest, pk: int) -> HttpResponse:
+    """A user changes their own password (giving the old one); an administrator sets another user's."""
+    from django.contrib.auth import update_session_auth_hash
+    from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    target = get_object_or_404(User, pk=pk)
+    own = target.pk == request.user.pk
+    if not own and not can(request.user, "manage_users"):
+        raise PermissionDenied("only an administrator sets another user's password")
+    form_class = PasswordChangeForm if own else SetPasswordForm
+    form = form_class(target, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        if own:
+            update_session_auth_hash(request, form.user)
+        audit.record(request, "password", "user", target.pk)
+        messages.success(request, f"Password of {target.email} changed.")
+        return redirect("users" if not own else "ranking")
+    return render(request, "web/user_edit.html", {"form": form, "target": target, "title": "Password"})
+
+
 @needs("manage_users")
 @require_POST
 def user_delete(request: HttpRequest, pk: int) -> HttpResponse:

@@ -117,6 +117,7 @@ class CsrfTest(ConsoleCase):
                                                                   "email": "field@example.org", "role": "field",
                                                                   "is_active": "on"}),
             f"/users/{self.users[Role.READONLY].pk}/delete/": (Role.ADMIN, {}),
+            f"/users/{self.users[Role.ANALYST].pk}/password/": (Role.ADMIN, {"new_password1": "x", "new_password2": "x"}),
             "/requests/new/": (Role.ANALYST, {"strategy": "DAICE", "model_version": "1", "scored_on": "2026-10-01",
                                               "inspections": 2, "exclude_inspected_days": 0}),
             "/requests/from-campaign/": (Role.ANALYST, {"campaign_id": "NOPE"}),
@@ -185,6 +186,23 @@ class AccountsTest(ConsoleCase):
         # another account from another address is not locked
         c = Client(REMOTE_ADDR="10.0.0.9")
         assert c.post("/login/", {"email": "analyst@example.org", "password": PASSWORD}).status_code == 302
+
+    def test_passwords(self) -> None:
+        me = self.users[Role.FIELD]
+        c = self.client_for(Role.FIELD)
+        new = "another-long-pass-77"
+        bad = c.post(f"/users/{me.pk}/password/", {"old_password": "wrong", "new_password1": new,
+                                                    "new_password2": new})
+        assert bad.status_code == 200
+        r = c.post(f"/users/{me.pk}/password/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+        assert r.status_code == 302 and c.get("/ranking/").status_code == 200  # still logged in
+        assert self.login(me.email, new) == 302 and self.login(me.email) == 200
+        assert c.get(f"/users/{self.users[Role.ANALYST].pk}/password/").status_code == 403
+        admin = self.client_for(Role.ADMIN)
+        r = admin.post(f"/users/{me.pk}/password/", {"new_password1": "set-by-admin-123", "new_password2":
+                                                      "set-by-admin-123"})
+        assert r.status_code == 302 and self.login(me.email, "set-by-admin-123") == 302
+        assert AuditEvent.objects.filter(action="password", object_id=str(me.pk)).count() == 2
 
     def test_user_edits_own_names_only(self) -> None:
         me = self.users[Role.READONLY]
