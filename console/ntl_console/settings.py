@@ -15,7 +15,7 @@ Environment:
     NTL_CONSOLE_DB_PORT      port (default NTL_PG_PORT from var/services.env, else 5432)
     NTL_CONSOLE_DB_USER      user (default ntl)
     NTL_CONSOLE_DB_PASSWORD  password (default: $NTL_JDBC_PASSWORD, else the local stand-in's "ntl")
-    NTL_CONSOLE_SECURE       1 behind HTTPS: secure cookies, HSTS
+    NTL_CONSOLE_SECURE       1 behind HTTPS: secure cookies, HSTS, redirect to https (X-Forwarded-Proto from the proxy)
     NTL_CONSOLE_VAR          where the console keeps its files (default <repo>/var/console)
 """
 
@@ -138,6 +138,7 @@ if os.environ.get("NTL_CONSOLE_SECURE") == "1":
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
+    SECURE_SSL_REDIRECT = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en"

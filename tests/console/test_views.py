@@ -230,6 +230,7 @@ class RankingTest(ConsoleCase):
         assert shown == expect and len(expect) == 15
         r = c.get("/ranking/", {"band": "high"})
         high = set(daice.loc[daice["score"] >= 0.8, "customer_id"][:50])
+        assert 0 < len(high) < len(daice)
         html = r.content.decode()
         assert {cid for cid in daice["customer_id"] if f">{cid}<" in html} == high
         r = c.get("/ranking/", {"band": "nonsense"})
