@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     overrides = [
         f"paths.root={root}", f"generate.seed={args.seed}", f"generate.customers={args.customers}",
         f"generate.fraud.rate={args.fraud_rate}", "generate.reading_days=0",
-        "ingest.tables=customers,bills,inspections", "train.register=true",
+        "ingest.tables=customers,bills,events,inspections", "train.register=true",
         *args.set,
     ]
     cfg = load_config("local", overrides)

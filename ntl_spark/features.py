@@ -71,20 +71,40 @@ def monthly_lists(bills: DataFrame, keys: DataFrame, months: int) -> DataFrame:
     Returns:
         customer_id, reference_month, ``pos`` (positions 0..N-1 that have a
         bill), ``kwh`` and ``est`` (1 = estimated read) aligned with ``pos``;
-        empty lists when the customer has no bill in the window.
+        empty lists when the customer has no bill in the window; plus ``peer``
+        (the peers' median kWh of the same months) when ``bills`` has ``peer_kwh``
+        (:func:`with_peer_kwh`).
     """
     distinct = keys.select("customer_id", "reference_month").distinct()
+    extra = ["peer_kwh"] if "peer_kwh" in bills.columns else []
     joined = (
-        distinct.join(bills.select("customer_id", "period", "kwh", "read_type"), "customer_id")
+        distinct.join(bills.select("customer_id", "period", "kwh", "read_type", *extra), "customer_id")
         .withColumn("pos", F.months_between("reference_month", "period").cast("int"))
         .where((F.col("pos") >= 0) & (F.col("pos") < months))
     )
+    peer = [F.collect_list(F.coalesce(F.col("peer_kwh"), F.lit(float("nan")))).alias("peer")] if "peer_kwh" in bills.columns else []
     grouped = joined.groupBy("customer_id", "reference_month").agg(
         F.collect_list("pos").alias("pos"),
         F.collect_list(F.coalesce(F.col("kwh"), F.lit(float("nan")))).alias("kwh"),
         F.collect_list((F.col("read_type") == "estimated").cast("int")).alias("est"),
+        *peer,
     )
     return distinct.join(grouped, ["customer_id", "reference_month"], "left")
+
+
+def with_peer_kwh(bills: DataFrame, customers: DataFrame) -> DataFrame:
+    """Bills with ``peer_kwh``: the median kWh of the same period among customers of the same region and tariff.
+
+    A peer median of period p uses only bills of period p, so it is known by
+    any reference month on or after p (point-in-time). Peers carry what is
+    common to a region and tariff in a month (the weather, a holiday), which a
+    customer's own history cannot separate from a drop.
+    """
+    groups = customers.select("customer_id", "region", "tariff")
+    tagged = bills.join(groups, "customer_id", "left")
+    medians = tagged.groupBy("period", "region", "tariff").agg(
+        F.percentile_approx("kwh", 0.5, 1000).cast("double").alias("peer_kwh"))
+    return tagged.join(medians, ["period", "region", "tariff"], "left").drop("region", "tariff")
 
 
 def dense_series(pos: pd.Series, kwh: pd.Series, est: pd.Series, months: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,13 +121,107 @@ def dense_series(pos: pd.Series, kwh: pd.Series, est: pd.Series, months: int) ->
     return k, e
 
 
-def series_features(k: np.ndarray, e: np.ndarray) -> dict[str, np.ndarray]:
+def dense_peer(pos: pd.Series, peer: pd.Series, months: int) -> np.ndarray:
+    """Scatter the peers' median kWh lists like :func:`dense_series` (NaN = no bill that month)."""
+    n = len(pos)
+    out = np.full((n, months), np.nan)
+    lengths = np.array([0 if p is None else len(p) for p in pos], dtype=np.int64)
+    if lengths.sum():
+        rows = np.repeat(np.arange(n), lengths)
+        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pos if p is not None and len(p)])
+        out[rows, cols] = np.concatenate([np.asarray(v, dtype=float) for v in peer if v is not None and len(v)])
+    return out
+
+
+def _window_mean(k: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Mean of columns lo..hi-1 ignoring NaN (NaN when none is present or the window is out of range)."""
+    if k.shape[1] < hi:
+        return np.full(len(k), np.nan)
+    w = k[:, lo:hi]
+    n = (~np.isnan(w)).sum(axis=1)
+    return np.where(n > 0, np.nansum(w, axis=1) / np.maximum(n, 1), np.nan)
+
+
+def _row_corr(a: np.ndarray, b: np.ndarray, min_pairs: int = 6) -> np.ndarray:
+    """Pearson correlation per row over the positions where both are present (NaN if too few or flat)."""
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    n = ok.sum(axis=1)
+    am = np.where(ok, a, 0.0)
+    bm = np.where(ok, b, 0.0)
+    ma = am.sum(axis=1) / np.maximum(n, 1)
+    mb = bm.sum(axis=1) / np.maximum(n, 1)
+    da = np.where(ok, a - ma[:, None], 0.0)
+    db = np.where(ok, b - mb[:, None], 0.0)
+    cov = (da * db).sum(axis=1)
+    var = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    return np.where((n >= min_pairs) & (var > 0), cov / np.where(var > 0, var, 1.0), np.nan)
+
+
+def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longest run of True per row, and the run that includes column 0 (the most recent month)."""
+    run = np.zeros(len(flags))
+    best = np.zeros(len(flags))
+    for j in range(flags.shape[1]):
+        run = np.where(flags[:, j], run + 1, 0)
+        best = np.maximum(best, run)
+    current = np.argmin(np.concatenate([flags, np.zeros((len(flags), 1), dtype=bool)], axis=1), axis=1)
+    return best, current.astype(float)
+
+
+def step_change(k: np.ndarray, span: int = 24, min_side: int = 2, offset: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The strongest level step in the last ``span`` months and how many months ago it happened.
+
+    For each split t (the newest t months against the next ``span - t``), the
+    ratio of their means (+ ``offset``); the split with the largest absolute log
+    ratio wins. Returns (ratio recent / before, months since the step); NaN
+    where fewer than ``span`` months exist or a side has fewer than ``min_side`` bills.
+    """
+    n = len(k)
+    if k.shape[1] < span:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    w = k[:, :span]
+    ok = ~np.isnan(w)
+    cs = np.cumsum(np.where(ok, w, 0.0), axis=1)
+    cn = np.cumsum(ok, axis=1)
+    total, count = cs[:, -1:], cn[:, -1:]
+    t = np.arange(1, span)
+    recent_n, old_n = cn[:, t - 1], count - cn[:, t - 1]
+    recent = cs[:, t - 1] / np.maximum(recent_n, 1)
+    old = (total - cs[:, t - 1]) / np.maximum(old_n, 1)
+    log_ratio = np.log((recent + offset) / (old + offset))
+    valid = (recent_n >= min_side) & (old_n >= min_side)
+    score = np.where(valid, np.abs(log_ratio), -1.0)
+    best = np.argmax(score, axis=1)
+    found = score[np.arange(n), best] >= 0
+    ratio = np.exp(log_ratio[np.arange(n), best])
+    return np.where(found, ratio, np.nan), np.where(found, (best + 1).astype(float), np.nan)
+
+
+def series_features(k: np.ndarray, e: np.ndarray, peer: np.ndarray | None = None,
+                    zero_kwh: float = 1.0) -> dict[str, np.ndarray]:
     """Robust summaries of monthly series (rows x months, column 0 = most recent).
 
     Means, ratios to the customer's own past, trend, zeros, gaps and the share
     of estimated reads. Ratios compare a customer with its own history, which
     is where theft shows (a drop after tampering) whatever the customer's size.
     The +1 kWh in ratios keeps them finite for zero months.
+
+    What tells theft from an honest change: whether the seasonal shape of the
+    year before survives (``season_corr_yoy``, ``season_amp_ratio``: a direct
+    hook-up leaves a flat old level, a seasonal home repeats its pattern), one
+    clean level step and its age (``step_ratio``, ``step_months_ago``: an
+    efficiency retrofit or a meter change is one step, theft often several),
+    runs of (near) zero months (``zero_run_12``, ``zero_run_current``,
+    ``near_zero_12``), recent estimated reads, and, with ``peer`` (the median
+    kWh of the same region and tariff per month), the customer against its
+    peers (``peer_ratio_12``, ``peer_drop_6_yoy``, ``peer_corr_12``), which
+    takes out the weather a whole region shares.
+
+    Args:
+        k: kWh, (rows, months), NaN = not billed.
+        e: 1 where the read was estimated.
+        peer: the peers' median kWh per month, same shape (optional).
+        zero_kwh: a month at or below this counts as zero.
     """
     months = k.shape[1]
     h = min(12, months)
@@ -143,6 +257,33 @@ def series_features(k: np.ndarray, e: np.ndarray) -> dict[str, np.ndarray]:
             "missing_months": np.isnan(k).sum(axis=1).astype(float),
             "estimated_share_12": e[:, :h].sum(axis=1) / h,
         }
+        recent6, yoy6 = _window_mean(k, 0, 6), _window_mean(k, 12, 18)
+        out["ratio_6_yoy"] = (recent6 + 1.0) / (yoy6 + 1.0)
+        year_before = k[:, 12:24] if months >= 24 else np.full((len(k), 12), np.nan)
+        last_full = k[:, :12] if months >= 12 else np.full((len(k), 12), np.nan)
+        out["season_corr_yoy"] = _row_corr(last_full, year_before)
+        amp_now = np.nanmax(last_full, axis=1) - np.nanmin(last_full, axis=1)
+        amp_before = np.nanmax(year_before, axis=1) - np.nanmin(year_before, axis=1)
+        out["season_amp_ratio"] = (amp_now + 1.0) / (amp_before + 1.0)
+        if peer is not None and not np.isnan(peer).all():
+            # against the peers, the season and the region's weather do not look like steps
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(peer > 0, k / peer, np.nan)
+            out["step_ratio"], out["step_months_ago"] = step_change(rel, offset=0.01)
+        else:
+            out["step_ratio"], out["step_months_ago"] = step_change(k)
+        zero = ~np.isnan(last) & (last <= zero_kwh)
+        out["zero_run_12"], out["zero_run_current"] = _runs(zero)
+        typical = np.nanmedian(k, axis=1)
+        out["near_zero_12"] = (~np.isnan(last) & (last < 0.1 * typical[:, None])).sum(axis=1).astype(float)
+        out["estimated_share_3"] = e[:, : min(3, months)].sum(axis=1) / min(3, months)
+        if peer is None:
+            peer = np.full_like(k, np.nan)
+        peer12 = _window_mean(peer, 0, h)
+        out["peer_ratio_12"] = (mean_12 + 1.0) / (peer12 + 1.0)
+        peer_yoy = (_window_mean(peer, 0, 6) + 1.0) / (_window_mean(peer, 12, 18) + 1.0)
+        out["peer_drop_6_yoy"] = out["ratio_6_yoy"] / peer_yoy
+        out["peer_corr_12"] = _row_corr(last_full, peer[:, :12] if months >= 12 else np.full((len(k), 12), np.nan))
     return out
 
 
@@ -154,7 +295,8 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
         (all doubles; NaN where undefined, e.g. no bill in the window).
     """
     cols = schemas.consumption_columns(months)
-    derived = [d for d in schemas.DERIVED if d not in ("kwh_per_kw", "months_connected")]
+    later = {"kwh_per_kw", "months_connected", *alarm_columns()}  # added by build_features
+    derived = [d for d in schemas.DERIVED if d not in later]
     schema = T.StructType(
         [T.StructField("customer_id", T.StringType()), T.StructField("reference_month", T.DateType())]
         + [T.StructField(c, T.DoubleType()) for c in cols + derived]
@@ -163,14 +305,42 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
     def compute(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             k, e = dense_series(pdf["pos"], pdf["kwh"], pdf["est"], months)
+            peer = dense_peer(pdf["pos"], pdf["peer"], months) if "peer" in pdf.columns else None
             out = pd.DataFrame(k, columns=cols)
-            for name, values in series_features(k, e).items():
+            for name, values in series_features(k, e, peer).items():
                 out[name] = values
             out.insert(0, "reference_month", pdf["reference_month"].to_numpy())
             out.insert(0, "customer_id", pdf["customer_id"].to_numpy())
             yield out[schema.fieldNames()]
 
     return lists.mapInPandas(compute, schema)
+
+
+def alarm_columns() -> list[str]:
+    """Names of the alarm-count features, one per event code of the data contract."""
+    return [f"alarms_3m_{code.lower()}" for code in schemas.EVENT_CODES]
+
+
+def alarm_counts(events: DataFrame, customers: DataFrame, keys: DataFrame, months: int = 3) -> DataFrame:
+    """Smart-meter alarms per event code in the ``months`` months up to the end of the reference month.
+
+    Point-in-time: the window ends with the reference month, so alarms from the
+    inspection's month on never reach its label. Customers without a smart
+    meter get nulls (unknown), smart meters without alarms zeros.
+
+    Returns:
+        customer_id, reference_month and :func:`alarm_columns`.
+    """
+    meters = keys.select("customer_id", "reference_month").distinct().join(
+        customers.where(F.col("meter_id").isNotNull()).select("customer_id", "meter_id"), "customer_id")
+    day = F.to_date("ts")
+    hits = meters.join(events.select("meter_id", "ts", "code"), "meter_id").where(
+        (day >= F.add_months("reference_month", 1 - months)) & (day < F.add_months("reference_month", 1)))
+    counts = hits.groupBy("customer_id", "reference_month").agg(
+        *[F.sum((F.col("code") == code).cast("double")).alias(name)
+          for code, name in zip(schemas.EVENT_CODES, alarm_columns(), strict=True)])
+    return meters.select("customer_id", "reference_month").join(counts, ["customer_id", "reference_month"], "left") \
+        .select("customer_id", "reference_month", *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) for c in alarm_columns()])
 
 
 def customer_attributes(customers: DataFrame) -> DataFrame:
@@ -188,7 +358,9 @@ def customer_attributes(customers: DataFrame) -> DataFrame:
     )
 
 
-def build_features(bills: DataFrame, customers: DataFrame, keys: DataFrame, months: int) -> DataFrame:
+def build_features(
+    bills: DataFrame, customers: DataFrame, keys: DataFrame, months: int, events: DataFrame | None = None,
+) -> DataFrame:
     """Feature rows for (customer_id, reference_month) keys, with C1..CN as columns.
 
     Args:
@@ -196,16 +368,21 @@ def build_features(bills: DataFrame, customers: DataFrame, keys: DataFrame, mont
         customers: bronze customers.
         keys: customer_id, reference_month (+ any extra columns, kept).
         months: series length.
+        events: bronze events (smart-meter alarms); None = alarm counts missing.
 
     Returns:
         ``keys`` columns + the categorical attributes (``schemas.CUSTOMER_CATEGORICAL``),
         status, connected_on + ``schemas.numeric_feature_columns(months)``.
         Missing values are null (never NaN), so Delta and SQL readers see them as missing.
     """
-    feats = monthly_features(monthly_lists(bills, keys, months), months)
+    feats = monthly_features(monthly_lists(with_peer_kwh(bills, customers), keys, months), months)
     numeric = [c for c in feats.columns if c not in ("customer_id", "reference_month")]
     feats = feats.select("customer_id", "reference_month", *[F.when(~F.isnan(c), F.col(c)).alias(c) for c in numeric])
     attrs = customer_attributes(customers)
+    if events is not None:
+        feats = feats.join(alarm_counts(events, customers, keys), ["customer_id", "reference_month"], "left")
+    else:
+        feats = feats.select("*", *[F.lit(None).cast("double").alias(c) for c in alarm_columns()])
     return (
         keys.join(feats, ["customer_id", "reference_month"], "left")
         .join(attrs, "customer_id", "inner")
@@ -237,18 +414,20 @@ def training_rows(
     months: int,
     min_history_months: int,
     first_month: dt.date | None = None,
+    events: DataFrame | None = None,
 ) -> DataFrame:
     """Labelled rows for training under the point-in-time rule.
 
     Args:
         first_month: drop inspections whose reference month is earlier.
+        events: smart-meter alarms for the alarm counts (None = missing).
         min_history_months: drop labels with fewer billed months than this
             before the inspection (not enough history to learn from).
     """
     keys = reference_keys_for_inspections(inspections)
     if first_month is not None:
         keys = keys.where(F.col("reference_month") >= F.lit(first_month))
-    feats = build_features(bills, customers, keys, months)
+    feats = build_features(bills, customers, keys, months, events)
     cols = schemas.consumption_columns(months)
     billed = sum((F.col(c).isNotNull().cast("int") for c in cols), F.lit(0))
     return feats.where(billed >= min_history_months)
@@ -284,6 +463,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     inputs = {t: lakehouse.read_pinned(spark, paths.table(t), t, "ingest")
               for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
     bills, customers, inspections = (inputs[t].df for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS))
+    alarms = lakehouse.read_optional(spark, paths.table(schemas.EVENTS))  # smart-meter alarms, when ingested
+    if alarms is not None:
+        inputs[schemas.EVENTS] = alarms
+    events = alarms.df if alarms is not None else None
     ref = dt.date.fromisoformat(fc.reference_month) if fc.reference_month else latest_month(bills)
     outcomes = lakehouse.read_optional(spark, paths.table(schemas.OUTCOMES_TABLE))  # the labels' field arms
     if outcomes is not None:
@@ -291,14 +474,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
     lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
-    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months).select("*", lineage)
+    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events).select("*", lineage)
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
     mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
                                  where=f"reference_month = '{ref.isoformat()}'", partition_by=("reference_month",))
 
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
-    train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first).select("*", lineage)
+    train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first,
+                          events).select("*", lineage)
     train = attach_arms(train, outcomes.df if outcomes is not None else None)
     # The training set is rebuilt whole from every labelled inspection each run (labels arrive late).
     ts_version = lakehouse.write(train, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, replace_layout=True)

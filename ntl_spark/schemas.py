@@ -225,6 +225,12 @@ DERIVED = (
     "mean_3", "mean_12", "mean_all", "std_12", "cv_12", "min_12", "max_12",
     "ratio_3_12", "ratio_12_prev12", "ratio_last_yoy", "slope_12", "zero_months_12",
     "missing_months", "estimated_share_12", "kwh_per_kw", "months_connected",
+    # theft against its honest look-alikes (features.series_features)
+    "ratio_6_yoy", "season_corr_yoy", "season_amp_ratio", "step_ratio", "step_months_ago",
+    "zero_run_12", "zero_run_current", "near_zero_12", "estimated_share_3",
+    "peer_ratio_12", "peer_drop_6_yoy", "peer_corr_12",
+    # smart-meter alarms of the last 3 months per event code (features.alarm_counts; null = no smart meter)
+    *(f"alarms_3m_{code.lower()}" for code in EVENT_CODES),
 )
 # Numeric customer attributes the model reads as they are.
 CUSTOMER_NUMERIC = ("contracted_kw",)

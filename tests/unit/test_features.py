@@ -100,3 +100,77 @@ def test_scoring_keys_only_active(spark):
     )
     keys = features.scoring_keys(cust, D(2026, 1, 1))
     assert sorted(r.customer_id for r in keys.collect()) == ["A", "B"]
+
+
+def test_series_features_tell_theft_from_look_alikes():
+    import numpy as np
+
+    months = 36
+    season = 100.0 * (1 + 0.3 * np.cos(np.arange(months) / 12 * 2 * np.pi))  # column 0 = most recent
+    honest = season.copy()
+    hookup = season.copy()
+    hookup[:10] = season[10:22].mean()  # a direct hook-up: the old mean, flat, no season left
+    retrofit = season.copy()
+    retrofit[:8] *= 0.7  # one clean step, 8 months ago
+    stopped = season.copy()
+    stopped[:4] = 0.0  # a stopped meter: four zero months up to now
+    k = np.vstack([honest, hookup, retrofit, stopped])
+    e = np.zeros_like(k)
+    e[0, :3] = 1
+    peers = np.tile(season, (4, 1)) * 0.9  # the region follows the same season
+    f = features.series_features(k, e, peers)
+    assert f["season_corr_yoy"][0] == pytest.approx(1.0) and f["season_corr_yoy"][1] < 0.6
+    assert f["season_amp_ratio"][1] < 0.6 < f["season_amp_ratio"][2]
+    assert f["step_ratio"][2] == pytest.approx(0.7, abs=0.02) and f["step_months_ago"][2] == 8
+    assert f["step_ratio"][0] == pytest.approx(1.0)  # the season is not a step against the peers
+    assert list(f["zero_run_12"]) == [0, 0, 0, 4] and f["zero_run_current"][3] == 4
+    assert f["near_zero_12"][3] == 4 and f["near_zero_12"][2] == 0
+    assert f["estimated_share_3"][0] == 1.0
+    assert f["ratio_6_yoy"][2] == pytest.approx(0.7, abs=0.02)
+    assert f["peer_ratio_12"][0] == pytest.approx(1 / 0.9, abs=0.01)
+    assert f["peer_drop_6_yoy"][0] == pytest.approx(1.0, abs=0.01) and f["peer_drop_6_yoy"][2] < 0.75
+    # short series: what needs two years is missing, not made up
+    short = features.series_features(k[:, :6], e[:, :6])
+    assert np.isnan(short["season_corr_yoy"]).all() and np.isnan(short["step_ratio"]).all()
+
+
+def test_peer_kwh_is_the_median_of_the_region_and_tariff_that_month(spark):
+    cust = spark.createDataFrame(
+        [(c, None, "conventional", r, "residential", 5.0, "A", None, None, D(2015, 1, 1), "active")
+         for c, r in (("A", "NORTE"), ("B", "NORTE"), ("C", "NORTE"), ("D", "SUR"))],
+        schemas.CUSTOMERS_SCHEMA,
+    )
+    bills = bills_df(spark, [(c, D(2026, 1, 1), v, 31, "actual")
+                             for c, v in (("A", 100.0), ("B", 200.0), ("C", 900.0), ("D", 50.0))])
+    got = {r.customer_id: r.peer_kwh for r in features.with_peer_kwh(bills, cust).collect()}
+    assert got == {"A": 200.0, "B": 200.0, "C": 200.0, "D": 50.0}
+    keys = spark.createDataFrame([("A", D(2026, 1, 1))], "customer_id string, reference_month date")
+    row = features.build_features(bills, cust, keys, 3).first()
+    assert row.peer_ratio_12 == pytest.approx(101 / 201)
+
+
+def test_alarm_counts_cover_three_months_up_to_the_reference_month(spark):
+    cust = spark.createDataFrame(
+        [("A", "M1", "smart", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active"),
+         ("B", "M2", "smart", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active"),
+         ("C", None, "conventional", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active")],
+        schemas.CUSTOMERS_SCHEMA,
+    )
+    from pyspark.sql import functions as F
+
+    # local wall-clock times, parsed in the session time zone as ingest reads them
+    events = spark.createDataFrame([
+        ("M1", "2026-03-31 23:00:00", "COVER_OPEN"),      # last day of the reference month: counted
+        ("M1", "2026-01-02 08:00:00", "REVERSE_ENERGY"),  # first month of the window: counted
+        ("M1", "2025-12-31 08:00:00", "COVER_OPEN"),      # before the window
+        ("M1", "2026-04-01 00:00:00", "MAGNETIC_TAMPER"),  # the inspection's month: never
+    ], "meter_id string, ts string, code string").withColumn("ts", F.to_timestamp("ts"))
+    bills = bills_df(spark, [(c, D(2026, 3, 1), 100.0, 31, "actual") for c in "ABC"])
+    keys = spark.createDataFrame([(c, D(2026, 3, 1)) for c in "ABC"], "customer_id string, reference_month date")
+    rows = {r.customer_id: r for r in features.build_features(bills, cust, keys, 3, events).collect()}
+    assert (rows["A"].alarms_3m_cover_open, rows["A"].alarms_3m_reverse_energy) == (1.0, 1.0)
+    assert rows["A"].alarms_3m_magnetic_tamper == 0.0
+    assert rows["B"].alarms_3m_cover_open == 0.0  # a smart meter without alarms
+    assert rows["C"].alarms_3m_cover_open is None  # no smart meter: unknown
+    no_events = features.build_features(bills, cust, keys, 3).first()
+    assert no_events.alarms_3m_power_fail is None
