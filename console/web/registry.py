@@ -13,6 +13,7 @@ from typing import Any
 from web import pipeline
 
 _clients: dict[tuple[str, str], Any] = {}
+_loaded: dict[tuple[str, str, str], LoadedDaice] = {}
 
 
 def client() -> Any:
@@ -108,6 +109,9 @@ def load_daice(name: str, ref: str) -> LoadedDaice:
         mv = c.get_model_version(name, ref) if ref.isdigit() else c.get_model_version_by_alias(name, ref)
     except mlflow.exceptions.MlflowException as e:
         raise ValueError(f"registered model '{name}' has no version or alias '{ref}'") from e
+    key = (pipeline.config().registry_uri, name, str(mv.version))
+    if key in _loaded:  # a version never changes; an alias is resolved afresh above on every call
+        return _loaded[key]
     uri = f"models:/{name}/{mv.version}"
     meta = mlflow.models.get_model_info(uri).metadata or {}
     cols = meta.get("feature_columns")
@@ -117,7 +121,11 @@ def load_daice(name: str, ref: str) -> LoadedDaice:
                          f"(feature_columns and categories metadata): online scoring needs one")
     model = mlflow.xgboost.load_model(uri)
     booster = model.get_booster() if hasattr(model, "get_booster") else model
-    return LoadedDaice(name, str(mv.version), booster, list(cols), list(cats["columns"]))
+    loaded = LoadedDaice(name, str(mv.version), booster, list(cols), list(cats["columns"]))
+    if len(_loaded) >= 4:
+        _loaded.clear()
+    _loaded[key] = loaded
+    return loaded
 
 
 def register_file(name: str, data: bytes, filename: str, base_ref: str, note: str, user: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 from django.conf import settings
@@ -210,7 +211,7 @@ def ranking_view(request: HttpRequest) -> HttpResponse:
     query = {k: v for k, v in request.GET.items() if k != "page"}
     ctx.update({
         "chosen": chosen, "run": run, "rows": table, "total": len(rows), "all_total": len(full), "page": page,
-        "pages": pages, "query": "&".join(f"{k}={v}" for k, v in query.items()),
+        "pages": pages, "query": urlencode(query),
         "regions": sorted(full["region"].dropna().unique()), "tariffs": sorted(full["tariff"].dropna().unique()),
         "meter_types": sorted(full["meter_type"].dropna().unique()), "show_coords": coords,
     })
