@@ -148,6 +148,31 @@ class LookalikesConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class TuneConf:
+    """Hyperparameter search for DAICE (``ntl_spark.tune``)."""
+
+    trials: int
+    timeout_s: int  # 0 = no time limit
+    seed: int
+    startup_trials: int  # random trials before TPE, and trials before pruning starts
+    validation_fraction: float  # customers whose inspections score the trials
+    split_salt: str
+    step_rounds: int  # boosting rounds between pruning checks
+    max_rounds: int
+    output: str  # empty = <paths.root>/tuned_params.yaml
+
+    def validate(self) -> None:
+        _check(self.trials >= 1, "tune.trials", self.trials, "must be >= 1")
+        _check(self.timeout_s >= 0, "tune.timeout_s", self.timeout_s, "must be >= 0")
+        _check(self.startup_trials >= 0, "tune.startup_trials", self.startup_trials, "must be >= 0")
+        _check(0.0 < self.validation_fraction < 1.0, "tune.validation_fraction", self.validation_fraction,
+               "must be in (0, 1)")
+        _check(bool(self.split_salt.strip()), "tune.split_salt", self.split_salt, "must not be empty")
+        _check(self.step_rounds >= 1, "tune.step_rounds", self.step_rounds, "must be >= 1")
+        _check(self.max_rounds >= self.step_rounds, "tune.max_rounds", self.max_rounds, "must be >= tune.step_rounds")
+
+
+@dataclasses.dataclass(frozen=True)
 class RulesConf:
     """The rules baseline (``ntl_spark.rules``) every model is compared with."""
 
@@ -485,6 +510,7 @@ class TrainConf:
     register: bool
     weighting: str  # none, or ipw: labels weighted by 1 / their campaign selection probability
     params: dict[str, Any]
+    params_from: str  # YAML written by the tune job (train.params there replace these); empty = none
     categorical: CategoricalConf
 
     def validate(self) -> None:
@@ -779,6 +805,7 @@ class Config:
     deep: DeepConf
     features: FeaturesConf
     rules: RulesConf
+    tune: TuneConf
     model: ModelConf
     train: TrainConf
     score: ScoreConf

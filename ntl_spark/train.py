@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from ntl_spark import evaluate, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.encoding import CategoricalVocabulary
-from ntl_spark.errors import DataError
+from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.sparkutil import arrow_batch_rows
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,30 @@ class TrainResult:
 def with_score(predictions: DataFrame, probability_col: str = "probability") -> DataFrame:
     """Add ``score`` = probability of the positive class from a Spark ML probability vector."""
     return predictions.withColumn("score", vector_to_array(F.col(probability_col))[1])
+
+
+def with_tuned_params(tc: TrainConf) -> TrainConf:
+    """``tc`` with the parameters the tune job wrote (``train.params_from``) over ``train.params``.
+
+    Raises:
+        ConfigError: the file is missing or holds no ``train.params`` mapping (names the file).
+    """
+    import dataclasses
+
+    import yaml
+
+    if not tc.params_from:
+        return tc
+    path = Path(tc.params_from.removeprefix("file://"))
+    if not path.is_file():
+        raise ConfigError(f"config key 'train.params_from': {tc.params_from!r} does not exist: run the tune job "
+                          f"first, or leave it empty")
+    data = yaml.safe_load(path.read_text()) or {}
+    tuned = data.get("train", {}).get("params") if isinstance(data, dict) else None
+    if not isinstance(tuned, dict) or not tuned:
+        raise ConfigError(f"config key 'train.params_from': {tc.params_from!r} has no train.params mapping")
+    log.info("train: parameters from %s: %s", path, tuned)
+    return dataclasses.replace(tc, params={**tc.params, **tuned})
 
 
 def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
@@ -212,7 +236,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     """Train, evaluate, log and register one DAICE model."""
     from ntl_spark import rules
 
-    tc = cfg.train
+    tc = with_tuned_params(cfg.train)
     client = tracking.setup(cfg)
     path = cfg.paths.table(schemas.TRAINING_SET)
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")

@@ -1,0 +1,228 @@
+"""Tune: hyperparameter search for DAICE with Optuna (TPE sampler, median pruning), tracked in MLflow.
+
+In: the ``training_set`` Delta table and the ``tune`` section of the
+configuration. Out: an MLflow parent run (``<model.name>-tune``) with one
+child run per trial (its parameters, the objective and PR-AUC on the
+validation customers, or the round it was pruned at), the search's plots
+(optimisation history, parameter importances, parallel coordinates) and
+``best_params.json`` as artifacts, ``tune.best.*`` tags on the parent run;
+and a YAML configuration layer (``tune.output``, default
+``<paths.root>/tuned_params.yaml``) holding ``train.params``, which the
+train job reads when ``train.params_from`` names it.
+
+Objective: precision at the campaign size (``train.campaign_size``, scaled to
+the validation rows as a share of all rows) of xgboost trained on the
+training customers and scored on the validation customers, a salted hash of
+customer_id (``tune.split_salt``, ``tune.validation_fraction``) so that a
+customer's inspections sit on one side only. Trials train native xgboost on
+the driver (the labelled set is small: one row per inspection) in steps of
+``tune.step_rounds`` rounds; after each step the objective is reported and a
+trial worse than the median of earlier trials at that step is pruned.
+Categorical columns are encoded with levels learned from the training
+customers only (``ntl_spark.encoding``), as the train job does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ntl_spark import evaluate, lakehouse, schemas, tracking
+from ntl_spark.config import Config, TuneConf, join_path
+from ntl_spark.encoding import CategoricalVocabulary
+from ntl_spark.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def validation_split(df: DataFrame, salt: str, fraction: float) -> tuple[DataFrame, DataFrame]:
+    """(train, validation) rows: validation = customers with ``pmod(xxhash64(salt, customer_id), 10000) < fraction * 10000``."""
+    bucket = F.pmod(F.xxhash64(F.lit(salt), F.col("customer_id")), F.lit(10_000))
+    is_val = bucket < F.lit(int(round(fraction * 10_000)))
+    return df.where(~is_val), df.where(is_val)
+
+
+def suggest(trial: Any, tc: TuneConf) -> dict[str, Any]:
+    """XGBoost parameters of one trial (the names ``train.params`` uses)."""
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", tc.step_rounds, tc.max_rounds, step=tc.step_rounds),
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
+    }
+
+
+def objective_factory(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, k: int, tc: TuneConf,
+    seed: int, threads: int,
+) -> Any:
+    """The Optuna objective: precision at ``k`` on the validation rows, reported every ``step_rounds`` rounds."""
+    import optuna
+    import xgboost as xgb
+
+    dtrain = xgb.DMatrix(x_train, label=y_train, missing=np.nan)
+    dval = xgb.DMatrix(x_val, missing=np.nan)
+
+    def objective(trial: Any) -> float:
+        params = suggest(trial, tc)
+        rounds = params.pop("n_estimators")
+        booster_params = {"objective": "binary:logistic", "eta": params["learning_rate"],
+                          "max_depth": params["max_depth"], "subsample": params["subsample"],
+                          "colsample_bytree": params["colsample_bytree"],
+                          "min_child_weight": params["min_child_weight"], "seed": seed, "nthread": threads,
+                          "verbosity": 0}
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+            mlflow.log_params({**params, "n_estimators": rounds, "trial": trial.number})
+            booster = None
+            value = float("nan")
+            scores = np.zeros(len(y_val))
+            for done in range(tc.step_rounds, rounds + 1, tc.step_rounds):
+                booster = xgb.train(booster_params, dtrain, num_boost_round=tc.step_rounds, xgb_model=booster)
+                scores = booster.predict(dval)
+                value = evaluate.precision_at_k(y_val, scores, k)
+                mlflow.log_metric("precision_at_k", value, step=done)
+                trial.report(value, done)
+                if trial.should_prune():
+                    mlflow.set_tag("tune.state", "pruned")
+                    mlflow.log_metric("pruned_at_round", done)
+                    raise optuna.TrialPruned()
+            pr_auc = float(evaluate.binary_metrics(y_val, scores, 0.5, k)["pr_auc"])
+            mlflow.log_metrics({"objective": value, "pr_auc": pr_auc})
+            mlflow.set_tag("tune.state", "complete")
+            trial.set_user_attr("pr_auc", pr_auc)
+        return value
+
+    return objective
+
+
+def save_plots(study: Any, folder: Path) -> list[Path]:
+    """Optimisation history, parameter importances and parallel coordinates as PNG files (those that apply)."""
+    from optuna.visualization import matplotlib as ovm
+
+    out = []
+    for name, plot in (("optimization_history", ovm.plot_optimization_history),
+                       ("param_importances", ovm.plot_param_importances),
+                       ("parallel_coordinate", ovm.plot_parallel_coordinate)):
+        try:
+            ax = plot(study)
+        except (ValueError, RuntimeError) as e:  # e.g. importances need two completed trials
+            log.warning("tune: no %s plot: %s", name, e)
+            continue
+        first: Any = np.ravel(ax)[0] if isinstance(ax, np.ndarray) else ax
+        fig = first.figure
+        out.append(evaluate.save_figure(fig, folder / f"{name}.png", 100))
+    return out
+
+
+def output_path(cfg: Config) -> Path:
+    """Where the best parameters are written (``tune.output``, default ``<paths.root>/tuned_params.yaml``).
+
+    Raises:
+        ValueError: the location is a URI (a configuration layer is a local file).
+    """
+    where = cfg.tune.output or join_path(cfg.paths.root_uri, "tuned_params.yaml")
+    if "://" in where and not where.startswith("file://"):
+        raise ValueError(f"tune.output: the tuned parameters are a local YAML file, got URI {where!r}")
+    return Path(where.removeprefix("file://"))
+
+
+def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Search XGBoost parameters, log every trial, write the best where train picks them up.
+
+    Returns:
+        best value, best parameters, trials (complete and pruned), the output file and the MLflow run id.
+
+    Raises:
+        DataError: the training or validation customers lack one of the classes.
+    """
+    import optuna
+
+    tc, train_conf = cfg.tune, cfg.train
+    tracking.setup(cfg)
+    pinned = lakehouse.read_pinned(spark, cfg.paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, "features")
+    numeric = schemas.numeric_feature_columns(cfg.features.months)
+    categorical = list(train_conf.categorical.columns)
+    missing = [c for c in ["customer_id", "label", *numeric, *categorical] if c not in pinned.df.columns]
+    if missing:
+        raise DataError(f"training_set v{pinned.version} lacks {missing}: rerun the features job")
+    data = pinned.df.select("customer_id", "label", *categorical, *[F.col(c).cast("double") for c in numeric])
+    raw_train, raw_val = validation_split(data, tc.split_salt, tc.validation_fraction)
+    cc = train_conf.categorical
+    vocabulary = CategoricalVocabulary.fit(raw_train, categorical, cc.max_levels, cc.min_count)
+    cols = numeric + vocabulary.feature_columns
+    train_pdf: Any = vocabulary.transform(raw_train).select("label", *cols).toPandas()
+    val_pdf: Any = vocabulary.transform(raw_val).select("label", *cols).toPandas()
+    y_train, y_val = train_pdf["label"].to_numpy(dtype=int), val_pdf["label"].to_numpy(dtype=int)
+    for side, y in (("training", y_train), ("validation", y_val)):
+        if len(y) == 0 or y.min() == y.max():
+            raise DataError(f"tune: the {side} customers have {len(y)} rows and {int(y.sum())} irregular: "
+                            f"need both classes (tune.validation_fraction={tc.validation_fraction})")
+    total = len(y_train) + len(y_val)
+    k = max(1, min(len(y_val), round(train_conf.campaign_size * len(y_val) / total)))
+    threads = max(1, spark.sparkContext.defaultParallelism)
+    objective = objective_factory(train_pdf[cols].to_numpy(dtype=float), y_train, val_pdf[cols].to_numpy(dtype=float),
+                                  y_val, k, tc, tc.seed, threads)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=tc.seed, n_startup_trials=min(tc.startup_trials, tc.trials))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=tc.step_rounds)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
+                                study_name=f"{cfg.model.name}-tune")
+    with mlflow.start_run(run_name=f"{cfg.model.name}-tune") as parent:
+        mlflow.log_params({"tune.trials": tc.trials, "tune.timeout_s": tc.timeout_s, "tune.seed": tc.seed,
+                           "tune.validation_fraction": tc.validation_fraction, "tune.split_salt": tc.split_salt,
+                           "tune.step_rounds": tc.step_rounds, "tune.max_rounds": tc.max_rounds,
+                           "campaign_size_validation": k, "n_train": len(y_train), "n_validation": len(y_val),
+                           "n_validation_positive": int(y_val.sum()), "data.training_set.version": pinned.version,
+                           "optuna.version": optuna.__version__})
+        study.optimize(objective, n_trials=tc.trials, timeout=tc.timeout_s or None, gc_after_trial=False)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not complete:
+            raise DataError(f"tune: none of {len(study.trials)} trials completed")
+        best = study.best_trial
+        best_value = float(best.value if best.value is not None else float("nan"))
+        params = {**suggest_names(best.params)}
+        pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+        mlflow.log_metrics({"best.precision_at_k": best_value, "trials.complete": len(complete),
+                            "trials.pruned": pruned})
+        mlflow.set_tags({"tune.best.trial": str(best.number), "tune.best.value": f"{best_value:.6f}",
+                         **{f"tune.best.{n}": str(v) for n, v in params.items()}})
+        out = output_path(cfg)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            f"# Written by the tune job (MLflow run {parent.info.run_id}, trial {best.number}, precision@{k} "
+            f"{best_value:.4f} on the validation customers). Used by train when train.params_from names this file.\n"
+            + yaml.safe_dump({"train": {"params": params}}, sort_keys=True))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            save_plots(study, folder)
+            (folder / "best_params.json").write_text(json.dumps(
+                {"trial": best.number, "precision_at_k": best_value, "params": params}, indent=1))
+            (folder / "trials.json").write_text(json.dumps(
+                [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
+                 for t in study.trials], indent=1, default=float))
+            mlflow.log_artifacts(tmp, artifact_path="tune")
+        run_id = parent.info.run_id
+    print(f"tune: {len(study.trials)} trials ({len(complete)} complete, {pruned} pruned), best trial {best.number} "
+          f"precision@{k} {best_value:.3f} on {len(y_val)} validation rows: {params}")
+    print(f"tune: best parameters written to {out} (train reads them with --set train.params_from={out})")
+    return {"best_value": best_value, "best_params": params, "trials": len(study.trials),
+            "complete": len(complete), "pruned": pruned, "output": str(out), "run_id": run_id}
+
+
+def suggest_names(params: dict[str, Any]) -> dict[str, Any]:
+    """Trial parameters as ``train.params`` (plain ints and floats, rounded for a readable file)."""
+    return {n: (int(v) if isinstance(v, (int, np.integer)) else float(round(v, 6)) if isinstance(v, float)
+                and not math.isnan(v) else v) for n, v in sorted(params.items())}

@@ -1,0 +1,58 @@
+"""The tune job on a tiny training set: 3 trials, each an MLflow child run, best parameters where train reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ntl_spark import schemas, tracking, train, tune
+from ntl_spark.errors import ConfigError
+from tests.conftest import make_config
+
+MONTHS = 3
+
+
+def training_set(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols = schemas.numeric_feature_columns(MONTHS)
+    df = pd.DataFrame(rng.normal(size=(n, len(cols))), columns=cols)
+    df["label"] = ((df["ratio_3_12"] + rng.normal(scale=0.7, size=n)) < -0.8).astype(int)
+    df["C1"] = np.where(rng.random(n) < 0.1, np.nan, df["C1"])  # gaps stay missing
+    for c, values in (("region", ["NORTE", "SUR"]), ("tariff", ["residential", "general"]),
+                      ("meter_type", ["smart", "conventional"]), ("activity", ["household", "retail"])):
+        df[c] = rng.choice(values, n)
+    df.insert(0, "customer_id", [f"C{i:05d}" for i in range(n)])
+    df.insert(0, "inspection_id", [f"I{i:05d}" for i in range(n)])
+    return df
+
+
+def test_tune_logs_trials_and_train_picks_up_the_best(spark, tmp_path):
+    cfg = make_config(tmp_path, f"features.months={MONTHS}", "tune.trials=3", "tune.startup_trials=1",
+                      "tune.step_rounds=5", "tune.max_rounds=15", "train.campaign_size=40")
+    spark.createDataFrame(training_set(500, 3)).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
+    out = tune.run(spark, cfg)
+    assert out["trials"] == 3 and out["complete"] + out["pruned"] == 3 and out["complete"] >= 1
+    assert 0.0 < out["best_value"] <= 1.0  # the signal column makes the top of the ranking better than chance
+    written = yaml.safe_load(Path(out["output"]).read_text())["train"]["params"]
+    assert written == out["best_params"] and {"n_estimators", "max_depth", "learning_rate"} <= set(written)
+    assert written["n_estimators"] in (5, 10, 15)
+
+    client = tracking.setup(cfg)
+    parent = client.get_run(out["run_id"])
+    assert parent.data.tags["tune.best.max_depth"] == str(written["max_depth"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{out['run_id']}'")
+    assert len(children) == 3
+    assert {c.data.tags.get("tune.state") for c in children} <= {"complete", "pruned"}
+    artifacts = {a.path for a in client.list_artifacts(out["run_id"], "tune")}
+    assert {"tune/best_params.json", "tune/optimization_history.png", "tune/trials.json"} <= artifacts
+
+    # train takes the tuned parameters over train.params, and names a file that is not there
+    tuned = train.with_tuned_params(make_config(tmp_path, f"train.params_from={out['output']}").train)
+    assert tuned.params["max_depth"] == written["max_depth"] and "subsample" in tuned.params
+    with pytest.raises(ConfigError, match="train.params_from.*does not exist"):
+        train.with_tuned_params(make_config(tmp_path, f"train.params_from={tmp_path}/nope.yaml").train)
