@@ -42,8 +42,11 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# Same reason as in train_daice.py: spinning OpenMP threads crawl on a loaded machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The jobs' environment (spark.env: OMP_WAIT_POLICY=PASSIVE, whose spinning default made
+# xgboost 20x slower under load) before numpy/xgboost load OpenMP, for both sides.
+from results import job_env  # noqa: E402
+
+job_env()
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402

@@ -37,11 +37,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# OpenMP threads that spin while they wait make multi-threaded xgboost crawl
-# on a loaded machine (20k rows, n_jobs=2, load 10: 60-94 s spinning vs 3.5 s
-# passive). Set before xgboost loads libgomp; both sides run with the same
-# policy (Spark's Python workers inherit it).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The jobs' environment (spark.env: OMP_WAIT_POLICY=PASSIVE, whose spinning default made
+# xgboost 20x slower under load) before numpy/xgboost load OpenMP, for both sides.
+from results import job_env  # noqa: E402
+
+job_env()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ import yaml
 from ntl_spark.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # --------------------------------------------------------------------- sections
@@ -40,9 +42,14 @@ class SparkConf:
     jars_dir: str  # relative to the repository root
     log_level: str
     conf: dict[str, str]
+    # environment variables of the driver, the executors and their Python workers (ntl_spark.session)
+    env: dict[str, str]
 
     def validate(self) -> None:
         _check(self.shuffle_partitions > 0, "spark.shuffle_partitions", self.shuffle_partitions, "must be > 0")
+        for name in self.env:
+            _check(_ENV_NAME.fullmatch(name) is not None, f"spark.env.{name}", name,
+                   "must be an environment variable name (letters, digits, _; not starting with a digit)")
         _check(self.deploy_mode in ("client", "cluster"), "spark.deploy_mode", self.deploy_mode,
                "must be client or cluster")
 

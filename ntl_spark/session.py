@@ -55,6 +55,28 @@ def local_metastore(cfg: Config) -> bool:
     return cfg.spark.master.startswith("local") or "://" not in metastore or metastore.startswith("file://")
 
 
+def executor_env_conf(cfg: Config, cluster_driver: bool = False) -> dict[str, str]:
+    """``spark.env`` as Spark properties: ``spark.executorEnv.*`` for the executors and their
+    Python workers (local mode too: PySpark hands them to the workers it starts), and with
+    ``cluster_driver`` ``spark.yarn.appMasterEnv.*`` for a driver that YARN starts in a container.
+    """
+    out = {f"spark.executorEnv.{k}": str(v) for k, v in cfg.spark.env.items()}
+    if cluster_driver:
+        out.update({f"spark.yarn.appMasterEnv.{k}": str(v) for k, v in cfg.spark.env.items()})
+    return out
+
+
+def apply_driver_env(cfg: Config) -> None:
+    """Set ``spark.env`` in this (driver) process's environment.
+
+    The configured value wins over one inherited from the shell (``--set spark.env.NAME=value``
+    changes it). Called before the JVM and native libraries start: OpenMP reads
+    ``OMP_WAIT_POLICY`` once, when xgboost's library loads (the stages import xgboost lazily).
+    """
+    for key, value in cfg.spark.env.items():
+        os.environ[key] = str(value)
+
+
 def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
     """Create (or reuse) the SparkSession for a job.
 
@@ -69,6 +91,7 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
     # Python workers must run the interpreter that holds the pinned packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    apply_driver_env(cfg)
     sc = cfg.spark
     # empty jars_dir: the jars come with spark-submit (--jars, a cluster's classpath), not from a local folder;
     # a cluster-mode driver runs in a container, where they came with --jars too (ntl_spark.submit)
@@ -104,7 +127,8 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
-    for key, value in sc.conf.items():
+    # spark.conf comes last: an explicit spark.executorEnv.* there wins over spark.env
+    for key, value in {**executor_env_conf(cfg), **sc.conf}.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel(sc.log_level)

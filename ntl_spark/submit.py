@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ntl_spark.cli import parse_args
 from ntl_spark.config import Config, ConfigError, load_config
-from ntl_spark.session import REPO_ROOT, jar_paths, local_metastore
+from ntl_spark.session import REPO_ROOT, executor_env_conf, jar_paths, local_metastore
 
 
 def package_zip(dest: Path) -> Path:
@@ -78,7 +78,9 @@ def submit_args(cfg: Config, job: str, python: str | None = None) -> list[str]:
         args += ["--jars", ",".join(jar_paths(sc.jars_dir))]
     if not sc.master.startswith("local"):
         args += ["--py-files", str(package_zip(REPO_ROOT / "var" / "dist" / "ntl_spark.zip"))]
-    conf = dict(sc.conf)
+    # spark.env for the executors (and a cluster-mode driver's container); a client-mode driver
+    # sets it in its own process (ntl_spark.session.build_session). spark.conf wins over it.
+    conf = {**executor_env_conf(cfg, cluster_driver=cluster), **sc.conf}
     # spark.pyspark.python (an interpreter inside spark.archives, ./env/bin/python) also takes
     # precedence over PYSPARK_DRIVER_PYTHON: a client-mode driver runs here, from this checkout's
     # interpreter, where no ./env exists. In cluster mode the driver runs from the archive too.
