@@ -8,6 +8,9 @@ here, so a bad key or value fails before any JVM starts.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -17,12 +20,42 @@ from ntl_spark.config import Config, ConfigError, load_config
 from ntl_spark.session import REPO_ROOT, executor_env_conf, jar_paths, local_metastore
 
 
-def package_zip(dest: Path) -> Path:
-    """Zip the ``ntl_spark`` package for executors on a cluster (``--py-files``)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+def _zip_bytes() -> bytes:
+    """The ``ntl_spark`` package as zip bytes; the same sources give the same bytes (fixed timestamps)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted((REPO_ROOT / "ntl_spark").rglob("*.py")):
-            zf.write(f, f.relative_to(REPO_ROOT).as_posix())
+            info = zipfile.ZipInfo(f.relative_to(REPO_ROOT).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, f.read_bytes())
+    return buf.getvalue()
+
+
+def _write_atomically(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+
+
+def package_zip(dest: Path) -> Path:
+    """Zip the ``ntl_spark`` package for executors on a cluster (``--py-files``) into ``dest``."""
+    _write_atomically(dest, _zip_bytes())
+    return dest
+
+
+def versioned_package_zip(folder: Path) -> Path:
+    """The package zip named by its content (``ntl_spark-<hash>.zip`` in ``folder``), written once.
+
+    A running driver imports from its ``--py-files`` zip lazily, reopening the
+    file by name: rewriting one shared zip under a job that is still running
+    (another job submitted from the same checkout) breaks its imports
+    ("bad local file header"). A zip per content is never rewritten.
+    """
+    data = _zip_bytes()
+    dest = folder / f"ntl_spark-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if not dest.exists():
+        _write_atomically(dest, data)
     return dest
 
 
@@ -77,7 +110,7 @@ def submit_args(cfg: Config, job: str, python: str | None = None) -> list[str]:
         # then takes them from spark.jars, not from jars_dir (ntl_spark.session.build_session)
         args += ["--jars", ",".join(jar_paths(sc.jars_dir))]
     if not sc.master.startswith("local"):
-        args += ["--py-files", str(package_zip(REPO_ROOT / "var" / "dist" / "ntl_spark.zip"))]
+        args += ["--py-files", str(versioned_package_zip(REPO_ROOT / "var" / "dist" / "py-files"))]
     # spark.env for the executors (and a cluster-mode driver's container); a client-mode driver
     # sets it in its own process (ntl_spark.session.build_session). spark.conf wins over it.
     conf = {**executor_env_conf(cfg, cluster_driver=cluster), **sc.conf}

@@ -63,9 +63,11 @@ wheel="$(ls "$out"/ntl_spark-*.whl 2>/dev/null | head -1 || true)"
 if [ -z "$wheel" ] || [ -n "$(find ntl_spark pyproject.toml -newer "$wheel" -name '*.py' -o -newer "$wheel" -name pyproject.toml | head -1)" ]; then
   rm -f "$out"/ntl_spark-*.whl
   say "building the ntl_spark wheel"
+  had_build=0; [ -e build ] && had_build=1
   .venv/bin/pip wheel --no-deps --no-build-isolation -q -w "$out" . >"$out/wheel.log" 2>&1 \
     || .venv/bin/pip wheel --no-deps -q -w "$out" . >"$out/wheel.log" 2>&1 \
     || { tail -20 "$out/wheel.log" >&2; exit 1; }
+  [ "$had_build" = 1 ] || rm -rf build  # setuptools' scratch folder, not part of the checkout
   wheel="$(ls "$out"/ntl_spark-*.whl | head -1)"
 fi
 

@@ -7,6 +7,7 @@ the YAML layers and the log4j2 file travel with --files, the jars with
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,12 @@ def test_cluster_mode_ships_config_and_jars(tmp_path):
     assert all(Path(f).is_file() for f in files)
     jars = opts["--jars"][0].split(",")
     assert any(Path(j).name.startswith("delta-spark_") for j in jars) and all(Path(j).is_file() for j in jars)
-    assert Path(opts["--py-files"][0]).name == "ntl_spark.zip"
+    # a zip per content: a job still running keeps importing from its own
+    zipped = Path(opts["--py-files"][0])
+    assert zipped.name.startswith("ntl_spark-") and zipped.suffix == ".zip"
+    assert _opts(submit_args(cfg, "score"))["--py-files"] == [str(zipped)]
+    with zipfile.ZipFile(zipped) as zf:
+        assert "ntl_spark/cycle.py" in zf.namelist()
     driver = opts["spark.driver.extraJavaOptions"][0]
     # the driver's container: log4j2 from its working directory, no Derby folder under an hdfs:// root
     assert "-Dlog4j2.configurationFile=log4j2.properties" in driver and "derby" not in driver
