@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ntl_spark import lakehouse, schemas, tracking
@@ -135,10 +135,53 @@ def model_inputs(df: DataFrame, model: Daice, table: str) -> DataFrame:
     return model.vocabulary.transform(df)
 
 
-def rank_scores(scored: DataFrame) -> DataFrame:
-    """Add ``rank`` (1 = highest score, ties by customer_id) overall and ``region_rank`` within region."""
-    order = [F.col("score").desc(), F.col("customer_id").asc()]
-    return scored.withColumn("rank", F.row_number().over(Window.orderBy(*order)).cast("int")).withColumn(
+def rank_order() -> list[Column]:
+    """The ranking's order: score descending, ties by customer_id ascending."""
+    return [F.col("score").desc(), F.col("customer_id").asc()]
+
+
+_POSITION_BITS = 33  # monotonically_increasing_id: partition id above bit 33, position in the partition below
+
+
+def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
+    """Add ``rank`` (1 = highest score, ties by customer_id) overall and ``region_rank`` within region.
+
+    The global rank is computed in parallel, without a window over one
+    partition: the rows are range-partitioned on (score desc, customer_id asc)
+    and sorted within each partition, so partition ``p`` holds a contiguous
+    slice of the ranking; a row's rank is its position in its partition plus
+    the number of rows in the partitions before it (one small count per
+    partition, collected). The partitioned frame is persisted so that the
+    counts and the ranks come from the same rows (the caller's session keeps it
+    until it ends). ``region_rank`` is a window partitioned by region.
+
+    Args:
+        scored: rows with ``customer_id``, ``region`` and ``score``.
+        partitions: range partitions (default ``spark.sql.shuffle.partitions``).
+    """
+    spark = scored.sparkSession
+    order = rank_order()
+    n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+    ordered = (
+        scored.repartitionByRange(n, *order)
+        .sortWithinPartitions(*order)
+        # evaluated after the sort, in the sorted order of each partition
+        .withColumn("_rank_id", F.monotonically_increasing_id())
+        .persist()
+    )
+    part = F.shiftright(F.col("_rank_id"), _POSITION_BITS).cast("int")
+    counts = dict(
+        (int(r["p"]), int(r["n"]))
+        for r in ordered.groupBy(part.alias("p")).agg(F.count(F.lit(1)).alias("n")).collect()
+    )
+    offsets, total = [], 0
+    for p in range(max(counts, default=-1) + 1):
+        offsets.append(total)
+        total += counts.get(p, 0)
+    offset = F.element_at(F.array(*[F.lit(o) for o in offsets]), part + 1) if offsets else F.lit(0)
+    position = F.col("_rank_id").bitwiseAND(F.lit((1 << _POSITION_BITS) - 1))
+    ranked = ordered.withColumn("rank", (offset + position + 1).cast("int")).drop("_rank_id")
+    return ranked.withColumn(
         "region_rank", F.row_number().over(Window.partitionBy("region").orderBy(*order)).cast("int")
     )
 
