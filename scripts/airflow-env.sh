@@ -15,7 +15,8 @@
 # resolves with it (3.0.2's task SDK needs structlog>=25.4, the file pins
 # 25.3). To move to a newer Airflow, replace the file with the one published
 # for that release (constraints-<version>/constraints-3.11.txt) and change
-# AIRFLOW_VERSION; the environment is rebuilt when either changes.
+# AIRFLOW_VERSION and CONSTRAINTS_SHA256; the environment is rebuilt when
+# either changes.
 #
 # AIRFLOW_HOME is var/airflow/home (SQLite metadata database, logs); the DAGs
 # folder is airflow/dags. Both can be overridden from the environment.
@@ -26,7 +27,7 @@ AIRFLOW_VERSION=3.0.1
 CONSTRAINTS=airflow/constraints-3.11.txt
 CONSTRAINTS_SHA256=49a556255a970be3cb171a66fd2b177dd7a45bcef3727871a031b95fb9de3e71
 VENV="${NTL_AIRFLOW_VENV:-$ROOT/var/airflow/venv}"
-STAMP="$VENV/.installed-$AIRFLOW_VERSION"
+STAMP="$VENV/.installed-$AIRFLOW_VERSION-${CONSTRAINTS_SHA256:0:12}"  # a new version or constraints file: reinstall
 
 PY="${AIRFLOW_PYTHON:-}"
 if [ -z "$PY" ]; then
@@ -56,7 +57,7 @@ install() {
   touch "$STAMP"
 }
 
-if [ ! -f "$STAMP" ] || [ "$CONSTRAINTS" -nt "$STAMP" ]; then install; fi
+if [ ! -f "$STAMP" ]; then install; fi
 
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/var/airflow/home}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/airflow/dags}"
