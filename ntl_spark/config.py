@@ -535,21 +535,21 @@ class TrainConf:
 class ScoreConf:
     model_ref: str  # empty = the champion alias (model.champion); else a version number or another alias
     top_features: int
+    explain_top_n: int  # top_features for rank <= explain_top_n ...
+    explain_per_region: int  # ... or region_rank <= explain_per_region; null for every other customer
     scored_on: str  # empty = today
     arrow_batch_rows: int  # rows per Arrow batch given to the model (Spark's default is 10,000)
 
     def validate(self) -> None:
         _check(0 <= self.top_features <= 20, "score.top_features", self.top_features, "must be in [0, 20]")
+        _check(self.explain_top_n >= 0, "score.explain_top_n", self.explain_top_n, "must be >= 0")
+        _check(self.explain_per_region >= 0, "score.explain_per_region", self.explain_per_region, "must be >= 0")
         _check(self.arrow_batch_rows >= 1, "score.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
-    explain_top_n: int  # top_features for rank <= explain_top_n ...
-    explain_per_region: int  # ... or region_rank <= explain_per_region; null for every other customer
         if self.scored_on:
             _parse_date("score.scored_on", self.scored_on)
 
 
 @dataclasses.dataclass(frozen=True)
-        _check(self.explain_top_n >= 0, "score.explain_top_n", self.explain_top_n, "must be >= 0")
-        _check(self.explain_per_region >= 0, "score.explain_per_region", self.explain_per_region, "must be >= 0")
 class PublishConf:
     database: str
     table: str
