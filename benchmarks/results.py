@@ -1,10 +1,18 @@
-"""Shared tail of the benchmark scripts: print a results section and append it to RESULTS.md."""
+"""Shared tail of the benchmark scripts: print a results section and append it to RESULTS.md,
+and keep the raw figures as JSON lines beside it (:func:`record`)."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -33,3 +41,65 @@ def job_env(argv: Sequence[str] | None = None) -> None:
     overrides = [v for flag, v in zip(args, args[1:], strict=False) if flag == "--set"]
     overrides += [a.split("=", 1)[1] for a in args if a.startswith("--set=")]
     apply_driver_env(load_config("local", [o for o in overrides if o.startswith("spark.env.")]))
+
+
+def _commit() -> dict[str, Any]:
+    """The checkout's commit and whether tracked files differ from it."""
+    repo = RESULTS.parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("pyspark", "delta-spark", "xgboost", "numpy", "pandas", "pyarrow", "deltalake"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def record(benchmark: str, figures: Mapping[str, Any], params: Mapping[str, Any],
+           load_start: Sequence[float] | None = None) -> Path:
+    """Append one JSON line with ``figures`` (the measured numbers) to ``benchmarks/<benchmark>.jsonl``.
+
+    The line also holds the machine (cores, memory, architecture), the package
+    versions, the load average (at ``load_start`` and now), the commit (and
+    whether the working tree differed from it), the run's ``params`` and the
+    environment settings that change timings (``OMP_WAIT_POLICY``).
+    """
+    path = RESULTS.parent / f"{benchmark}.jsonl"
+    line = {
+        "benchmark": benchmark,
+        "utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **_commit(),
+        "machine": {"cores": os.cpu_count(), "memory_gib": _memory_gib(), "arch": platform.machine(),
+                    "system": platform.system()},
+        "versions": _versions(),
+        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")},
+        "load_average": {"start": list(load_start) if load_start is not None else None,
+                         "end": list(os.getloadavg())},
+        "params": dict(params),
+        "figures": dict(figures),
+    }
+    with open(path, "a") as fh:
+        fh.write(json.dumps(line, default=str) + "\n")
+    return path
