@@ -115,7 +115,11 @@ def daice_features(
     encoded = [(raw[c.column][:, None] == np.asarray(c.levels, dtype=object)[None, :]).astype(float)
                for c in (vocab.levels(name) for name in vocab.columns)]
     blocks = [np.column_stack([e, np.zeros(rows)]) for e in encoded]  # + <column>__other: every value is a level
-    x = np.column_stack([kwh, *derived, kw, *blocks]).astype(np.float64)
+    # the feature columns added since (peer, seasonality, step, zero-run and alarm features): standard
+    # normal draws with 2% missing, so the model sees as many inputs as the project's
+    extra = rng.normal(size=(rows, len(numeric) - months - len(derived) - 1))
+    extra[rng.random(extra.shape) < 0.02] = np.nan
+    x = np.column_stack([kwh, *derived, kw, extra, *blocks]).astype(np.float64)
     x[~np.isfinite(x)] = np.nan
     flip = rng.random(rows) < LABEL_NOISE
     y = (label ^ flip).astype(np.int32)
