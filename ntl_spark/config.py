@@ -418,6 +418,7 @@ class DeepConf:
     learning_rate: float
     patience: int
     validation_fraction: float
+    split_salt: str  # held-out and validation customers: a salted hash of customer_id (models.CustomerSplit)
     seed: int
     alias: str
     register: bool
@@ -438,6 +439,7 @@ class DeepConf:
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
         _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,
                "must be in (0, 1)")
+        _check(bool(self.split_salt.strip()), "deep.split_salt", self.split_salt, "must not be empty")
         _check(0.0 < self.threshold < 1.0, "deep.threshold", self.threshold, "must be in (0, 1)")
         _check(self.reader_workers >= 1, "deep.reader_workers", self.reader_workers, "must be >= 1")
         _check(self.row_group_mb >= 1, "deep.row_group_mb", self.row_group_mb, "must be >= 1")
@@ -505,6 +507,9 @@ class ModelConf:
 @dataclasses.dataclass(frozen=True)
 class TrainConf:
     test_fraction: float
+    # Held-out customers: a hash of this salt and customer_id (models.CustomerSplit),
+    # not of the seed; recorded with each model so the gate rebuilds its split.
+    split_salt: str
     seed: int
     num_workers: int
     # xgboost threads per training worker; 0 = local[N]: N // num_workers,
@@ -522,6 +527,7 @@ class TrainConf:
 
     def validate(self) -> None:
         _check(0.0 < self.test_fraction < 1.0, "train.test_fraction", self.test_fraction, "must be in (0, 1)")
+        _check(bool(self.split_salt.strip()), "train.split_salt", self.split_salt, "must not be empty")
         _check(self.num_workers >= 1, "train.num_workers", self.num_workers, "must be >= 1")
         _check(self.threads_per_worker >= 0, "train.threads_per_worker", self.threads_per_worker, "must be >= 0")
         _check(self.arrow_batch_rows >= 1, "train.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
@@ -621,6 +627,7 @@ class BlessingConf:
     min_pr_auc: float  # floor for any challenger (the only test when there is no champion)
     block_on_score_drift: bool  # refuse when the score PSI (held-out vs scoring) is above block
     heatmap_bins: int
+    min_held_out_customers: int  # fewer customers held out by both models: no verdict (DataError)
 
     def validate(self) -> None:
         for key in ("max_pr_auc_drop", "max_precision_at_k_drop", "min_pr_auc"):
@@ -628,6 +635,8 @@ class BlessingConf:
             _check(0.0 <= value <= 1.0, f"validation.blessing.{key}", value, "must be in [0, 1]")
         _check(2 <= self.heatmap_bins <= 200, "validation.blessing.heatmap_bins", self.heatmap_bins,
                "must be in [2, 200]")
+        _check(self.min_held_out_customers >= 1, "validation.blessing.min_held_out_customers",
+               self.min_held_out_customers, "must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,10 +14,13 @@ each split once as Parquet under ``<paths.root>/petastorm_cache`` and a batch
 reader streams whole row groups into ``tf.data``; batches are reshaped to
 (days, intervals + alarm codes) per window. The cache is deleted at the end.
 
-Customers are split three ways by a hash of customer_id (test =
-``deep.validation_fraction`` of the customers, then validation = the same
-share of the rest): validation drives early stopping on PR-AUC, test gives
-the reported metrics, and a customer never sits on two sides.
+Customers are split three ways by a salted hash of customer_id
+(``models.CustomerSplit``, as DAICE: test = ``deep.validation_fraction`` of the
+customers under ``deep.split_salt``, then validation = the same share of the
+rest under ``<split_salt>:validation``): validation drives early stopping on
+PR-AUC, test gives the reported metrics, and a customer never sits on two
+sides. The split does not depend on ``deep.seed`` or on partitioning; both
+splits are kept in the model's metadata and the run's ``split.*`` parameters.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pyspark.sql import functions as F
 from ntl_spark import evaluate, lakehouse, schemas, tracking
 from ntl_spark.config import Config, DeepConf, as_dict
 from ntl_spark.errors import DataError
-from ntl_spark.models import split_by_customer
+from ntl_spark.models import CustomerSplit
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +256,9 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     client = tracking.setup(cfg)
     windows, wversion, versions = training_windows(spark, cfg)
     shape = window_shape(windows)
-    rest, test_df = split_by_customer(windows, dc.validation_fraction, dc.seed)
-    train_df, val_df = split_by_customer(rest, dc.validation_fraction, dc.seed + 1)
+    test_split, val_split = deep_splits(dc)
+    rest, test_df = test_split.split(windows)
+    train_df, val_df = val_split.split(rest)
     counts = {
         name: {int(r["label"]): int(r["n"]) for r in part.groupBy("label").agg(F.count("*").alias("n")).collect()}
         for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))
@@ -282,7 +286,8 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
             mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
                                "n_train_positive": counts["train"].get(1, 0), "n_validation": n_val,
-                               "class_weight_1": round(weights[1], 4)})
+                               "class_weight_1": round(weights[1], 4),
+                               "split.test": test_split.describe(), "split.validation": val_split.describe()})
             tracking.log_data_versions(versions)
 
             with petastorm_dataset(converters["train"], shape, dc.batch_size, None, dc.reader_workers,
@@ -323,12 +328,19 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     return result
 
 
+def deep_splits(dc: DeepConf) -> tuple[CustomerSplit, CustomerSplit]:
+    """The test split (of all customers) and the validation split (of the rest) for DeepDAICE."""
+    return (CustomerSplit(dc.split_salt, dc.validation_fraction),
+            CustomerSplit(f"{dc.split_salt}:validation", dc.validation_fraction))
+
+
 def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> dict[str, Any]:
-    """What scoring needs to rebuild the model input from a windows row."""
+    """What scoring needs to rebuild the model input from a windows row, and the customers held out."""
+    test_split, val_split = deep_splits(dc)
     return {
         "family": FAMILY, "days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
         "alarm_codes": list(shape.codes), "normalisation": NORMALISATION, "architecture": dc.architecture,
-        "windows_version": windows_version,
+        "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
     }
 
 

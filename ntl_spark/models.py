@@ -1,6 +1,8 @@
 """Model plumbing shared by training, validation and scoring.
 
-- :func:`split_by_customer`: the held-out split (a customer's rows all on one side);
+- :class:`CustomerSplit`: the held-out customers of a model (a salted hash of
+  customer_id: the same for any seed, row order or partitioning), saved with
+  the model so the split can be rebuilt for it later;
 - :func:`load_daice`: a registered DAICE version: native booster, input
   columns and the categorical vocabulary learned at training;
   :func:`model_inputs` turns rows with raw categorical columns into the
@@ -15,6 +17,7 @@ Stages import these instead of importing each other.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +31,79 @@ from ntl_spark.errors import ConfigError, DataError
 _BOOSTERS: dict[int, Any] = {}
 
 
-def split_by_customer(df: DataFrame, test_fraction: float, seed: int) -> tuple[DataFrame, DataFrame]:
-    """Deterministic split on a hash of customer_id, so a customer never sits on both sides.
+SPLIT_BUCKETS = 10_000
+SALTED = "salted"  # xxhash64(salt, customer_id): what train records
+SEEDED = "seeded"  # xxhash64(customer_id, seed): versions trained before the salt was recorded
 
-    Returns:
-        (train, test) DataFrames.
+
+@dataclass(frozen=True)
+class CustomerSplit:
+    """Which customers a model held out, rebuilt exactly from two recorded values.
+
+    A customer is held out when ``pmod(xxhash64(salt, customer_id), 10000) <
+    round(fraction * 10000)``. The hash depends on the customer id and the salt
+    only: not on ``train.seed``, row order, partitioning or the rows of the table
+    (a customer added later lands on a fixed side), and a customer's rows all
+    fall on one side.
+
+    Attributes:
+        salt: ``train.split_salt`` at training (``method`` seeded: the old ``train.seed``, as text).
+        fraction: share of customers held out (``train.test_fraction``).
+        method: :data:`SALTED`, or :data:`SEEDED` for a version trained before
+            the salt was recorded (rebuilt from its run's ``seed`` parameter).
     """
-    bucket = F.pmod(F.xxhash64(F.col("customer_id"), F.lit(seed)), F.lit(10_000))
-    is_test = bucket < F.lit(int(round(test_fraction * 10_000)))
-    return df.where(~is_test), df.where(is_test)
+
+    salt: str
+    fraction: float
+    method: str = SALTED
+
+    def __post_init__(self) -> None:
+        if self.method not in (SALTED, SEEDED):
+            raise ValueError(f"split method must be {SALTED!r} or {SEEDED!r}, got {self.method!r}")
+        if not 0.0 < self.fraction < 1.0:
+            raise ValueError(f"split fraction must be in (0, 1), got {self.fraction!r}")
+        if self.method == SEEDED and not self.salt.lstrip("-").isdigit():
+            raise ValueError(f"a seeded split needs an integer seed, got {self.salt!r}")
+
+    def is_held_out(self) -> Column:
+        """Boolean column: the row's customer is held out (needs ``customer_id``)."""
+        if self.method == SALTED:
+            hashed = F.xxhash64(F.lit(self.salt), F.col("customer_id").cast("string"))
+        else:
+            hashed = F.xxhash64(F.col("customer_id"), F.lit(int(self.salt)))
+        return F.pmod(hashed, F.lit(SPLIT_BUCKETS)) < F.lit(int(round(self.fraction * SPLIT_BUCKETS)))
+
+    def split(self, df: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """(train, held-out) rows of ``df``."""
+        test = self.is_held_out()
+        return df.where(~test), df.where(test)
+
+    def held_out(self, df: DataFrame) -> DataFrame:
+        return df.where(self.is_held_out())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "salt": self.salt, "fraction": self.fraction, "buckets": SPLIT_BUCKETS}
+
+    def describe(self) -> str:
+        """One line that says how to rebuild the split."""
+        cut = int(round(self.fraction * SPLIT_BUCKETS))
+        if self.method == SALTED:
+            return f"xxhash64('{self.salt}', customer_id) mod {SPLIT_BUCKETS} < {cut} (fraction {self.fraction:g})"
+        return f"xxhash64(customer_id, {self.salt}) mod {SPLIT_BUCKETS} < {cut} (fraction {self.fraction:g}, seeded)"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CustomerSplit:
+        """Read back :meth:`to_dict`.
+
+        Raises:
+            ValueError: a key is missing or a value is out of range (the message says which).
+        """
+        missing = [k for k in ("salt", "fraction") if k not in d]
+        if missing:
+            raise ValueError(f"split lacks {missing}")
+        if int(d.get("buckets", SPLIT_BUCKETS)) != SPLIT_BUCKETS:
+            raise ValueError(f"split was made with {d['buckets']} buckets, this version uses {SPLIT_BUCKETS}")
+        return cls(str(d["salt"]), float(d["fraction"]), str(d.get("method", SALTED)))
 
 
 def worker_booster(raw: bytes) -> Any:
@@ -63,6 +130,8 @@ class Daice:
             then the vocabulary's encoded columns).
         vocabulary: the categorical levels learned from the training split.
         name, version: the registered model version.
+        split: the customers it held out; None for a version registered
+            before the split was saved with the model.
     """
 
     booster: Any
@@ -70,12 +139,15 @@ class Daice:
     vocabulary: CategoricalVocabulary
     name: str
     version: str
+    split: CustomerSplit | None
 
 
-def daice_metadata(feature_columns: list[str], vocabulary: CategoricalVocabulary, months: int) -> dict[str, Any]:
+def daice_metadata(
+    feature_columns: list[str], vocabulary: CategoricalVocabulary, months: int, split: CustomerSplit
+) -> dict[str, Any]:
     """The MLflow model metadata :func:`load_daice` reads back."""
     return {"feature_columns": list(feature_columns), "categories": vocabulary.to_dict(), "months": months,
-            "family": "DAICE"}
+            "split": split.to_dict(), "family": "DAICE"}
 
 
 def load_daice(ref: tracking.ModelRef) -> Daice:
@@ -84,7 +156,8 @@ def load_daice(ref: tracking.ModelRef) -> Daice:
     Raises:
         ConfigError: the version is not a DAICE model (no ``feature_columns``
             metadata), or was registered before categories were learned at
-            training (no ``categories`` metadata): retrain it.
+            training (no ``categories`` metadata), or its split metadata is
+            unreadable: retrain it.
     """
     import mlflow
     import mlflow.xgboost
@@ -109,7 +182,13 @@ def load_daice(ref: tracking.ModelRef) -> Daice:
     if unknown:
         raise ConfigError(f"model {ref.name} v{ref.version}: encoded columns {unknown} of its vocabulary are not "
                           f"among its feature_columns: retrain it")
-    return Daice(mlflow.xgboost.load_model(ref.uri), list(cols), vocabulary, ref.name, ref.version)
+    split = None
+    if meta.get("split") is not None:
+        try:
+            split = CustomerSplit.from_dict(meta["split"])
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"model {ref.name} v{ref.version}: unreadable split metadata ({e}): retrain it") from e
+    return Daice(mlflow.xgboost.load_model(ref.uri), list(cols), vocabulary, ref.name, ref.version, split)
 
 
 def model_inputs(df: DataFrame, model: Daice, table: str) -> DataFrame:

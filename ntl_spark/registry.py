@@ -10,7 +10,8 @@ they decided in two places:
 - a row in the append-only Delta table ``model_decisions``
   (:data:`ntl_spark.schemas.MODEL_DECISIONS_SCHEMA`): when, which versions,
   blessed or not, the reasons, the headline metrics of both models, the
-  held-out rows and the data versions they were judged on.
+  held-out rows and customers (and how they were chosen) and the data
+  versions they were judged on.
 
 In (promote): ``promote.version`` (a registered version number) and
 ``promote.reason``. Out: the champion alias on that version, the tags and a
@@ -52,6 +53,8 @@ class ModelDecision:
     held_out_rows: int | None = None
     run_id: str | None = None  # the validation run in MLflow
     data_versions: dict[str, int] = field(default_factory=dict)
+    held_out_customers: int | None = None  # customers held out by both models (validate)
+    held_out: str | None = None  # how those customers were chosen (each model's recorded split)
     decided_at: dt.datetime = field(default_factory=dt.datetime.now)
 
     def row(self) -> tuple[Any, ...]:
@@ -59,7 +62,8 @@ class ModelDecision:
         return (self.decided_at, self.action, self.model_name, self.challenger_version, self.champion_version,
                 self.champion_after, self.blessed, list(self.reasons), _finite(self.challenger_metrics),
                 _finite(self.champion_metrics) if self.champion_metrics is not None else None,
-                self.held_out_rows, self.run_id, lakehouse.merge_lineage(self.data_versions))
+                self.held_out_rows, self.run_id, lakehouse.merge_lineage(self.data_versions),
+                self.held_out_customers, self.held_out)
 
 
 def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -70,8 +74,9 @@ def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
 def record(spark: SparkSession, cfg: Config, decision: ModelDecision) -> int:
     """Append ``decision`` to the ``model_decisions`` Delta table; returns the Delta version written."""
     df = spark.createDataFrame([decision.row()], schemas.MODEL_DECISIONS_SCHEMA)
+    # add_columns: a table written before held_out_customers / held_out existed gains them (null in old rows)
     return lakehouse.write(df, cfg.paths.table(schemas.MODEL_DECISIONS), schemas.MODEL_DECISIONS, mode="append",
-                           schema=schemas.MODEL_DECISIONS_SCHEMA, note=decision.action)
+                           schema=schemas.MODEL_DECISIONS_SCHEMA, add_columns=True, note=decision.action)
 
 
 def tag_version(client: Any, name: str, version: str, tags: Mapping[str, object]) -> None:

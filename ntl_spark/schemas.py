@@ -308,6 +308,10 @@ MODEL_DECISIONS_SCHEMA = StructType(
         StructField("held_out_rows", LongType(), True),
         StructField("run_id", StringType(), True),  # the validation run in MLflow
         LINEAGE_FIELD,
+        # the customers both models were judged on: how many, and how each model's held-out split is rebuilt
+        # (added after the table's first release: appends merge them into an older table)
+        StructField("held_out_customers", LongType(), True),
+        StructField("held_out", StringType(), True),
     ]
 )
 

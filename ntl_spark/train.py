@@ -14,7 +14,12 @@ learned from the training split only (``ntl_spark.encoding``), so the test
 split and later scoring data are encoded as the model saw its training rows.
 
 Training runs distributed with ``xgboost.spark``; the split keeps customers
-apart (a customer's inspections are all in train or all in test).
+apart (a customer's inspections are all in train or all in test). The held-out
+customers are a salted hash of customer_id (``train.split_salt``,
+``train.test_fraction``: ``models.CustomerSplit``), not of the seed; the salt
+and fraction are kept with the model (its metadata, ``split.*`` run parameters
+and version tags), so the model gate rebuilds exactly the customers this
+model never trained on.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, lakehouse, models, schemas, tracking
+from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import ConfigError, DataError
@@ -232,6 +237,13 @@ def fit_model(
         return est.fit(data)
 
 
+def split_tags(client: Any, name: str, version: str, split: models.CustomerSplit) -> None:
+    """Tag a registered version with the customers it held out (``split.*``), as its metadata records them."""
+    registry.tag_version(client, name, version, {
+        "split.method": split.method, "split.salt": split.salt, "split.fraction": split.fraction,
+        "split.definition": split.describe()})
+
+
 def run(spark: SparkSession, cfg: Config) -> TrainResult:
     """Train, evaluate, log and register one DAICE model."""
     from ntl_spark import rules
@@ -251,7 +263,8 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
                        *[F.col(c).cast("double") for c in numeric])
     data = label_weights(data, tc.weighting)
 
-    raw_train, raw_test = models.split_by_customer(data, tc.test_fraction, tc.seed)
+    split = models.CustomerSplit(tc.split_salt, tc.test_fraction)
+    raw_train, raw_test = split.split(data)
     workers, threads = worker_layout(spark, tc)
     # Cached in the training layout so that the fit reads it without another shuffle
     # (the encoding below is a select on top: same partitions).
@@ -269,7 +282,8 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         mlflow.log_params(tracking.run_params("xgb", tc.params))
         mlflow.log_params({
             "model_name": cfg.model.name, "num_workers": workers, "threads_per_worker": threads,
-            "test_fraction": tc.test_fraction,
+            "test_fraction": tc.test_fraction, "split.method": split.method, "split.salt": split.salt,
+            "split.fraction": split.fraction,
             "seed": tc.seed, "months": cfg.features.months, "n_features": len(feature_cols),
             "campaign_size": tc.campaign_size, "threshold": tc.threshold, "weighting": tc.weighting,
             "n_train": n_train, "n_train_positive": n_pos,
@@ -321,10 +335,11 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             booster,
             name="model",
             registered_model_name=cfg.model.name if tc.register else None,
-            metadata=models.daice_metadata(feature_cols, vocabulary, cfg.features.months),
+            metadata=models.daice_metadata(feature_cols, vocabulary, cfg.features.months, split),
         )
         mv = info.registered_model_version if tc.register else None
         if mv is not None:
+            split_tags(client, cfg.model.name, str(mv), split)
             tracking.set_alias(client, cfg.model.name, cfg.model.challenger, str(mv))
         raw_train.unpersist()
         result = TrainResult(run_.info.run_id, cfg.model.name, str(mv) if mv is not None else None, m)

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
-from ntl_spark.models import split_by_customer
+from ntl_spark.models import CustomerSplit
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate import rules as rules_
 from ntl_spark.validate import stats as stats_
@@ -106,7 +106,7 @@ def check_drift(cfg: Config, training: DataFrame, scoring: DataFrame | None) -> 
     never blocks (a high PSI there means too few rows, not bad data).
     """
     dc = cfg.validation.drift
-    train, test = split_by_customer(training, cfg.train.test_fraction, cfg.train.seed)
+    train, test = CustomerSplit(cfg.train.split_salt, cfg.train.test_fraction).split(training)
     compared = {VALIDATION: test}
     if scoring is not None:
         compared[SCORING] = scoring

@@ -1,9 +1,13 @@
 """Model gate: a challenger against the current champion on the same held-out data.
 
 In: the registered model ``model.name`` at alias ``model.challenger`` and at
-alias ``model.champion`` (may not exist yet); the ``training_set`` Delta table, split with the training job's
-seed and fraction (``train.split_by_customer``) so both models see the
-held-out customers neither trained on; the scoring month of ``monthly_features``.
+alias ``model.champion`` (may not exist yet); the ``training_set`` Delta table;
+the scoring month of ``monthly_features``. Both models are judged on the same
+rows: the customers held out by *each* model, each split rebuilt from what its
+training recorded (``models.CustomerSplit``: salt and fraction in the model's
+metadata, not the current config), so neither model is judged on a customer
+it trained on. Fewer such customers than
+``validation.blessing.min_held_out_customers`` -> no verdict (``DataError``).
 Out: a decision (blessed or refused, with reasons) under the policy in
 ``validation.blessing``; only a blessed challenger gets the champion alias.
 Evidence is logged as a run in the validation experiment: PR-AUC, ROC-AUC,
@@ -12,9 +16,10 @@ agreement of their rankings (Spearman, Kendall, top-k overlap, a heat map of
 rank positions), the challenger's score PSI between held-out and scoring data,
 an HTML report and ``decision.json``. The decision is kept (``ntl_spark.registry``):
 tags on the challenger version (``validation.decision``, ``validation.reasons``,
-``validation.champion_version``, ``validation.run_id``) and a row in the
-append-only Delta table ``model_decisions`` (metrics of both models, held-out
-rows, data versions).
+``validation.champion_version``, ``validation.run_id``, ``validation.held_out``,
+``validation.held_out_customers``) and a row in the append-only Delta table
+``model_decisions`` (metrics of both models, held-out rows and customers, the
+held-out definition, data versions).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,7 @@ from pyspark.sql import types as T
 
 from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import BlessingConf, Config
-from ntl_spark.errors import DataError, MissingInputError
+from ntl_spark.errors import ConfigError, DataError, MissingInputError
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate.data import experiment_name, report_dir
 from ntl_spark.validate.report import Report, pyplot
@@ -61,9 +67,42 @@ class Decision:
 
 
 # ------------------------------------------------------------------ transforms
-def held_out(training_set: DataFrame, test_fraction: float, seed: int) -> DataFrame:
-    """The test split of the training set (same customers the training job held out)."""
-    return models.split_by_customer(training_set, test_fraction, seed)[1]
+def held_out_by_all(training_set: DataFrame, splits: Mapping[str, models.CustomerSplit]) -> DataFrame:
+    """The rows of ``training_set`` whose customer every split in ``splits`` held out (no model trained on it)."""
+    if not splits:
+        raise ValueError("held_out_by_all: no splits")
+    return training_set.where(reduce(lambda a, b: a & b, [s.is_held_out() for s in splits.values()]))
+
+
+def held_out_definition(splits: Mapping[str, models.CustomerSplit]) -> str:
+    """How the judged customers were chosen, in one line (kept with the decision)."""
+    return "customers held out by " + " and ".join(f"{who} [{s.describe()}]" for who, s in splits.items())
+
+
+def model_split(client: Any, ref: tracking.ModelRef, model: models.Daice) -> models.CustomerSplit:
+    """The customers ``ref`` held out at training, as its training recorded them.
+
+    The split saved in the model's metadata; for a version registered before
+    that, the ``seed`` and ``test_fraction`` parameters of its training run
+    (train then split by ``xxhash64(customer_id, seed)``: rebuilt exactly).
+
+    Raises:
+        ConfigError: neither is recorded: which customers the model trained on is unknown.
+    """
+    if model.split is not None:
+        return model.split
+    params = client.get_run(ref.run_id).data.params if ref.run_id else {}
+    seed, fraction = params.get("seed"), params.get("test_fraction")
+    if seed is None or fraction is None:
+        raise ConfigError(
+            f"model {ref.name} v{ref.version} records no held-out split (no 'split' metadata, no seed/test_fraction "
+            f"on its training run {ref.run_id or '-'}): the customers it trained on are unknown, so it cannot be "
+            f"judged fairly; retrain it with the train job (or move the alias to a version that records it)")
+    try:
+        return models.CustomerSplit(seed, float(fraction), models.SEEDED)
+    except ValueError as e:
+        raise ConfigError(f"model {ref.name} v{ref.version}: training run {ref.run_id} has an unusable split "
+                          f"(seed={seed!r}, test_fraction={fraction!r}): {e}") from e
 
 
 def predict_labelled(df: DataFrame, model_bytes: Any, feature_cols: list[str], keys: Sequence[str]) -> DataFrame:
@@ -185,10 +224,7 @@ def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None
     return tracking.resolve(client, name, alias)
 
 
-def _scores(
-    spark: SparkSession, df: DataFrame, ref: tracking.ModelRef, keys: Sequence[str], table: str
-) -> pd.DataFrame:
-    model = models.load_daice(ref)
+def _scores(spark: SparkSession, df: DataFrame, model: models.Daice, keys: Sequence[str], table: str) -> pd.DataFrame:
     inputs = models.model_inputs(df, model, table)
     model_bytes = spark.sparkContext.broadcast(bytes(model.booster.save_raw("ubj")))
     try:
@@ -214,16 +250,27 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                                 f"run train first")
     challenger = tracking.resolve(client, name, challenger_alias)
     champion = champion_ref(client, name, champion_alias)
+    ch_model = models.load_daice(challenger)
+    cp_model = models.load_daice(champion) if champion is not None else None
+    splits = {f"challenger v{challenger.version}": model_split(client, challenger, ch_model)}
+    if champion is not None and cp_model is not None:
+        splits[f"champion v{champion.version}"] = model_split(client, champion, cp_model)
+    definition = held_out_definition(splits)
 
     ts_path = cfg.paths.table(schemas.TRAINING_SET)
     ts_pinned = lakehouse.read_pinned(spark, ts_path, schemas.TRAINING_SET, "features")
     training_set, ts_version = ts_pinned.df, ts_pinned.version
     ts_lineage = lakehouse.lineage_of(training_set) if schemas.LINEAGE_COLUMN in training_set.columns else {}
-    test = held_out(training_set, cfg.train.test_fraction, cfg.train.seed)
+    test = held_out_by_all(training_set, splits)
     keys = ["inspection_id", "customer_id", "region", "label"]
-    ch = _scores(spark, test, challenger, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
-    if ch.empty:
-        raise DataError("the held-out split of training_set is empty: nothing to compare the models on")
+    ch = _scores(spark, test, ch_model, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
+    n_customers = int(ch["customer_id"].nunique())
+    if n_customers < policy.min_held_out_customers:
+        raise DataError(
+            f"only {n_customers} customers of training_set v{ts_version} are held out by both models "
+            f"(validation.blessing.min_held_out_customers={policy.min_held_out_customers}): no verdict on "
+            f"{name} v{challenger.version}. Held out: {definition}. Retrain the challenger with the champion's "
+            f"train.split_salt, or a larger train.test_fraction")
     y = ch["label"].to_numpy(dtype=int)
     k = min(cfg.train.campaign_size, len(y))
     m_ch = evaluate.binary_metrics(y, ch["score"].to_numpy(), cfg.train.threshold, k)
@@ -232,8 +279,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     m_cp: dict[str, float] | None = None
     agreement: dict[str, float] = {}
     cp = None
-    if champion is not None:
-        cp = _scores(spark, test, champion, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
+    if champion is not None and cp_model is not None:
+        cp = _scores(spark, test, cp_model, keys, schemas.TRAINING_SET).sort_values("inspection_id").reset_index(drop=True)
         m_cp = evaluate.binary_metrics(cp["label"].to_numpy(dtype=int), cp["score"].to_numpy(), cfg.train.threshold, k)
         region_rows += [{"model": f"champion v{champion.version}", **r}
                         for r in evaluate.metrics_by_group(cp, "region", cfg.train.threshold, k)]
@@ -249,7 +296,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         feats = mf_pinned.df
         month = reference_month(feats, cfg.features.reference_month)
         scoring = feats.where(F.col("reference_month") == F.lit(month))
-        sc = _scores(spark, scoring, challenger, ["customer_id"], schemas.MONTHLY_FEATURES)
+        sc = _scores(spark, scoring, ch_model, ["customer_id"], schemas.MONTHLY_FEATURES)
         dc = cfg.validation.drift
         score_drift = drift_.array_drift(ch["score"].to_numpy(), sc["score"].to_numpy(), dc.bins,
                                          dc.score_psi_warn, dc.score_psi_block)
@@ -267,6 +314,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         "model_name": name, "challenger": {"ref": challenger_alias, "version": challenger.version, "metrics": m_ch},
         "champion": {"alias": champion_alias, "version": champion.version, "metrics": m_cp} if champion else None,
         "ranking_agreement": agreement, "campaign_size": k, "held_out_rows": len(y),
+        "held_out": {"definition": definition, "customers": n_customers, "rows": len(y),
+                     "splits": {who: s.to_dict() for who, s in splits.items()}},
         "training_set_version": ts_version,
         "score_drift": {"psi": score_drift.psi, "level": score_drift.level} if score_drift else None,
         "policy": {f: getattr(policy, f) for f in policy.__dataclass_fields__},
@@ -279,15 +328,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         series[f"champion v{champion.version}"] = (cp["label"].to_numpy(dtype=int), cp["score"].to_numpy())
         rank_heatmap(ch["score"].to_numpy(), cp["score"].to_numpy(), policy.heatmap_bins,
                      (f"challenger v{challenger.version}", f"champion v{champion.version}"), folder / "rank_heatmap.png")
-    evaluate.plot_curves(series, folder / "curves.png", f"{name}: held-out split (n={len(y)})")
+    evaluate.plot_curves(series, folder / "curves.png", f"{name}: held out by both (n={len(y)})")
     report = model_report(name, decision, evidence, region_rows, folder, score_drift).write(folder / "model_report.html")
 
     with mlflow.start_run(run_name=f"model-{name}-v{challenger.version}-vs-"
                                    f"{'v' + champion.version if champion else 'none'}") as run_:
         mlflow.set_tags({"validation.kind": "model", "validation.decision": decision.label,
                          "model_name": name, "challenger_version": challenger.version,
-                         "champion_version": champion.version if champion else ""})
+                         "champion_version": champion.version if champion else "",
+                         "held_out.definition": definition})
         mlflow.log_params({"data.training_set.version": ts_version, "campaign_size": k,
+                           "held_out.customers": n_customers, "held_out.rows": len(y),
+                           **{f"held_out.split.{who.split()[0]}": s.describe() for who, s in splits.items()},
                            **{f"policy.{f}": getattr(policy, f) for f in policy.__dataclass_fields__}})
         metrics = {f"challenger.{m}": v for m, v in m_ch.items()}
         if m_cp:
@@ -308,10 +360,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     registry.record(spark, cfg, registry.ModelDecision(
         registry.ACTION_VALIDATE, name, challenger.version, champion.version if champion else None, after,
         decision.blessed, decision.reasons, {m: m_ch[m] for m in HEADLINE},
-        {m: m_cp[m] for m in HEADLINE} if m_cp else None, len(y), mlflow_run, data_versions))
+        {m: m_cp[m] for m in HEADLINE} if m_cp else None, len(y), mlflow_run, data_versions,
+        held_out_customers=n_customers, held_out=definition))
     registry.tag_version(client, name, challenger.version, {
         "validation.decision": decision.label, "validation.reasons": registry.reasons_text(decision.reasons),
         "validation.champion_version": champion.version if champion else "", "validation.run_id": mlflow_run,
+        "validation.held_out": definition, "validation.held_out_customers": n_customers,
     })
     if decision.blessed and (champion is None or champion.version != challenger.version):
         tracking.set_alias(client, name, champion_alias, challenger.version)
@@ -319,6 +373,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     print(f"model validation: {name} v{challenger.version} (@{challenger_alias}) vs "
           f"{'v' + champion.version if champion else 'no champion'} (@{champion_alias}) -> "
           f"{decision.label.upper()}")
+    print(f"  held out by both: {n_customers} customers, {len(y)} rows ({definition})")
     print(f"  held-out n={len(y)}  PR-AUC {m_ch['pr_auc']:.3f}  ROC-AUC {m_ch['roc_auc']:.3f}  "
           f"precision@{k} {m_ch['precision_at_k']:.3f}" + (
               f"  | champion PR-AUC {m_cp['pr_auc']:.3f}  ROC-AUC {m_cp['roc_auc']:.3f}  "
@@ -339,6 +394,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     print(f"  report: {report}  (MLflow run {mlflow_run})")
     return {"blessed": decision.blessed, "challenger_version": challenger.version,
             "champion_version": champion.version if champion else None, "held_out_rows": len(y),
+            "held_out_customers": n_customers, "held_out": definition,
             "reasons": decision.reasons, "metrics": metrics, "run_id": mlflow_run, "report": str(report)}
 
 
@@ -360,8 +416,10 @@ def model_report(
             rows.append({"model": f"{role} v{item['version']}",
                          **{m: item["metrics"][m] for m in (*HEADLINE, "positives", "n")}})
     page.table(rows)
+    held = evidence["held_out"]
     page.text(f"Precision and recall at k use the campaign size k={evidence['campaign_size']}; "
-              f"held-out = the training job's test split of training_set v{evidence['training_set_version']}.",
+              f"held-out = the {held['customers']} customers ({held['rows']} rows) of training_set "
+              f"v{evidence['training_set_version']} that no judged model trained on: {held['definition']}.",
               note=True)
     page.image(folder / "curves.png", "PR and ROC curves on the held-out split")
     page.heading("Per region")
@@ -392,7 +450,7 @@ def scores_for(
     ``df`` holds the raw categorical columns: they are encoded with the model's
     training vocabulary. ``table`` names the rows in messages.
     """
-    return _scores(spark, df, ref, keys, table)
+    return _scores(spark, df, models.load_daice(ref), keys, table)
 
 
 def rule_comparison(test: DataFrame, cfg: Config, scored: dict[str, pd.DataFrame], k: int) -> dict[str, float]:

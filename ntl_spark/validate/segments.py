@@ -1,7 +1,8 @@
 """Evaluate sets: a registered model's metrics on segments of the labelled data.
 
 In: a registered model (``model.name`` at ``validation.segments.model_ref``,
-an alias or a version; empty = the challenger ``model.challenger``), the ``training_set`` Delta table (its held-out split,
+an alias or a version; empty = the challenger ``model.challenger``), the ``training_set`` Delta table (the customers
+that model held out, rebuilt from the split its training recorded,
 or every labelled row with ``validation.segments.data=all``), optionally
 narrowed by ``validation.segments.where``.
 Out: one row per segment (column, value: every region, tariff, meter type ...)
@@ -21,11 +22,11 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, lakehouse, schemas, tracking
+from ntl_spark import evaluate, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config
 from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.validate.data import experiment_name, report_dir
-from ntl_spark.validate.model import held_out, scores_for
+from ntl_spark.validate.model import held_out_by_all, model_split, scores_for
 from ntl_spark.validate.report import Report
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,11 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
     version = pinned.version
     data = pinned.df
+    held_out = ""
     if sg.data == "test":
-        data = held_out(data, cfg.train.test_fraction, cfg.train.seed)
+        split = model_split(client, ref, models.load_daice(ref))
+        data = held_out_by_all(data, {f"v{ref.version}": split})
+        held_out = split.describe()
     if sg.where:
         data = data.where(F.expr(sg.where))
     missing = [c for c in sg.columns if c not in data.columns]
@@ -94,7 +98,8 @@ def run(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     with mlflow.start_run(run_name=f"segments-{ref.name}-v{ref.version}") as run_:
         mlflow.set_tags({"validation.kind": "segments", "model_name": ref.name, "model_version": ref.version})
         mlflow.log_params({"data": sg.data, "where": sg.where, "segments": ",".join(sg.columns),
-                           "data.training_set.version": version, "model_ref": model_ref})
+                           "data.training_set.version": version, "model_ref": model_ref,
+                           **({"held_out": held_out} if held_out else {})})
         mlflow.log_table(table, artifact_file="segments.json")
         mlflow.log_artifacts(str(folder), artifact_path="segments")
         for r in table.itertuples():

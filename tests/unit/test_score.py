@@ -41,7 +41,7 @@ def test_a_region_never_seen_in_training_is_scored_as_other(spark):
     enc = vocab.transform(train).toPandas()
     params = {"objective": "binary:logistic", "max_depth": 2, "eta": 0.5, "min_child_weight": 0.1, "nthread": 1}
     booster = xgb.train(params, xgb.DMatrix(enc[cols], label=enc["label"], feature_names=cols), num_boost_round=20)
-    model = models.Daice(booster, cols, vocab, "DAICE", "1")
+    model = models.Daice(booster, cols, vocab, "DAICE", "1", None)
 
     scoring = spark.createDataFrame(
         [("new", "LITORAL", 11.0), ("known", "NORTE", 11.0), ("missing", None, 11.0)],

@@ -17,7 +17,7 @@ import pytest
 from ntl_spark import models, schemas, tracking
 from ntl_spark.config import load_config
 from ntl_spark.encoding import CategoricalVocabulary
-from ntl_spark.errors import ConfigError
+from ntl_spark.errors import EXIT_DATA, ConfigError, DataError
 from ntl_spark.validate import model, runs, segments
 from tests.conftest import make_config
 
@@ -69,11 +69,16 @@ def labelled(n: int, seed: int) -> pd.DataFrame:
 CATEGORICAL = ["region", "tariff", "meter_type"]
 
 
-def register(spark, cfg, numeric: list[str], data: pd.DataFrame, name: str = "DAICE", vocabulary: bool = True) -> str:
+SPLIT = models.CustomerSplit("holdout-1", 0.5)  # what the fixture's models record as held out
+
+
+def register(spark, cfg, numeric: list[str], data: pd.DataFrame, name: str = "DAICE", vocabulary: bool = True,
+             split: models.CustomerSplit | None = SPLIT, params: dict | None = None) -> str:
     """Train on ``numeric`` + the encoded categorical columns and register as the train job does.
 
     ``vocabulary=False`` registers the way versions before learned categories were
-    (feature_columns only, regions one-hot from a fixed list).
+    (feature_columns only, regions one-hot from a fixed list); ``split=None`` the way
+    versions before the held-out split was saved with the model were (``params``: its run's parameters).
     """
     import mlflow.xgboost
     import xgboost as xgb
@@ -82,7 +87,8 @@ def register(spark, cfg, numeric: list[str], data: pd.DataFrame, name: str = "DA
         vocab = CategoricalVocabulary.fit(spark.createDataFrame(data), CATEGORICAL, max_levels=50, min_count=5)
         data = vocab.transform(spark.createDataFrame(data)).toPandas()
         columns = numeric + vocab.feature_columns
-        metadata = models.daice_metadata(columns, vocab, 36)
+        metadata = models.daice_metadata(columns, vocab, 36, split) if split else {
+            "feature_columns": columns, "categories": vocab.to_dict()}
     else:
         data = data.assign(**{f"region_{r}": (data["region"] == r).astype(float) for r in REGIONS})
         columns = numeric + [f"region_{r}" for r in REGIONS]
@@ -92,6 +98,8 @@ def register(spark, cfg, numeric: list[str], data: pd.DataFrame, name: str = "DA
     booster.feature_names = columns
     tracking.setup(cfg)
     with mlflow.start_run(run_name=f"{name}-train"):
+        if params:
+            mlflow.log_params(params)
         info = mlflow.xgboost.log_model(booster, name="model", registered_model_name=name, metadata=metadata)
     return str(info.registered_model_version)
 
@@ -230,6 +238,79 @@ def test_evaluate_sets_gives_a_row_per_segment(spark, registry):
     assert set(table.loc[table.segment == "region", "value"]) == set(REGIONS)
     assert set(table.loc[table.segment == "meter_type", "value"]) == {"smart", "conventional"}
     assert table.loc[table.segment == "all", "n"].iloc[0] == table.loc[table.segment == "region", "n"].sum()
+
+
+def customers(df) -> set[str]:
+    return {r[0] for r in df.select("customer_id").distinct().collect()}
+
+
+def test_models_trained_with_other_salts_are_judged_only_on_customers_neither_trained_on(spark, registry):
+    from ntl_spark import cli
+
+    cfg, _, _ = registry
+    root = Path(cfg.paths.root)
+    salted = make_config(root, "model.name=DAICE-salts", "validation.blessing.min_pr_auc=0.0")
+    ts = spark.read.format("delta").load(cfg.paths.table(schemas.TRAINING_SET))
+    a, b = models.CustomerSplit("salt-a", 0.5), models.CustomerSplit("salt-b", 0.5)
+    # each model trains on its own training customers of training_set
+    champ = register(spark, salted, ["f0", "f1"], a.split(ts)[0].toPandas(), name="DAICE-salts", split=a)
+    chall = register(spark, salted, ["f0", "f1", "noise"], b.split(ts)[0].toPandas(), name="DAICE-salts", split=b)
+    client = tracking.setup(salted)
+    tracking.set_alias(client, "DAICE-salts", "champion", champ)
+    tracking.set_alias(client, "DAICE-salts", "candidate", chall)
+
+    # the splits the gate rebuilds come from what each version recorded, not from the config (holdout-1)
+    rebuilt = {v: model.model_split(client, ref, models.load_daice(ref))
+               for v, ref in ((champ, tracking.resolve(client, "DAICE-salts", champ)),
+                              (chall, tracking.resolve(client, "DAICE-salts", chall)))}
+    assert rebuilt == {champ: a, chall: b}
+    judged = model.held_out_by_all(ts, rebuilt)
+    seen = customers(a.split(ts)[0]) | customers(b.split(ts)[0])  # customers either model trained on
+    assert customers(judged) and not customers(judged) & seen
+    assert customers(judged) == customers(a.held_out(ts)) & customers(b.held_out(ts))
+    assert customers(judged) != customers(SPLIT.held_out(ts))
+
+    out = model.run(spark, salted)
+    n = len(customers(judged))
+    assert out["held_out_customers"] == n and out["held_out_rows"] == judged.count() == out["metrics"]["challenger.n"]
+    assert n < min(len(customers(a.held_out(ts))), len(customers(b.held_out(ts))))
+    assert "salt-a" in out["held_out"] and "salt-b" in out["held_out"]
+    evidence = json.loads(Path(out["report"]).with_name("decision.json").read_text())["held_out"]
+    assert evidence["customers"] == n
+    assert evidence["splits"] == {f"challenger v{chall}": b.to_dict(), f"champion v{champ}": a.to_dict()}
+    tags = client.get_model_version("DAICE-salts", chall).tags
+    assert tags["validation.held_out_customers"] == str(n) and "salt-a" in tags["validation.held_out"]
+    row = decisions(spark, cfg).iloc[-1]
+    assert (row.model_name, row.held_out_customers, row.held_out) == ("DAICE-salts", n, out["held_out"])
+    params = client.get_run(out["run_id"]).data.params
+    assert params["held_out.customers"] == str(n) and params["held_out.split.champion"] == a.describe()
+
+    # too few customers held out by both: no verdict, exit code 3, nothing moves or is recorded
+    tracking.set_alias(client, "DAICE-salts", "champion", champ)  # a blessing moved it to the challenger
+    before = len(decisions(spark, cfg))
+    strict = make_config(root, "model.name=DAICE-salts", f"validation.blessing.min_held_out_customers={n + 1}")
+    with pytest.raises(DataError, match=f"only {n} customers .* held out by both models") as err:
+        model.run(spark, strict)
+    assert cli.failure(err.value)[0] == EXIT_DATA
+    assert len(decisions(spark, cfg)) == before
+    assert str(client.get_registered_model("DAICE-salts").aliases["champion"]) == champ
+
+
+def test_a_model_that_records_no_split_is_not_judged_blindly(spark, registry):
+    cfg, _, _ = registry
+    cfg2 = make_config(Path(cfg.paths.root), "model.name=DAICE-nosplit")
+    client = tracking.setup(cfg2)
+    data = labelled(200, 5)
+    # trained before the split was saved, its run's seed and fraction rebuild the seeded split train used then
+    old = register(spark, cfg2, ["f0"], data, name="DAICE-nosplit", split=None,
+                   params={"seed": 7, "test_fraction": 0.25})
+    ref = tracking.resolve(client, "DAICE-nosplit", old)
+    assert model.model_split(client, ref, models.load_daice(ref)) == models.CustomerSplit("7", 0.25, models.SEEDED)
+    # nothing recorded at all: the gate refuses to judge it
+    blind = register(spark, cfg2, ["f0"], data, name="DAICE-nosplit", split=None)
+    tracking.set_alias(client, "DAICE-nosplit", "candidate", blind)
+    with pytest.raises(ConfigError, match=f"DAICE-nosplit v{blind} records no held-out split"):
+        model.run(spark, cfg2)
 
 
 # ------------------------------------------------------------- compare runs
