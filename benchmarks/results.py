@@ -63,6 +63,9 @@ def _versions() -> dict[str, str]:
     for pkg in ("pyspark", "delta-spark", "xgboost", "numpy", "pandas", "pyarrow", "deltalake"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
+        module = sys.modules.get(pkg.replace("-", "_"))
+        if pkg not in out and module is not None:  # a wheel under another distribution name (xgboost-cpu)
+            out[pkg] = str(getattr(module, "__version__", "?"))
     return out
 
 
