@@ -46,7 +46,7 @@ job_env()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
-from results import publish  # noqa: E402
+from results import publish, record  # noqa: E402
 
 from ntl_spark import schemas, train  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
@@ -209,6 +209,7 @@ def main() -> int:
                     help="config override for the project side, e.g. train.num_workers=2")
     ap.add_argument("--dry", action="store_true", help="print only, do not append to RESULTS.md")
     args = ap.parse_args()
+    load_start = os.getloadavg()
 
     root = Path(tempfile.mkdtemp(prefix="ntl-bench-train-"))
     cfg = load_config("local", [f"paths.root={root}", *args.overrides])
@@ -279,6 +280,13 @@ def main() -> int:
         f"| training ROC-AUC | {auc['project']:.4f} | {auc['native']:.4f} | |",
     ]
     text = "\n".join(lines) + "\n"
+    raw_path = record("train_daice", {
+        "fit_s": best["project"], "native_fit_s": best["native"], "fit_ratio": ratio, "cache_s": cache_secs,
+        "setup_s": best["setup"], "rounds_s": best["rounds"], "after_s": best["after"],
+        "runs": results, "auc": auc,
+    }, {"rows": x.shape[0], "features": x.shape[1], "repeat": args.repeat, "master": cfg.spark.master,
+        "workers": workers, "threads": threads, "overrides": args.overrides}, load_start)
+    print(f"raw figures appended to {raw_path}")
     publish(text, args.dry)
     return 0
 
