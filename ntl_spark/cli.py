@@ -99,6 +99,10 @@ def run_job(
     except ConfigError as e:
         print(f"[{job}] configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    from ntl_spark.session import apply_driver_env
+
+    # spark.env before any stage loads a native library, for jobs without Spark too
+    apply_driver_env(cfg)
     started = time.time()
     spark = None
     result: Any = None

@@ -48,6 +48,18 @@ def test_driver_env_overrides_the_shell(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
 
 
+def test_a_job_without_spark_gets_the_env_too(monkeypatch):
+    from ntl_spark.cli import run_job
+
+    seen = {}
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("NTL_ENV_PROBE", raising=False)
+    code = run_job("probe", "", lambda cfg: seen.update(os.environ), ["--env", "test", "--set",
+                   "spark.env.NTL_ENV_PROBE=job"], needs_spark=False)
+    assert code == 0 and seen["OMP_WAIT_POLICY"] == "PASSIVE" and seen["NTL_ENV_PROBE"] == "job"
+    monkeypatch.delenv("NTL_ENV_PROBE")
+
+
 @needs_jars
 def test_submit_command_line_carries_the_env(tmp_path):
     opts = _opts(submit_args(load_config("test", [f"paths.root={tmp_path}"]), "score"))
