@@ -230,9 +230,11 @@ def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
     and sorted within each partition, so partition ``p`` holds a contiguous
     slice of the ranking; a row's rank is its position in its partition plus
     the number of rows in the partitions before it (one small count per
-    partition, collected). The partitioned frame is persisted so that the
-    counts and the ranks come from the same rows (the caller's session keeps it
-    until it ends). ``region_rank`` is a window partitioned by region.
+    partition, collected). ``scored`` is computed once (the range bounds are
+    sampled from it before the shuffle) and the partitioned frame is persisted
+    so that the counts and the ranks come from the same rows (the caller's
+    session keeps it until it ends). ``region_rank`` is a window partitioned by
+    region.
 
     Args:
         scored: rows with ``customer_id``, ``region`` and ``score``.
@@ -241,8 +243,11 @@ def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
     spark = scored.sparkSession
     order = rank_order()
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+    # the range bounds are sampled from the rows, then the rows are shuffled: computed once (a model's
+    # predictions), kept until the ranked rows are
+    source = scored.persist()
     ordered = (
-        scored.repartitionByRange(n, *order)
+        source.repartitionByRange(n, *order)
         .sortWithinPartitions(*order)
         # evaluated after the sort, in the sorted order of each partition
         .withColumn("_rank_id", F.monotonically_increasing_id())
@@ -253,6 +258,7 @@ def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
         (int(r["p"]), int(r["n"]))
         for r in ordered.groupBy(part.alias("p")).agg(F.count(F.lit(1)).alias("n")).collect()
     )
+    source.unpersist()
     offsets, total = [], 0
     for p in range(max(counts, default=-1) + 1):
         offsets.append(total)
