@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace, root: Path, load_start: tuple[float, float, f
     booster = model.get_booster()
     booster.feature_names = cols
     vocab = vocabulary_of(raw)
-    daice = models.Daice(booster, cols, vocab, "DAICE", "bench")
+    daice = models.Daice(booster, cols, vocab, "DAICE", "bench", None)
     encoded = set(vocab.feature_columns)
     ids = np.char.add("U", np.char.zfill(np.arange(len(x)).astype(str), 8))
     path = str(root / "monthly_features")
