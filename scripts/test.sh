@@ -3,7 +3,9 @@
 #   scripts/test.sh [--keep-services] [pytest args]   e.g. scripts/test.sh -m "not services"
 #
 # HBase and PostgreSQL (scripts/services.sh) are started unless the pytest
-# arguments contain "not services". The servers this run started are stopped
+# arguments contain "not services"; the cluster of the cluster test (HDFS, a
+# Spark standalone master and two workers, the MLflow server) and the packed
+# environment (scripts/pack.sh) unless they contain "not cluster". The servers this run started are stopped
 # when it exits, passed or failed; servers that were already running are left
 # running. --keep-services (or NTL_KEEP_SERVICES=1) leaves the started ones
 # running too, for a faster next run. Ports are per checkout (var/services.env),
@@ -19,7 +21,11 @@ scripts/bootstrap.sh
 # Airflow in its own environment (var/airflow/venv) for tests/integration/test_airflow.py; quick when installed
 case " ${args[*]} " in *"not integration"*) ;; *) scripts/airflow-env.sh ;; esac
 needs_services=1
-for a in "${args[@]}"; do case "$a" in *"not services"*) needs_services=0 ;; esac; done
+needs_cluster=1
+for a in "${args[@]}"; do
+  case "$a" in *"not services"*) needs_services=0 ;; esac
+  case "$a" in *"not cluster"*) needs_cluster=0 ;; esac
+done
 
 started=()
 stop_started() {
@@ -31,14 +37,21 @@ stop_started() {
   fi
   exit "$rc"
 }
-if [ "$needs_services" = 1 ]; then
-  for s in postgres hbase; do
-    scripts/services.sh status "$s" >/dev/null 2>&1 || started+=("$s")
+if [ "$needs_services" = 1 ] || [ "$needs_cluster" = 1 ]; then
+  wanted=()
+  [ "$needs_services" = 1 ] && wanted+=(postgres hbase)
+  [ "$needs_cluster" = 1 ] && wanted+=(postgres hdfs spark mlflow)
+  for s in $(printf '%s\n' "${wanted[@]}" | awk '!seen[$0]++'); do
+    scripts/services.sh status "$s" >/dev/null 2>&1 || started=("$s" "${started[@]}")  # stopped in reverse
   done
   trap stop_started EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  scripts/services.sh start all
+  [ "$needs_services" = 1 ] && scripts/services.sh start all
+  if [ "$needs_cluster" = 1 ]; then
+    scripts/services.sh start cluster
+    scripts/pack.sh  # the environment archive the cluster test's executors run from
+  fi
 fi
 .venv/bin/ruff check ntl_spark jobs tests benchmarks console
 .venv/bin/mypy

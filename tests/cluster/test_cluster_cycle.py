@@ -1,0 +1,157 @@
+"""The monthly cycle on a real multi-process cluster gives the tables local mode gives.
+
+The cluster comes from ``scripts/services.sh start cluster``: a Spark standalone
+master and two workers (separate JVMs, pyspark's own distribution), HDFS (a
+NameNode and a DataNode), and an ``mlflow server`` on PostgreSQL with proxied
+artifacts. The same generated utility goes through ``./spark-submit.sh cycle``
+twice, as a scheduler runs it:
+
+- local mode: ``local[2]``, a local ``paths.root``, MLflow on SQLite;
+- the cluster: ``spark.master=spark://...``, ``paths.root=hdfs://...`` (the raw
+  files uploaded there too), ``mlflow.tracking_uri=http://...``, executors
+  running Python from the environment archive built by ``scripts/pack.sh``
+  (``spark.archives=...#env``, ``spark.pyspark.python=./env/bin/python``), the
+  package from ``--py-files``, the jars from ``--jars``.
+
+Every lakehouse table has the same row count both ways and the scores rank
+the customers in the same order. The DeepDAICE stages are not part of the
+cycle here (``deep.enabled`` false; the lean archive has no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from tests.conftest import REPO, SERVICES, services_env
+
+pytestmark = pytest.mark.cluster
+
+LIMIT_S = 1500  # per cycle: a loaded 2-core machine; a hung driver never returns at all
+MONTH = "2026-09-01"
+# small and quick: the point is where the code runs, not how much data
+COMMON = ("generate.customers=400", f"cycle.month={MONTH}", "cycle.ingest=all",
+          # the gates have their own tests; the model ranked is the one this cycle trained
+          "cycle.stages=[ingest,features,train,score,publish]", "score.model_ref=candidate")
+TABLES = ("customers", "bills", "inspections", "quarantine", "ingest_log", "monthly_features", "training_set",
+          "scores", "cycle_log")
+
+
+def _run(args: list[str], limit: int = LIMIT_S) -> str:
+    """Run a command from the repository root in its own process group; fail the test on error or time-out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "PYSPARK_PYTHON"))}
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, _ = proc.communicate()
+        pytest.fail(f"{' '.join(args[:2])} did not finish within {limit} s; last output:\n{out[-4000:]}")
+    assert proc.returncode == 0, f"{' '.join(args[:3])} exited {proc.returncode}:\n{out[-6000:]}"
+    return out
+
+
+def _cycle(*overrides: str) -> tuple[str, float]:
+    args = [str(REPO / "spark-submit.sh"), "cycle", "--env", "test"]
+    for o in (*COMMON, *overrides):
+        args += ["--set", o]
+    started = time.time()
+    return _run(args), time.time() - started
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, str]:
+    """The cluster services (started when not running, as scripts/test.sh does) and the packed environment."""
+    _run([str(SERVICES), "start", "cluster"], limit=600)
+    out = _run([str(REPO / "scripts" / "pack.sh")], limit=900)
+    env = services_env()
+    env["archive"] = str(REPO / "var" / "dist" / "ntl-env.tar.gz")
+    assert Path(env["archive"]).exists(), out
+    return env
+
+
+def _upload(spark: SparkSession, local: Path, remote: str) -> None:
+    """Copy a local folder to HDFS with the Hadoop client pyspark ships."""
+    jvm = spark.sparkContext._jvm
+    conf = jvm.org.apache.hadoop.conf.Configuration(spark.sparkContext._jsc.hadoopConfiguration())
+    conf.set("dfs.replication", "1")  # one DataNode
+    src = jvm.org.apache.hadoop.fs.Path(local.as_uri())
+    dst = jvm.org.apache.hadoop.fs.Path(remote)
+    ok = jvm.org.apache.hadoop.fs.FileUtil.copy(src.getFileSystem(conf), src, dst.getFileSystem(conf), dst, False,
+                                                conf)
+    assert ok, f"copy {local} -> {remote} failed"
+
+
+def _counts(spark: SparkSession, lakehouse: str) -> dict[str, int]:
+    return {t: spark.read.format("delta").load(f"{lakehouse}/{t}").count() for t in TABLES}
+
+
+def _ranking(spark: SparkSession, lakehouse: str) -> list[tuple[str, int]]:
+    rows = spark.read.format("delta").load(f"{lakehouse}/scores").select("customer_id", "rank").collect()
+    return sorted((r.customer_id, r["rank"]) for r in rows)
+
+
+def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
+    run_id = uuid.uuid4().hex[:8]
+    raw = tmp_path / "raw"
+    _run([str(REPO / "spark-submit.sh"), "generate", "--env", "test", "--set", f"paths.root={tmp_path}",
+          "--set", f"generate.output={raw}", "--set", COMMON[0]], limit=300)
+
+    # local mode: the embedded default
+    local_root = tmp_path / "local"
+    local_out, local_s = _cycle(f"paths.root={local_root}", f"ingest.input={raw}", "publish.database=ntl_cl_local")
+
+    # the cluster: Spark standalone, HDFS, the MLflow server, executors from the packed environment
+    hdfs_root = f"{cluster['NTL_HDFS_URL']}/ntl-test/{run_id}"
+    _upload(spark, raw, f"{hdfs_root}/raw")
+    conf = {
+        "spark.archives": f"{Path(cluster['archive']).as_uri()}#env",
+        "spark.pyspark.python": "./env/bin/python",
+        "spark.executor.memory": "1500m",
+        "spark.executor.cores": "1",
+        "spark.ui.enabled": "false",
+        "spark.hadoop.dfs.replication": "1",  # one DataNode
+    }
+    cluster_out, cluster_s = _cycle(
+        f"spark.master={cluster['NTL_SPARK_MASTER_URL']}",
+        f"spark.conf={json.dumps(conf)}",
+        f"paths.root={hdfs_root}",
+        # the driver runs here (client mode): its Derby metastore and the cycle's lock stay local
+        f"paths.metastore={tmp_path / 'cluster_metastore'}",
+        f"cycle.lock={tmp_path / 'cycle.lock'}",
+        f"mlflow.tracking_uri={cluster['NTL_MLFLOW_URL']}",
+        f"mlflow.experiment=ntl-cluster-test-{run_id}",
+        f"model.name=DAICE_cluster_{run_id}",
+        "publish.database=ntl_cl_cluster",
+    )
+    print(f"cycle seconds: local {local_s:.0f}, cluster {cluster_s:.0f}")
+
+    # it ran on the cluster: an application on the standalone master whose executors unpacked the archive
+    work = REPO / "var" / "spark" / "work"
+    apps = [p for p in work.glob("worker*/app-*") if p.stat().st_mtime >= time.time() - cluster_s - 5]
+    assert apps, f"no application ran on the standalone workers ({work}):\n{cluster_out[-3000:]}"
+    assert any(p.is_file() for p in work.glob("worker*/app-*/*/env/bin/python")), \
+        "the executors did not unpack the environment archive"
+    assert "[cycle] publish done" in cluster_out
+
+    counts_local = _counts(spark, str(local_root / "lakehouse"))
+    counts_cluster = _counts(spark, f"{hdfs_root}/lakehouse")
+    assert counts_local == counts_cluster
+    assert counts_local["scores"] > 300 and counts_local["training_set"] > 0
+    assert _ranking(spark, str(local_root / "lakehouse")) == _ranking(spark, f"{hdfs_root}/lakehouse")
+
+    # the model and its run went to the MLflow server (PostgreSQL), artifacts through its proxy
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=cluster["NTL_MLFLOW_URL"])
+    version = client.get_model_version_by_alias(f"DAICE_cluster_{run_id}", "candidate")
+    assert version.source and "mlflow-artifacts:" in client.get_run(version.run_id).info.artifact_uri
+    assert client.list_artifacts(version.run_id)
