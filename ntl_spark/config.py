@@ -780,6 +780,21 @@ class MonitorConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class SimulateConf:
+    """Simulate job: the field loop closed on the synthetic utility (docs/field-loop.md)."""
+
+    months: int  # the last N billed months of the generated window
+    generate: bool  # generate the utility first (false: use the files already under the raw folder)
+    visit_days: int  # days between a campaign and its visits
+    retrain: bool  # train a new champion when the monitor advises it
+    report_dir: str  # under paths.reports
+
+    def validate(self) -> None:
+        _check(self.months >= 1, "simulate.months", self.months, "must be >= 1")
+        _check(0 <= self.visit_days <= 60, "simulate.visit_days", self.visit_days, "must be in [0, 60]")
+
+
+@dataclasses.dataclass(frozen=True)
 class PromoteConf:
     """Promote job: move the champion alias (``model.champion``) to a named version."""
 
@@ -836,6 +851,7 @@ class Config:
     outcomes: OutcomesConf
     field_report: FieldReportConf
     monitor: MonitorConf
+    simulate: SimulateConf
     cycle: CycleConf
 
     @property

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ntl_spark"
 CORE = {"errors", "config", "schemas", "sparkutil", "session", "lakehouse", "tracking", "cli", "submit"}
 IO = {"io"}
 SHARED = {"models", "evaluate", "encoding", "registry", "rules", "fieldstats"}
-ORCHESTRATION = {"demo"}
+ORCHESTRATION = {"demo", "simulate"}
 # Stage -> stages whose public names it may use, and why.
 ALLOWED_STAGE_IMPORTS = {
     # scoring DeepDAICE reads windows with the same shape and input transform the network was trained on

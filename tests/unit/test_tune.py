@@ -56,3 +56,22 @@ def test_tune_logs_trials_and_train_picks_up_the_best(spark, tmp_path):
     assert tuned.params["max_depth"] == written["max_depth"] and "subsample" in tuned.params
     with pytest.raises(ConfigError, match="train.params_from.*does not exist"):
         train.with_tuned_params(make_config(tmp_path, f"train.params_from={tmp_path}/nope.yaml").train)
+
+
+def test_time_based_validation_trains_before_the_cut_off(spark):
+    import datetime as dt
+
+    cfg = make_config(Path("/tmp"), f"features.months={MONTHS}", "train.campaign_size=20",
+                      "train.params.n_estimators=10")
+    df = training_set(400, 5)
+    months = [dt.date(2025, 1, 1) + dt.timedelta(days=31 * i) for i in range(12)]
+    df["reference_month"] = [dt.date(m.year, m.month, 1) for m in np.resize(months, len(df))]
+    out = train.time_validation(spark, spark.createDataFrame(df), schemas.numeric_feature_columns(MONTHS),
+                                cfg.train, cfg.rules, 3)
+    late = df[df.reference_month >= dt.date(2025, 10, 1)]
+    assert out["n"] == len(late) and out["positives"] == late.label.sum()
+    assert out["n_train"] == len(df) - len(late)
+    assert 0 <= out["precision_at_k"] <= 1 and "lift_over_rule" not in out  # 3 months: no year-before series
+    # one side without both classes: nothing to report, no failure
+    assert train.time_validation(spark, spark.createDataFrame(df.assign(label=0)),
+                                 schemas.numeric_feature_columns(MONTHS), cfg.train, cfg.rules, 3) == {}
