@@ -523,6 +523,7 @@ class TrainConf:
     weighting: str  # none, or ipw: labels weighted by 1 / their campaign selection probability
     params: dict[str, Any]
     params_from: str  # YAML written by the tune job (train.params there replace these); empty = none
+    time_validation_months: int  # also train before the last N months of inspections, judge on them; 0 = off
     categorical: CategoricalConf
 
     def validate(self) -> None:
@@ -532,6 +533,8 @@ class TrainConf:
         _check(self.threads_per_worker >= 0, "train.threads_per_worker", self.threads_per_worker, "must be >= 0")
         _check(self.arrow_batch_rows >= 1, "train.arrow_batch_rows", self.arrow_batch_rows, "must be >= 1")
         _check(self.campaign_size >= 1, "train.campaign_size", self.campaign_size, "must be >= 1")
+        _check(self.time_validation_months >= 0, "train.time_validation_months", self.time_validation_months,
+               "must be >= 0")
         _check(0.0 < self.threshold < 1.0, "train.threshold", self.threshold, "must be in (0, 1)")
         _check(self.weighting in ("none", "ipw"), "train.weighting", self.weighting, "must be none or ipw")
         self.categorical.validate()
