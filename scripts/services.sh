@@ -43,11 +43,11 @@
 #   NTL_HBASE_MASTER_PORT  HBase master RPC port                 (default: 16000)
 #   NTL_HBASE_RS_PORT      HBase region server RPC port          (default: 16020)
 #   NTL_HBASE_HEAP         master/region server heap             (default: 1g)
-set -euo pipefail
 #   NTL_HDFS_PORT          NameNode RPC port                     (default: 8020)
 #   NTL_SPARK_MASTER_PORT  Spark standalone master port          (default: 7077)
 #   NTL_SPARK_WORKER_MEMORY memory each worker offers executors  (default: 3g)
 #   NTL_MLFLOW_PORT        mlflow server port                    (default: 5000)
+set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
@@ -79,8 +79,6 @@ HB_LOGS="$HB_DIR/logs"
 HB_RUN="$HB_DIR/run"
 HB_HEAP="${NTL_HBASE_HEAP:-1g}"
 
-PY="$REPO/.venv/bin/python"
-[ -x "$PY" ] || PY="$(command -v python3)"
 HD_DIR="$VAR/hdfs"
 HD_LIB="$HD_DIR/lib"
 HD_CONF="$HD_DIR/conf"
@@ -94,6 +92,8 @@ SP_WORKER_MEMORY="${NTL_SPARK_WORKER_MEMORY:-3g}"
 ML_DIR="$VAR/mlflow-server"
 ML_DB=mlflow
 
+PY="$REPO/.venv/bin/python"
+[ -x "$PY" ] || PY="$(command -v python3)"
 
 die() { echo "services: $*" >&2; exit 1; }
 say() { echo "services: $*"; }
@@ -168,12 +168,12 @@ write_env() { # record this checkout's ports (atomically: readers never see half
     echo "NTL_JDBC_URL=jdbc:postgresql://$HOST:$PG_PORT/$PG_DB"
     echo "NTL_HBASE_CONF=$HB_CONF"
     echo "NTL_HBASE_LIB=$HB_LIB"
-  } >"$ENV_FILE.$$"
-  mv "$ENV_FILE.$$" "$ENV_FILE"
     echo "NTL_HDFS_URL=hdfs://$HOST:$HDFS_PORT"
     echo "NTL_HDFS_CONF=$HD_CONF"
     echo "NTL_SPARK_MASTER_URL=spark://$HOST:$SPARK_PORT"
     echo "NTL_MLFLOW_URL=http://$HOST:$MLFLOW_PORT"
+  } >"$ENV_FILE.$$"
+  mv "$ENV_FILE.$$" "$ENV_FILE"
 }
 
 stop_pid() { # pidfile name
@@ -463,13 +463,6 @@ pg_status() {
   fi
 }
 
-# --------------------------------------------------------------------- ports
-ports() { # claim ports for the servers that are not running; record and print them
-  PGBIN="$(pg_bin)"
-  if ! { [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }; then
-    claim_port PG_PORT
-  fi
-  alive "$HB_RUN/master.pid" || { claim_port ZK_PORT; claim_port MASTER_PORT; claim_port RS_PORT; }
 # --------------------------------------------------------------------- HDFS
 hdfs_jars() {
   if compgen -G "$HD_LIB/hadoop-hdfs-3*.jar" >/dev/null && [ "$HD_LIB/.stamp" -nt "$REPO/jvm/hdfs/pom.xml" ]; then
@@ -748,7 +741,17 @@ cluster_status() {
   return "$rc"
 }
 
+# --------------------------------------------------------------------- ports
+ports() { # claim ports for the servers that are not running; record and print them
+  PGBIN="$(pg_bin)"
+  if ! { [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }; then
+    claim_port PG_PORT
+  fi
+  alive "$HB_RUN/master.pid" || { claim_port ZK_PORT; claim_port MASTER_PORT; claim_port RS_PORT; }
   alive "$HB_RUN/thrift.pid" || claim_port THRIFT_PORT
+  alive "$HD_RUN/namenode.pid" || claim_port HDFS_PORT
+  alive "$SP_DIR/run/master.pid" || claim_port SPARK_PORT
+  alive "$ML_DIR/run/mlflow.pid" || claim_port MLFLOW_PORT
   write_env
   grep -v '^#' "$ENV_FILE"
 }
@@ -757,15 +760,13 @@ cluster_status() {
 cmd="${1:-}"; what="${2:-all}"
 case "$what" in hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all) ;;
   *) die "unknown service '$what' (hbase, thrift, postgres, hdfs, spark, mlflow, cluster or all)";; esac
-  alive "$HD_RUN/namenode.pid" || claim_port HDFS_PORT
-  alive "$SP_DIR/run/master.pid" || claim_port SPARK_PORT
-  alive "$ML_DIR/run/mlflow.pid" || claim_port MLFLOW_PORT
 run() { # action
   local rc=0
   case "$what" in
     hbase) "hbase_$1" || rc=$? ;;
     thrift) "thrift_$1" || rc=$? ;;
     postgres) "pg_$1" || rc=$? ;;
+    hdfs|spark|mlflow|cluster) "${what}_$1" || rc=$? ;;
     all) "pg_$1" || rc=$?; "hbase_$1" || rc=$? ;;
   esac
   return "$rc"
@@ -773,7 +774,6 @@ run() { # action
 case "$cmd" in
   start) run start; write_env ;;
   stop) run stop ;;
-    hdfs|spark|mlflow|cluster) "${what}_$1" || rc=$? ;;
   status) run status ;;
   restart) run stop; run start; write_env ;;
   ports) ports ;;
