@@ -53,7 +53,7 @@ if [ "$needs_services" = 1 ] || [ "$needs_cluster" = 1 ]; then
     scripts/pack.sh  # the environment archive the cluster test's executors run from
   fi
 fi
-.venv/bin/ruff check ntl_spark jobs tests benchmarks console
+.venv/bin/ruff check ntl_spark jobs tests benchmarks console airflow
 .venv/bin/mypy
 export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=127.0.0.1
 .venv/bin/python -m pytest "${args[@]}"
