@@ -458,7 +458,7 @@ def _booster(cfg: Config):
 def test_same_inputs_and_seed_give_the_same_model_and_ranking(spark, lake, tmp_path_factory):
     root = tmp_path_factory.mktemp("reliability-twin")
     raw = f"ingest.input={lake.raw}"
-    for job, extra in (("ingest", (raw, "ingest.tables=[customers,bills,inspections]")), ("features", ()),
+    for job, extra in (("ingest", (raw, "ingest.tables=[customers,bills,inspections,events]")), ("features", ()),
                        ("train", ()), ("score", scoring(SCORED_ON))):
         assert run_job(job, root, *extra) == 0, job
     twin = make_config(root, *COMMON)
