@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import campaign, field_report, lakehouse, monitor, outcomes, schemas, tracking
+from ntl_spark import campaign, cycle, field_report, lakehouse, monitor, outcomes, schemas, tracking
 from ntl_spark.cli import run_job
 from ntl_spark.config import Config
 from ntl_spark.errors import EXIT_OK, EXIT_RETRAIN
@@ -140,6 +140,14 @@ def test_field_loop_end_to_end(spark: SparkSession, services: Config, tmp_path: 
     assert code == EXIT_RETRAIN  # the lift's upper bound is below 1
     checks = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONITORING), "monitoring", "monitor").df
     assert {r["check"] for r in checks.where("retrain").collect()} == {"lift"}
+
+    # the cycle job ends on the same verdict: its field stages run, its monitor advises retraining -> exit 10,
+    # recorded as retrain_advised in cycle_log (the DAGs and cron branch on that code)
+    cycle_argv = [*argv, "--set", "cycle.month=2026-08-01", "--set", "cycle.stages=[outcomes,monitor]"]
+    assert run_job("cycle", "", cycle.run, cycle_argv, needs_spark=False, result_code=cycle.exit_code) == EXIT_RETRAIN
+    cycle_log = lakehouse.read_pinned(spark, cfg.paths.table(cycle.CYCLE_LOG), cycle.CYCLE_LOG, "cycle").df
+    assert {(r["stage"], r["status"], r["exit_code"]) for r in cycle_log.collect()} == {
+        ("outcomes", "done", 0), ("monitor", "retrain_advised", EXIT_RETRAIN)}
 
     # the model arm finds every irregularity, control none: nothing to do (exit 0) with 30 new labels
     # (after 2026-06-01, the champion's last training label) under monitor.min_new_labels=1000; exit 10 at 20
