@@ -12,9 +12,12 @@ do; the monthly cycle and the schedulers branch on it.
 
 Checks (thresholds in the ``monitor`` section):
 
-- ``feature_drift``: PSI of each numeric model input, training set vs the
-  scored month (:mod:`ntl_spark.validate.drift`); retrain at
-  ``feature_psi_retrain``;
+- ``feature_drift``: PSI of each numeric model input over the scored
+  population, the month of the champion's first scoring day vs the month of
+  its latest (:mod:`ntl_spark.validate.drift`); retrain at
+  ``feature_psi_retrain``. Not the training set: inspected customers are a
+  chosen sample and differ from the population by construction (the data
+  gate's train/serve skew report shows that difference);
 - ``score_drift``: PSI of the champion's scores, its first scoring day vs the
   latest; retrain at ``score_psi_retrain``;
 - ``hit_rate``: the model arm's hit rate over the last ``months`` months of
@@ -154,7 +157,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             else:
                 checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                                f"one scoring day ({scored_on}) of v{ref.version}: nothing to compare"))
-            checks += _feature_checks(spark, cfg, latest, versions)
+            checks += _feature_checks(spark, cfg, mine.where(F.col("scored_on") == F.lit(days[0])), latest,
+                                      versions)
     if scored_on is None:
         checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                        f"no scores of {ref.name} v{ref.version}"))
@@ -189,22 +193,26 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             "model_version": ref.version, "scored_on": scored_on}
 
 
-def _feature_checks(spark: SparkSession, cfg: Config, latest: DataFrame, versions: dict[str, int | None]) -> list[Check]:
+def _feature_checks(spark: SparkSession, cfg: Config, first_day: DataFrame, latest: DataFrame,
+                    versions: dict[str, int | None]) -> list[Check]:
+    """Feature drift of the scored population: the month of the champion's first scoring day vs its latest."""
     mc = cfg.monitor
-    ts = lakehouse.read_optional(spark, cfg.paths.table(schemas.TRAINING_SET))
     mf = lakehouse.read_optional(spark, cfg.paths.table(schemas.MONTHLY_FEATURES))
-    first = latest.select("reference_month").first()
-    if ts is None or mf is None or first is None:
-        return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "training_set or monthly_features missing")]
-    versions[schemas.TRAINING_SET] = ts.version
+    then = first_day.select("reference_month").first()
+    now = latest.select("reference_month").first()
+    if mf is None or then is None or now is None:
+        return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "monthly_features or scores missing")]
     versions[schemas.MONTHLY_FEATURES] = mf.version
-    month = mf.df.where(F.col("reference_month") == F.lit(first[0]))
+    if then[0] == now[0]:
+        return [("feature_drift", "-", None, mc.feature_psi_retrain, False,
+                 f"one scored month ({now[0]}) of this version: nothing to compare")]
+    reference = mf.df.where(F.col("reference_month") == F.lit(then[0]))
+    month = mf.df.where(F.col("reference_month") == F.lit(now[0]))
     wanted = cfg.validation.drift.features or schemas.numeric_feature_columns(cfg.features.months)
-    columns = [c for c in wanted if c not in cfg.validation.drift.exclude and c in ts.df.columns
-               and c in month.columns]
+    columns = [c for c in wanted if c not in cfg.validation.drift.exclude and c in month.columns]
     if not columns:
-        return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "no model input in both tables")]
-    found = drift.feature_drift(ts.df, {"scoring": month}, columns, cfg.validation.drift.bins,
+        return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "no model input in monthly_features")]
+    found = drift.feature_drift(reference, {"scoring": month}, columns, cfg.validation.drift.bins,
                                 mc.feature_psi_retrain, mc.feature_psi_retrain)
     return [("feature_drift", d.column, d.psi, mc.feature_psi_retrain, d.psi >= mc.feature_psi_retrain,
-             f"training_set vs monthly_features {first[0]}") for d in found]
+             f"monthly_features {then[0]} vs {now[0]}") for d in found]
