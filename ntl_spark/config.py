@@ -391,8 +391,12 @@ class WindowsConf:
     # pyarrow in the tasks when the table allows it (windows.direct_files),
     # "spark" = always as Spark rows.
     pivot_reader: str
+    # readings_daily is refreshed day by day (only the days new readings replaced) up to this many
+    # days; a larger change rebuilds it whole (faster through the pyarrow reader). 0 = always whole.
+    refresh_max_days: int
 
     def validate(self) -> None:
+        _check(self.refresh_max_days >= 0, "windows.refresh_max_days", self.refresh_max_days, "must be >= 0")
         _check(1 <= self.days <= 366, "windows.days", self.days, "must be in [1, 366]")
         _check(self.intervals_per_day in (24, 48, 96, 144, 288), "windows.intervals_per_day",
                self.intervals_per_day, "must be 24, 48, 96, 144 or 288")

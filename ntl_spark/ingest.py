@@ -67,6 +67,9 @@ class IngestReport:
     reasons: dict[str, int]
     # Holes in the rows written, reported and never filled (see gap_counts), e.g. {"missing_months": 12}.
     gaps: dict[str, int] = field(default_factory=dict)
+    # First and last day (or month) of the period column whose rows this write replaced; None = no period
+    # write (a snapshot table, or nothing written). Readers of the table refresh only these days.
+    replaced: tuple[dt.date, dt.date] | None = None
 
 
 # Columns the contract requires although the bronze schema lets them be null: a
@@ -779,6 +782,7 @@ def ingest_table(
 
         path = cfg.paths.table(table)
         where: str | None = None
+        replaced: tuple[dt.date, dt.date] | None = None
         if period_col and rows_read:
             lo = start
             hi = end
@@ -788,6 +792,7 @@ def ingest_table(
                 hi = hi or (bounds[1].date() if isinstance(bounds[1], dt.datetime) else bounds[1])
             if lo is not None and hi is not None:
                 where = _sql_window(period_col, lo, hi, period_col == "ts")
+                replaced = (lo, hi)
         # Re-ingesting a period replaces exactly that period; customers are a snapshot.
         # A source that gave no rows never replaces anything: the table keeps its rows.
         if rows_read:
@@ -805,7 +810,8 @@ def ingest_table(
             )
     finally:
         checked.unpersist()
-    report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes)
+    report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes,
+                          replaced if rows_read else None)
     _log_run(spark, cfg, run_id, report, start, end, now)
     return report
 
@@ -815,7 +821,7 @@ def _log_run(
     start: dt.date | None, end: dt.date | None, now: dt.datetime,
 ) -> None:
     row = (run_id, r.table, r.source, start, end, r.rows_read, r.rows_written, r.rows_quarantined,
-           r.delta_version, now, dict(r.gaps))
+           r.delta_version, now, dict(r.gaps), *(r.replaced or (None, None)))
     df = spark.createDataFrame([row], schemas.INGEST_LOG_SCHEMA)
     lakehouse.write(df, cfg.paths.table(schemas.INGEST_LOG), schemas.INGEST_LOG, mode="append", add_columns=True)
 

@@ -175,6 +175,10 @@ INGEST_LOG_SCHEMA = StructType(
         StructField("ingested_at", TimestampType(), False),
         # gaps found in the rows written (e.g. missing_months, customers_with_gaps): reported, not filled
         StructField("gaps", MapType(StringType(), LongType(), valueContainsNull=False), True),
+        # the days (bills: months) whose rows the write replaced, from the data when no period was configured;
+        # null when nothing was replaced by period. readings_daily refreshes exactly these days.
+        StructField("replaced_start", DateType(), True),
+        StructField("replaced_end", DateType(), True),
     ]
 )
 

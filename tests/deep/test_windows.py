@@ -291,3 +291,77 @@ def test_unreadable_readings_file_is_named_and_readings_daily_kept(spark, tiny_l
         windows.refresh_readings_daily(spark, cfg)
     daily = cfg.paths.table(schemas.READINGS_DAILY)
     assert spark.sql(f"DESCRIBE HISTORY delta.`{daily}`").first()["version"] == built
+
+
+def test_refresh_plan_merges_logged_windows_and_falls_back_to_a_whole_rebuild():
+    d = dt.date
+    logged = {3: (d(2026, 6, 5), d(2026, 6, 5)), 4: (d(2026, 6, 6), d(2026, 6, 6)), 6: (d(2026, 6, 1), d(2026, 6, 2))}
+    ops = {3: "WRITE", 4: "WRITE", 5: "OPTIMIZE", 6: "WRITE"}
+    assert windows.refresh_plan(2, 6, ops, logged) == [(d(2026, 6, 1), d(2026, 6, 2)), (d(2026, 6, 5), d(2026, 6, 6))]
+    assert windows.refresh_plan(6, 6, {}, {}) == []
+    assert windows.refresh_plan(None, 6, ops, logged) is None  # never built (or other settings)
+    assert windows.refresh_plan(7, 6, {}, {}) is None  # the readings table was recreated
+    assert windows.refresh_plan(1, 6, ops, logged) is None  # version 2 is not in the history any more
+    assert windows.refresh_plan(2, 6, {**ops, 5: "DELETE"}, logged) is None  # a commit the log does not explain
+    assert windows.refresh_plan(2, 6, ops, {**logged, 4: None}) is None  # a write that replaced no period
+
+
+def test_readings_daily_refreshes_only_the_days_an_ingest_replaced(spark, tmp_path):
+    """Ingest the whole source, then a corrected day and a new day: readings_daily re-pivots only those two
+    days (the other day partitions keep their files) and equals a whole rebuild."""
+    from delta.tables import DeltaTable
+
+    from ntl_spark import ingest
+    from ntl_spark.config import apply_overrides
+    from tests.deep.deep_helpers import deep_config
+
+    cfg = deep_config(tmp_path, "ingest.format=parquet", "ingest.tables=[customers,readings]")
+    days = [D0 + dt.timedelta(days=k) for k in range(6)]
+    customers = [(f"C{i}", f"M{i}", "smart", "NORTE", "residential", 3.0, None, None, None, D0, "active")
+                 for i in range(2)]
+
+    def source(rows):
+        for name, data in ((schemas.CUSTOMERS, customers), (schemas.READINGS, rows)):
+            local_frame(spark, data, schemas.SOURCE_SCHEMAS[name]).write.mode("overwrite").parquet(
+                f"{cfg.raw_dir}/{name}")
+
+    first = [(f"M{i}", _ts(day, s), float(i + s)) for i in range(2) for day in days[:5] for s in range(96)]
+    source(first)
+    ingest.run(spark, cfg)
+    windows.refresh_readings_daily(spark, cfg)
+    dpath = cfg.paths.table(schemas.READINGS_DAILY)
+    assert DeltaTable.forPath(spark, dpath).detail().first()["partitionColumns"] == ["day"]
+
+    def files(day):
+        return set(spark.read.format("delta").load(dpath).where(f"day = '{day}'").inputFiles())
+
+    kept = {day: files(day) for day in days[:5]}
+    corrected = [(f"M{i}", _ts(days[2], s), 100.0 + s) for i in range(2) for s in range(96)]
+    source(corrected)
+    ingest.run(spark, apply_overrides(cfg, [f"ingest.period_start={days[2]}", f"ingest.period_end={days[2]}"]))
+    new_day = [(f"M{i}", _ts(days[5], s), 7.0) for i in range(2) for s in range(96) if s != 3]
+    source(new_day)
+    ingest.run(spark, apply_overrides(cfg, [f"ingest.period_start={days[5]}", f"ingest.period_end={days[5]}"]))
+
+    daily, _, rversion = windows.refresh_readings_daily(spark, cfg)
+    last = DeltaTable.forPath(spark, dpath).history(1).first()
+    assert last["operation"] == "WRITE" and "day" in last["operationParameters"]["predicate"]
+    assert all(files(day) == kept[day] for day in (days[0], days[1], days[3], days[4]))
+    assert files(days[2]) != kept[days[2]]
+
+    def as_dict(df):
+        out = {}
+        for r in df.collect():
+            out[(r.meter_id, r.day)] = _one_day([r], 96)
+        return out
+
+    got = as_dict(daily)
+    readings = spark.read.format("delta").load(cfg.paths.table(schemas.READINGS))
+    assert got == as_dict(windows.daily_readings(readings, 96))
+    assert got[("M1", days[2])][5] == 105.0 and got[("M0", days[5])][3] is None
+    assert sorted({day for _, day in got}) == days
+    # nothing new: nothing is rebuilt
+    version = DeltaTable.forPath(spark, dpath).history(1).first()["version"]
+    windows.refresh_readings_daily(spark, cfg)
+    assert DeltaTable.forPath(spark, dpath).history(1).first()["version"] == version
+    assert rversion == DeltaTable.forPath(spark, cfg.paths.table(schemas.READINGS)).history(1).first()["version"]
