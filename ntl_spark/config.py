@@ -528,6 +528,11 @@ class TrainConf:
     params: dict[str, Any]
     params_from: str  # YAML written by the tune job (train.params there replace these); empty = none
     time_validation_months: int  # also train before the last N months of inspections, judge on them; 0 = off
+    # Positive-unlabelled training: never-inspected customers of the latest monthly_features month added to
+    # the training split as negatives, this many per labelled training row (0 = off), each weighing
+    # unlabelled_weight (most uninspected customers are honest; some steal unseen, hence the lower weight).
+    unlabelled_share: float
+    unlabelled_weight: float
     categorical: CategoricalConf
 
     def validate(self) -> None:
@@ -541,6 +546,8 @@ class TrainConf:
                "must be >= 0")
         _check(0.0 < self.threshold < 1.0, "train.threshold", self.threshold, "must be in (0, 1)")
         _check(self.weighting in ("none", "ipw"), "train.weighting", self.weighting, "must be none or ipw")
+        _check(self.unlabelled_share >= 0, "train.unlabelled_share", self.unlabelled_share, "must be >= 0")
+        _check(0 < self.unlabelled_weight <= 1, "train.unlabelled_weight", self.unlabelled_weight, "must be in (0, 1]")
         self.categorical.validate()
 
 

@@ -43,7 +43,7 @@ from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import ConfigError, DataError
-from ntl_spark.sparkutil import arrow_batch_rows
+from ntl_spark.sparkutil import arrow_batch_rows, scalar
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,36 @@ def label_weights(df: DataFrame, mode: str) -> DataFrame:
     return df.withColumn("weight", F.when(p.isNotNull() & (p > 0), 1.0 / p).otherwise(F.lit(1.0)))
 
 
+def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models.CustomerSplit, n: int,
+                         weight: float, seed: int) -> DataFrame:
+    """About ``n`` never-inspected customers of ``features`` (one month of ``monthly_features``) as negatives.
+
+    Positive-unlabelled training: the labels come from campaigns that chose
+    suspicious customers, so a model trained on them alone never sees the
+    ordinary population it will rank. Customers without any labelled
+    inspection are drawn (seeded), labelled 0 and given ``weight`` (some of
+    them steal unseen). Held-out customers of ``split`` are never drawn, so
+    the test split stays labelled inspections only.
+
+    Returns:
+        Rows with ``labelled``'s columns (inspection_id and field columns null) plus ``weight``.
+    """
+    pool = split.split(features.join(labelled.select("customer_id").distinct(), "customer_id", "left_anti"))[0]
+    total = pool.count()
+    if total == 0 or n <= 0:
+        return labelled.limit(0).withColumn("weight", F.lit(weight))
+    drawn = pool.where(F.rand(seed) < min(1.0, n / total))
+    cols = []
+    for f in labelled.schema.fields:
+        if f.name == "label":
+            cols.append(F.lit(0).cast(f.dataType).alias("label"))
+        elif f.name in drawn.columns:
+            cols.append(F.col(f.name).cast(f.dataType).alias(f.name))
+        else:
+            cols.append(F.lit(None).cast(f.dataType).alias(f.name))
+    return drawn.select(*cols, F.lit(weight).alias("weight"))
+
+
 def control_arm_metrics(scored: Any, threshold: float, k: int) -> dict[str, float]:
     """Metrics on the held-out rows of the control arm (pandas: label, score, arm).
 
@@ -317,12 +347,26 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
 
     split = models.CustomerSplit(tc.split_salt, tc.test_fraction)
     raw_train, raw_test = split.split(data)
+    n_unlabelled = 0
+    if tc.unlabelled_share > 0:
+        mf = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONTHLY_FEATURES), schemas.MONTHLY_FEATURES,
+                                   "features")
+        month = scalar(mf.df.agg(F.max("reference_month")), "monthly_features")
+        versions = lakehouse.merge_lineage(versions, {schemas.MONTHLY_FEATURES: mf.version})
+        want = int(round(tc.unlabelled_share * raw_train.count()))
+        extra = unlabelled_negatives(mf.df.where(F.col("reference_month") == F.lit(month)), raw_train, split, want,
+                                     tc.unlabelled_weight, tc.seed)
+        if "weight" not in raw_train.columns:
+            raw_train = raw_train.withColumn("weight", F.lit(1.0))
+        raw_train = raw_train.unionByName(extra)
     workers, threads = worker_layout(spark, tc)
     # Cached in the training layout so that the fit reads it without another shuffle
     # (the encoding below is a select on top: same partitions).
     raw_train = raw_train.repartition(workers).cache()
     n_train = raw_train.count()
     n_pos = raw_train.where(F.col("label") == 1).count()
+    if tc.unlabelled_share > 0:
+        n_unlabelled = raw_train.where(F.col("inspection_id").isNull()).count()
     if n_train == 0 or n_pos == 0 or n_pos == n_train:
         raise DataError(f"training split has {n_train} rows and {n_pos} irregular: need both classes")
     cc = tc.categorical
@@ -340,6 +384,8 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             "campaign_size": tc.campaign_size, "threshold": tc.threshold, "weighting": tc.weighting,
             "n_train": n_train, "n_train_positive": n_pos,
             "categorical": ",".join(categorical), "n_encoded_features": len(vocabulary.feature_columns),
+            "unlabelled_share": tc.unlabelled_share, "unlabelled_weight": tc.unlabelled_weight,
+            "n_train_unlabelled": n_unlabelled,
         })
         tracking.log_data_versions(versions)
         mlflow.log_dict(vocabulary.to_dict(), "categories.json")

@@ -59,3 +59,26 @@ def test_fit_model_uses_the_weight_column(spark: SparkSession, spark_cfg: Config
     p_plain = train.with_score(plain.transform(probe)).first()["score"]
     p_weighted = train.with_score(weighted.transform(probe)).first()["score"]
     assert p_weighted > p_plain + 0.05  # the heavy positive x = 1 labels pull its score up
+
+
+def test_unlabelled_negatives_draw_only_uninspected_training_side_customers(spark: SparkSession) -> None:
+    from ntl_spark import models
+
+    split = models.CustomerSplit("holdout-1", 0.25)
+    month = spark.createDataFrame([(f"C{i}", float(i), "NORTE") for i in range(2000)],
+                                  "customer_id string, C1 double, region string")
+    labelled = spark.createDataFrame([(f"C{i}", f"I{i}", 1, 5.0, "SUR", "model") for i in range(0, 2000, 10)],
+                                     "customer_id string, inspection_id string, label int, C1 double, "
+                                     "region string, arm string")
+    labelled_train = split.split(labelled)[0]
+    got = train.unlabelled_negatives(month, labelled_train, split, 300, 0.3, seed=7)
+    assert got.columns == [*labelled.columns, "weight"]
+    rows = got.collect()
+    ids = {r["customer_id"] for r in rows}
+    assert 200 <= len(rows) <= 400  # about 300 drawn from ~1,350 candidates
+    assert not ids & {r["customer_id"] for r in labelled.collect()}  # never an inspected customer
+    assert not ids & {r["customer_id"] for r in split.held_out(month).collect()}  # never a held-out one
+    assert {(r["label"], r["weight"], r["inspection_id"], r["arm"]) for r in rows} == {(0, 0.3, None, None)}
+    assert all(r["C1"] == float(r["customer_id"][1:]) and r["region"] == "NORTE" for r in rows)
+    again = {r["customer_id"] for r in train.unlabelled_negatives(month, labelled_train, split, 300, 0.3, 7).collect()}
+    assert again == ids  # seeded
