@@ -173,7 +173,8 @@ def render(runs: Mapping[str, Sequence[Run]]) -> str:
         "",
         "## Summary (latest run of each benchmark)",
         "",
-        "| benchmark | latest run (UTC) | commit | load average (start / end) | headline figure | value | target | met |",
+        "| benchmark | latest run (UTC) | commit | load average (start / end) | headline figure | value | target "
+        "| met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     names = sorted(b for b, r in runs.items() if r)
