@@ -50,7 +50,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from results import Headline, publish  # noqa: E402
 
-from ntl_spark import schemas, windows  # noqa: E402
+from ntl_spark import lakehouse, schemas, windows  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.sparkutil import arrow_batch_rows  # noqa: E402
 
@@ -225,7 +225,7 @@ def main() -> int:
     t = time.perf_counter()
     with arrow_batch_rows(spark, wc.batch_rows * (wc.days + 2)):
         assembled = windows.assemble_windows(keys, daily, alarms, args.days, args.intervals, codes, passthrough)
-        out = windows.windows_frame(assembled, args.days, args.intervals, codes, "bench")
+        out = windows.windows_frame(assembled, args.days, args.intervals, codes, lakehouse.lineage_column({}))
         out.write.format("delta").mode("overwrite").partitionBy("purpose").save(str(root / "windows"))
     timings["windows"] = time.perf_counter() - t
     print(f"spark readings_daily -> windows: {timings['windows']:.1f} s")
