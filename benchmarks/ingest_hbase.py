@@ -9,7 +9,8 @@ Figures, each against a baseline measured in the same run:
   partition per month vs the same read in one partition.
 
 Needs the servers of ``scripts/services.sh`` and ``$NTL_JDBC_PASSWORD``.
-Prints a table and appends a section to ``benchmarks/RESULTS.md``.
+Prints a table and, unless ``--no-results``, appends the run to
+``benchmarks/ingest_hbase.jsonl`` and regenerates ``benchmarks/RESULTS.md``.
 
     .venv/bin/python benchmarks/ingest_hbase.py [--meters 2000 --days 30 --customers 20000]
 """
@@ -31,7 +32,7 @@ import pandas as pd
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
 
-from results import publish  # noqa: E402
+from results import Headline, publish  # noqa: E402
 
 from ntl_spark import schemas  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
@@ -93,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--months", type=int, default=36)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="keep an existing benchmark HBase table")
-    ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument("--no-results", action="store_true",
+                    help="print only; write neither ingest_hbase.jsonl nor RESULTS.md")
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()
 
     root = tempfile.mkdtemp(prefix="ntl-bench-")
     cfg = load_config("local", [f"paths.root={root}", "spark.conf={spark.ui.enabled: 'false'}"])
@@ -165,7 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         f"on the same machine (scripts/services.sh), Spark local[2]. Best of {args.repeats} after a warm-up.\n",
         *lines,
     ]
-    publish("\n".join(section), args.no_results)
+    publish("ingest_hbase", "\n".join(section), figures={
+        "hbase_meter_days_per_s": meter_days / t_spark, "hbase_single_scan_meter_days_per_s": meter_days / t_single,
+        "hbase_ratio": t_single / t_spark, "hbase_s": t_spark, "hbase_single_scan_s": t_single,
+        "jdbc_rows_per_s": n / t_part, "jdbc_one_partition_rows_per_s": n / t_one, "jdbc_ratio": t_one / t_part,
+        "jdbc_s": t_part, "jdbc_one_partition_s": t_one,
+    }, params={"meters": args.meters, "days": args.days, "meter_days": meter_days, "region_tasks": n_tasks,
+               "customers": args.customers, "months": args.months, "bills_rows": n, "repeats": args.repeats},
+       headlines=[Headline("HBase read, region-parallel / one scan", t_single / t_spark, 1.8, "higher"),
+                  Headline("JDBC read, month partitions / one partition", t_one / t_part, None, "higher")],
+       load_start=load_start, dry=args.no_results)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Shared tail of the benchmark scripts: print a results section and append it to RESULTS.md,
-and keep the raw figures as JSON lines beside it (:func:`record`)."""
+"""Shared tail of the benchmark scripts (:func:`publish`): print the run's results section, keep the
+run as one JSON line in ``benchmarks/<benchmark>.jsonl`` and regenerate ``benchmarks/RESULTS.md`` from
+all those lines (``report.py``)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,33 @@ import platform
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def publish(text: str, dry: bool) -> None:
-    """Print ``text`` (a Markdown section) and, unless ``dry``, append it to ``benchmarks/RESULTS.md``."""
-    text = text.rstrip("\n") + "\n"
-    print(text)
-    if not dry:
-        with open(RESULTS, "a") as fh:
-            fh.write(text)
+@dataclass(frozen=True)
+class Headline:
+    """A figure the summary of RESULTS.md shows against its target.
+
+    Attributes:
+        name: what it measures, e.g. ``"model step / native inplace_predict"`` (stable across runs: the
+            history table of RESULTS.md has a column per name).
+        value: the measured value (None when it could not be computed).
+        target: the value to reach, or None where none is set.
+        better: ``"lower"`` (met when ``value <= target``) or ``"higher"`` (``value >= target``).
+    """
+
+    name: str
+    value: float | None
+    target: float | None = None
+    better: str = "lower"
+
+    def __post_init__(self) -> None:
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"headline {self.name!r}: better must be 'lower' or 'higher', got {self.better!r}")
 
 
 def job_env(argv: Sequence[str] | None = None) -> None:
@@ -80,15 +95,34 @@ def _memory_gib() -> float | None:
     return None
 
 
-def record(benchmark: str, figures: Mapping[str, Any], params: Mapping[str, Any],
-           load_start: Sequence[float] | None = None) -> Path:
-    """Append one JSON line with ``figures`` (the measured numbers) to ``benchmarks/<benchmark>.jsonl``.
+def publish(benchmark: str, section: str, *, figures: Mapping[str, Any], params: Mapping[str, Any],
+            headlines: Sequence[Headline], load_start: Sequence[float] | None, dry: bool) -> Path | None:
+    """Print ``section`` and, unless ``dry``, keep the run and regenerate ``benchmarks/RESULTS.md``.
 
-    The line also holds the machine (cores, memory, architecture), the package
-    versions, the load average (at ``load_start`` and now), the commit (and
-    whether the working tree differed from it), the run's ``params`` and the
-    environment settings that change timings (``OMP_WAIT_POLICY``).
+    Appends one JSON line to ``benchmarks/<benchmark>.jsonl`` with the
+    machine (cores, memory, architecture), the package versions, the load
+    average (at ``load_start`` and now), the commit (and whether tracked
+    files differed from it), the environment settings that change timings
+    (``OMP_WAIT_POLICY``), the run's ``params`` and ``figures``, its
+    ``headlines`` and ``section`` (the Markdown printed here), then rewrites
+    RESULTS.md from every ``benchmarks/*.jsonl`` (``report.write``).
+
+    Args:
+        benchmark: the file's name, e.g. ``"score"``.
+        section: the run's Markdown section (a ``## `` heading, then text and tables).
+        figures: the measured numbers (JSON-serialisable; nested mappings allowed).
+        params: what the run was asked to do (sizes, repeats, overrides).
+        headlines: the figures to show against their targets.
+        load_start: ``os.getloadavg()`` when the run started.
+        dry: print only; write nothing.
+
+    Returns:
+        The JSON lines file, or None when ``dry``.
     """
+    text = section.rstrip("\n") + "\n"
+    print(text)
+    if dry:
+        return None
     path = RESULTS.parent / f"{benchmark}.jsonl"
     line = {
         "benchmark": benchmark,
@@ -102,7 +136,13 @@ def record(benchmark: str, figures: Mapping[str, Any], params: Mapping[str, Any]
                          "end": list(os.getloadavg())},
         "params": dict(params),
         "figures": dict(figures),
+        "headlines": [asdict(h) for h in headlines],
+        "section": text.strip("\n") + "\n",
     }
     with open(path, "a") as fh:
         fh.write(json.dumps(line, default=str) + "\n")
+    import report  # beside this file, on sys.path as this module is
+
+    report.write(RESULTS.parent)
+    print(f"raw results appended to {path}; {RESULTS} regenerated")
     return path

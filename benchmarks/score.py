@@ -20,9 +20,9 @@ a 50,000-row sample. Then times, in the same run:
 Exact SHAP contributions cost ~0.6 ms per customer natively on this machine
 (~15 min for 1.5M on 2 cores), so the top-3 figures use ``--contrib-rows``.
 
-Prints a table (figure, baseline, ratio) and, unless ``--dry``, appends it
-to ``benchmarks/RESULTS.md``; the raw figures (with machine, versions, load
-average and commit) are appended to ``benchmarks/score.jsonl`` in any case.
+Prints a table (figure, baseline, ratio) and, unless ``--dry``, appends the
+run (figures, machine, versions, load average, commit) to
+``benchmarks/score.jsonl`` and regenerates ``benchmarks/RESULTS.md``.
 
     .venv/bin/python benchmarks/score.py                 # 1,500,000 customers
     .venv/bin/python benchmarks/score.py --rows 200000   # quick
@@ -55,7 +55,7 @@ job_env()
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import xgboost as xgb  # noqa: E402
-from results import publish, record  # noqa: E402
+from results import Headline, publish  # noqa: E402
 from train_daice import daice_features, vocabulary_of  # noqa: E402
 
 from ntl_spark import lakehouse, models, schemas, score  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> int:
     ap.add_argument("--contrib-rows", type=int, default=20_000,
                     help="customers for the top-3 contribution figures (exact SHAP costs ~0.6 ms per row)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override, e.g. score.arrow_batch_rows=50000")
-    ap.add_argument("--dry", action="store_true", help="do not append to RESULTS.md (score.jsonl still gets the raw line)")
+    ap.add_argument("--dry", action="store_true", help="print only; write neither score.jsonl nor RESULTS.md")
     args = ap.parse_args()
     load_start = os.getloadavg()
 
@@ -199,15 +199,18 @@ def _run(args: argparse.Namespace, root: Path, load_start: tuple[float, float, f
         f"(baseline: inplace_predict) | {whole_s:.1f} | {native0:.1f} | {whole_s / native0:.2f}x |",
     ]
     text = "\n".join(lines) + "\n"
-    raw_path = record("score", {
+    publish("score", text, figures={
         "native_inplace_predict_s": native0, "model_step_s": proj0, "model_step_ratio": proj0 / native0,
         "native_top3_s": native3, "model_step_top3_s": proj3, "model_step_top3_ratio": proj3 / native3,
         "whole_job_s": whole_s, "whole_job_ratio": whole_s / native0, "explained_customers": explained,
-    }, {"rows": len(x), "features": len(cols), "contrib_rows": nc, "repeat": args.repeat, "master": cfg.spark.master,
-        "arrow_batch_rows": batch, "top_features": cfg.score.top_features, "explain_top_n": cfg.score.explain_top_n,
-        "explain_per_region": cfg.score.explain_per_region, "overrides": args.overrides}, load_start)
-    print(f"raw figures appended to {raw_path}")
-    publish(text, args.dry)
+    }, params={"rows": len(x), "features": len(cols), "contrib_rows": nc, "repeat": args.repeat,
+               "master": cfg.spark.master, "arrow_batch_rows": batch, "top_features": cfg.score.top_features,
+               "explain_top_n": cfg.score.explain_top_n, "explain_per_region": cfg.score.explain_per_region,
+               "overrides": args.overrides},
+       headlines=[Headline("model step / native inplace_predict", proj0 / native0, 2.0, "lower"),
+                  Headline("model step with top 3 contributions / native", proj3 / native3, None, "lower"),
+                  Headline("whole job step / native inplace_predict", whole_s / native0, None, "lower")],
+       load_start=load_start, dry=args.dry)
     return 0
 
 

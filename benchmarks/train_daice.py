@@ -15,7 +15,8 @@ activity encoded 0/1 as the train job's vocabulary encodes them, with the
 The project's fit is split into pieces with a training callback: set-up until
 the first round (input job, DataFrame -> worker transfer, quantile sketch) and
 the boosting rounds. Prints a table (figure, baseline, ratio) and, unless
-``--dry``, appends it to ``benchmarks/RESULTS.md``.
+``--dry``, appends the run to ``benchmarks/train_daice.jsonl`` and
+regenerates ``benchmarks/RESULTS.md``.
 
     .venv/bin/python benchmarks/train_daice.py                  # 400,000 rows
     .venv/bin/python benchmarks/train_daice.py --rows 50000     # quick
@@ -46,7 +47,7 @@ job_env()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
-from results import publish, record  # noqa: E402
+from results import Headline, publish  # noqa: E402
 
 from ntl_spark import schemas, train  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
@@ -207,7 +208,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs of each side; the best is reported")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="config override for the project side, e.g. train.num_workers=2")
-    ap.add_argument("--dry", action="store_true", help="print only, do not append to RESULTS.md")
+    ap.add_argument("--dry", action="store_true", help="print only; write neither train_daice.jsonl nor RESULTS.md")
     args = ap.parse_args()
     load_start = os.getloadavg()
 
@@ -280,14 +281,14 @@ def main() -> int:
         f"| training ROC-AUC | {auc['project']:.4f} | {auc['native']:.4f} | |",
     ]
     text = "\n".join(lines) + "\n"
-    raw_path = record("train_daice", {
+    publish("train_daice", text, figures={
         "fit_s": best["project"], "native_fit_s": best["native"], "fit_ratio": ratio, "cache_s": cache_secs,
         "setup_s": best["setup"], "rounds_s": best["rounds"], "after_s": best["after"],
         "runs": results, "auc": auc,
-    }, {"rows": x.shape[0], "features": x.shape[1], "repeat": args.repeat, "master": cfg.spark.master,
-        "workers": workers, "threads": threads, "overrides": args.overrides}, load_start)
-    print(f"raw figures appended to {raw_path}")
-    publish(text, args.dry)
+    }, params={"rows": x.shape[0], "features": x.shape[1], "repeat": args.repeat, "master": cfg.spark.master,
+               "workers": workers, "threads": threads, "overrides": args.overrides},
+       headlines=[Headline("fit / native XGBClassifier", ratio, None, "lower")],
+       load_start=load_start, dry=args.dry)
     return 0
 
 
