@@ -257,7 +257,8 @@ def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models
     Positive-unlabelled training: the labels come from campaigns that chose
     suspicious customers, so a model trained on them alone never sees the
     ordinary population it will rank. Customers without any labelled
-    inspection are drawn (seeded), labelled 0 and given ``weight`` (some of
+    inspection are drawn (by a seeded hash of the customer id, so the draw
+    does not depend on partitioning), labelled 0 and given ``weight`` (some of
     them steal unseen). Held-out customers of ``split`` are never drawn, so
     the test split stays labelled inspections only.
 
@@ -268,7 +269,9 @@ def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models
     total = pool.count()
     if total == 0 or n <= 0:
         return labelled.limit(0).withColumn("weight", F.lit(weight))
-    drawn = pool.where(F.rand(seed) < min(1.0, n / total))
+    # a hash of the customer, not rand(): the same customers whatever the partitioning (local or cluster)
+    bucket = F.pmod(F.xxhash64(F.lit(f"unlabelled-{seed}"), F.col("customer_id")), F.lit(1_000_000))
+    drawn = pool.where(bucket < F.lit(int(min(1.0, n / total) * 1_000_000)))
     cols = []
     for f in labelled.schema.fields:
         if f.name == "label":
