@@ -3,6 +3,9 @@
 Layout (the data contract's default; every name comes from ``HbaseConf``):
 
 * row key ``<meter_id>|<yyyymmdd>`` (``hbase.key_pattern``): one row per meter-day;
+  or day-first ``<salt>|<yyyymmdd>|<meter_id>`` with ``hbase.salt_buckets`` N
+  (salt = ``crc32(meter_id) mod N``, zero padded) for tables designed for daily
+  increments, where one day is N contiguous key ranges;
 * family ``q`` (``readings_family``), qualifiers ``00`` .. ``95`` (interval of the
   day, ``intervals_per_day`` of them, two digits or three above 100), value the
   decimal text of the kWh (``value_encoding=string``) or the 8-byte big-endian
@@ -20,10 +23,12 @@ Out: ``read_readings`` gives ``schemas.READINGS_SCHEMA``, ``read_events`` gives
 
 The reader (``hbase.reader=happybase``) asks the Thrift server for the table's
 regions on the driver, makes ``tasks_per_region`` Spark tasks per region, and
-each task opens its own Thrift connection and scans only its key range. The
-day window is enforced by the region server: a ``RowFilter`` with a regular
-expression over the row key's date (or, with ``meter_ids``, one key range per
-meter), so rows outside it never cross the wire. Transient Thrift or socket
+each task opens one Thrift connection and reads only what its key range holds
+of the day window, as ``plan_task`` plans it under ``choose_strategy``
+(``hbase.scan``): multi-gets of the exact keys of known meters, one key range
+per meter, one key range per salt (day-first), or the whole range with a
+``RowFilter`` regex over the key's date, which makes the region servers read
+every row (docs/sources.md, "Row keys and scans"). Transient Thrift or socket
 errors are retried with exponential backoff, resuming after the last row
 received; after ``retries`` a ``HbaseReadError`` names host:port and region.
 
@@ -44,7 +49,7 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -707,6 +712,36 @@ class _ScanSpec:
         return (self.hb.readings_family if self.kind == "readings" else self.hb.events_family).encode()
 
 
+def _scan_rows(
+    table: Any, start: bytes, stop: bytes, family: bytes, row_filter: str | None, batch_size: int, limit: int | None,
+) -> Generator[tuple[bytes, dict[bytes, bytes]], None, None]:
+    """Rows of [start, stop) as happybase's ``Table.scan`` gives them, in fewer round trips.
+
+    A batch shorter than asked ends the scan (the Thrift server's
+    ``scannerGetList`` returns fewer rows only when the scanner is exhausted),
+    and so does reaching ``limit``: a small range costs open, one fetch and
+    close, where ``Table.scan`` always asks once more for an empty batch.
+    """
+    from Hbase_thrift import TScan  # the module happybase loads
+
+    client = table.connection.client
+    scan = TScan(startRow=start or None, stopRow=stop or None, columns=[family], caching=batch_size,
+                 filterString=row_filter)
+    scan_id = client.scannerOpenWithScan(table.name, scan, {})
+    n = 0
+    try:
+        while True:
+            want = batch_size if limit is None else min(batch_size, limit - n)
+            items = client.scannerGetList(scan_id, want)
+            for item in items:
+                yield item.row, {name: cell.value for name, cell in item.columns.items()}
+            n += len(items)
+            if len(items) < want or (limit is not None and n >= limit):
+                return
+    finally:
+        client.scannerClose(scan_id)
+
+
 def _scan_task(task: ScanTask, spec: _ScanSpec, stats: ScanStats | None = None) -> Iterator[pd.DataFrame]:
     """Read one task's planned ranges or keys with retries; yields frames of the output schema.
 
@@ -743,10 +778,8 @@ def _scan_task(task: ScanTask, spec: _ScanSpec, stats: ScanStats | None = None) 
                     if limit is None or limit > 0:
                         n_scans += 1
                         n_filtered += plan.row_filter is not None
-                        scanner = table.scan(
-                            row_start=resume or lo or None, row_stop=hi or None, columns=[spec.family],
-                            filter=plan.row_filter, batch_size=hb.batch_size, limit=limit,
-                        )
+                        scanner = _scan_rows(table, resume or lo, hi, spec.family, plan.row_filter,
+                                             hb.batch_size, limit)
                         for key, data in scanner:
                             decoder.add(key, data)
                             resume, got = key + b"\x00", got + 1
