@@ -607,17 +607,16 @@ def hbase_meters(
     if cfg.hbase.scan == "filter":
         return None
     if customers_source is not None:
-        raw, _, desc = customers_source
-        typed = cast_to_schema(raw, schemas.CUSTOMERS_SCHEMA, cfg.ingest.csv_timestamp_format,
-                               cfg.ingest.csv_date_format)
+        # gated: meter_id is a string column in every source, text or typed
+        df, _, desc = customers_source
         where = f"this run's customers ({desc})"
     else:
         pinned = lakehouse.read_optional(spark, cfg.paths.table(schemas.CUSTOMERS))
         if pinned is None:
             return None
-        typed, where = pinned.df, f"the customers table v{pinned.version}"
+        df, where = pinned.df, f"the customers table v{pinned.version}"
     meter = F.trim(F.col("meter_id"))
-    counts = typed.agg(
+    counts = df.agg(
         F.collect_set(F.when(meter != "", meter)).alias("meters"),
         F.sum(F.when(meter.isNull() | (meter == ""), 1).otherwise(0)).alias("without"),
     )

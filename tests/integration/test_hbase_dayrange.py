@@ -172,6 +172,7 @@ def test_ingest_reads_the_customers_meters(spark, hbase_cfg: Config, caplog: pyt
     try:
         cfg = dataclasses.replace(hbase_cfg, hbase=hb, ingest=dataclasses.replace(hbase_cfg.ingest, source="hbase"))
         assert hbase_meters(spark, cfg) is None  # no customers table yet: no list
+        assert hbase_meters(spark, dataclasses.replace(cfg, hbase=dataclasses.replace(hb, scan="filter"))) is None
         customers = spark.createDataFrame(
             [(f"C{i}", m, "smart") for i, m in enumerate(["M000001", "M000004", "M000100"])]
             + [("C9", None, "conventional"), ("C10", " ", "smart")],
@@ -185,6 +186,10 @@ def test_ingest_reads_the_customers_meters(spark, hbase_cfg: Config, caplog: pyt
         meters = hbase_meters(spark, cfg)
         assert meters is not None and meters.meter_ids == ("M000001", "M000004", "M000100")
         assert meters.customers_without_meter == 2
+        # a run that ingests customers too reads the meters of its own customers source (a text source here)
+        text = customers.where("meter_id = 'M000004'").selectExpr("*", "'1.5' contracted_kw")
+        this_run = hbase_meters(spark, cfg, (text, True, "csv:customers"))
+        assert this_run is not None and this_run.meter_ids == ("M000004",) and "csv:customers" in this_run.source
         with caplog.at_level(logging.INFO, logger="ntl_spark"):
             raw, _, _ = read_source(spark, cfg, schemas.READINGS, DAY, DAY)
         got = raw.toPandas()
