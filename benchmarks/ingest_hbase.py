@@ -13,6 +13,20 @@ Prints a table and, unless ``--no-results``, appends the run to
 ``benchmarks/ingest_hbase.jsonl`` and regenerates ``benchmarks/RESULTS.md``.
 
     .venv/bin/python benchmarks/ingest_hbase.py [--meters 2000 --days 30 --customers 20000]
+
+``--day-range`` (HBase only, no PostgreSQL) measures the daily increment
+instead: a table with a year of days for ``--dr-meters`` meters in each row-key
+layout (meter-first ``{meter_id}|{yyyymmdd}``, day-first
+``{salt}|{yyyymmdd}|{meter_id}``), then ONE day read with (i) the project's
+strategy (``hbase.scan=auto``: multi-gets of the known meters, or the day's
+key range per salt), (ii) the row-key regex over the whole table (the reader
+before ``hbase.scan``), (iii) the whole year (one key range per meter, or
+per salt); the product's target is a one-day increment at least 50x faster
+than rebuilding the year. Also the region-parallel figure: the year read by
+``--dr-regions`` region tasks against one happybase scan doing the same plan.
+Raw figures go to ``benchmarks/ingest_hbase.jsonl`` (``results.record``).
+
+    .venv/bin/python benchmarks/ingest_hbase.py --day-range [--dr-meters 300 --dr-days 365] [--no-results]
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ import platform
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,25 +56,27 @@ from ntl_spark.io import hbase, jdbc  # noqa: E402
 FIRST_DAY = dt.date(2026, 6, 1)
 
 
-def build_readings(meters: int, days: int, seed: int = 1) -> pd.DataFrame:
+def build_readings(meters: int, days: int, seed: int = 1, first: dt.date = FIRST_DAY) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    ts = pd.date_range(pd.Timestamp(FIRST_DAY), periods=days * 96, freq="15min")
+    ts = pd.date_range(pd.Timestamp(first), periods=days * 96, freq="15min")
     ids = [f"B{i:07d}" for i in range(meters)]
     df = pd.DataFrame({"meter_id": np.repeat(ids, len(ts)), "ts": np.tile(ts, meters)})
     df["kwh"] = rng.gamma(2.0, 0.2, len(df)).round(4)
     return df
 
 
-def load_hbase_table(hb, meters: int, days: int, reuse: bool) -> None:  # noqa: ANN001
+def load_hbase_table(hb, meters: int, days: int, reuse: bool, first: dt.date = FIRST_DAY,  # noqa: ANN001
+                     regions: int | None = None) -> float:
+    """Create and fill the table (unless ``reuse`` and it exists); returns the load time in seconds."""
     conn = hbase.connect(hb)
     exists = hb.table.encode() in conn.tables()
     conn.close()
     if exists and reuse:
         print(f"reusing HBase table {hb.table}")
-        return
-    data = build_readings(meters, days)
+        return float("nan")
+    data = build_readings(meters, days, first=first)
     started = time.time()
-    hbase.create_table(hb, data["meter_id"].unique(), replace=True)
+    hbase.create_table(hb, data["meter_id"].unique(), regions=regions, replace=True)
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = np.array_split(np.arange(meters), 4)
@@ -67,7 +84,9 @@ def load_hbase_table(hb, meters: int, days: int, reuse: bool) -> None:  # noqa: 
     parts = [data[data["meter_id"].isin(ids[c])] for c in chunks]
     with ProcessPoolExecutor(2) as pool:
         cells = sum(pool.map(hbase.write_readings, [hb] * len(parts), parts))
-    print(f"loaded {cells:,} cells into {hb.table} in {time.time() - started:.1f} s")
+    took = time.time() - started
+    print(f"loaded {cells:,} cells into {hb.table} in {took:.1f} s")
+    return took
 
 
 def time_best(fn, repeats: int) -> float:  # noqa: ANN001
@@ -86,6 +105,143 @@ def single_thread_scan(hb, start: dt.date, end: dt.date) -> int:  # noqa: ANN001
     return sum(len(f) for f in hbase._scan_task(task, spec))
 
 
+LAYOUTS = {"meter_first": ("{meter_id}|{yyyymmdd}", 1), "day_first": ("{salt}|{yyyymmdd}|{meter_id}", 16)}
+
+
+def day_range(args: argparse.Namespace) -> int:
+    """The ``--day-range`` benchmark: one day against the regex filter and the whole year."""
+    load_start = os.getloadavg()
+    root = tempfile.mkdtemp(prefix="ntl-bench-")
+    cfg = load_config("local", [f"paths.root={root}", "spark.conf={spark.ui.enabled: 'false'}", *args.set])
+    first = dt.date(2025, 1, 1)
+    last = first + dt.timedelta(days=args.dr_days - 1)
+    day = last  # the newest day: what a daily increment reads
+    meters = [f"B{i:07d}" for i in range(args.dr_meters)]
+    layouts = list(LAYOUTS) if args.layout == "both" else [args.layout]
+    tables, loads = {}, {}
+    for name in layouts:
+        pattern, salts = LAYOUTS[name]
+        hb = dataclasses.replace(cfg.hbase, key_pattern=pattern, salt_buckets=salts,
+                                 table=f"bench_dayrange_{name}_{args.dr_meters}x{args.dr_days}")
+        loads[name] = load_hbase_table(hb, args.dr_meters, args.dr_days, args.reuse, first=first,
+                                       regions=args.dr_regions)
+        tables[name] = hb
+    cells = args.dr_meters * args.dr_days * 96
+    print(f"each table: {args.dr_meters} meters x {args.dr_days} days = {args.dr_meters * args.dr_days:,} rows, "
+          f"{cells:,} cells; one day = {args.dr_meters:,} rows")
+
+    from ntl_spark.session import build_session
+
+    spark = build_session(cfg, app_name="bench-dayrange")
+
+    def read(hb, start: dt.date, end: dt.date, ids, want_rows: int) -> dict:  # noqa: ANN001
+        """The read through Spark (count); what it asked of HBase."""
+        stats = hbase.ScanStats.create(spark)
+        n = hbase.read_readings(spark, hb, start, end, ids, stats=stats).count()
+        if n != want_rows * 96:
+            raise SystemExit(f"{hb.table} {start}..{end} ({stats.strategy}): read {n} cells, expected {want_rows * 96}")
+        return stats.summary()
+
+    def direct(hb, start: dt.date, end: dt.date, ids, want_rows: int) -> None:  # noqa: ANN001
+        """The same plan over the whole table through one happybase connection in this process, no Spark."""
+        strategy = hbase.choose_strategy(hbase.KeyLayout.of(hb), hb.scan, ids is not None, (end - start).days + 1,
+                                         hb.get_max_days)
+        spec = hbase._ScanSpec(hb=hb, kind="readings", start=start, end=end,
+                               meter_ids=tuple(ids) if ids is not None else None, strategy=strategy)
+        n = sum(len(f) for f in hbase._scan_task(hbase.ScanTask("whole table", b"", b""), spec))
+        if n != want_rows * 96:
+            raise SystemExit(f"{hb.table} {start}..{end} ({strategy}, direct): read {n} cells")
+
+    def timed(fn, run) -> tuple[float, Any]:  # noqa: ANN001
+        """Best time of ``args.repeats`` calls and the first call's result."""
+        best, out = float("inf"), None
+        for i in range(args.repeats):
+            started = time.perf_counter()
+            got = fn(*run)
+            best = min(best, time.perf_counter() - started)
+            out = got if i == 0 else out
+        return best, out
+
+    figures: dict[str, Any] = {}
+    lines = ["| read of table (layout) | strategy | Spark, s | vs one day | one happybase connection, no Spark, s | "
+             "HBase requests |", "|---|---|---|---|---|---|"]
+    labels = {"one_day": f"one day, {args.dr_meters} known meters",
+              "one_day_regex": "one day, row-key regex (the reader before hbase.scan)",
+              "year": f"the whole year ({args.dr_days} days)"}
+    n_tasks = 0
+    for name, hb in tables.items():
+        runs = {
+            "one_day": (dataclasses.replace(hb, scan="auto"), day, day, meters, args.dr_meters),
+            "one_day_regex": (dataclasses.replace(hb, scan="filter"), day, day, None, args.dr_meters),
+            "year": (dataclasses.replace(hb, scan="auto"), first, last, meters, args.dr_meters * args.dr_days),
+        }
+        n_tasks = len(hbase.region_tasks(hbase.table_regions(hb), hb.tasks_per_region))
+        read(*runs["one_day"])  # warm-up: Python workers, block cache
+        times, plans, plain = {}, {}, {}
+        for key, run in runs.items():
+            times[key], plans[key] = timed(read, run)
+            plain[key], _ = timed(direct, run)
+        for key, label in labels.items():
+            p = plans[key]
+            requests = f"{p['scans']} scans" + (f" ({p['filtered_scans']} with the regex)" if p["filtered_scans"] else "")
+            requests += f", {p['gets']} multi-gets" if p["gets"] else ""
+            lines.append(f"| {label} ({name}) | {p['strategy']} | {times[key]:.2f} | "
+                         f"{times[key] / times['one_day']:.1f}x | {plain[key]:.3f} | {requests} |")
+        figures[name] = {"load_s": loads[name], **{f"{k}_s": v for k, v in times.items()},
+                         **{f"{k}_direct_s": v for k, v in plain.items()},
+                         "regex_over_day": times["one_day_regex"] / times["one_day"],
+                         "year_over_day": times["year"] / times["one_day"],
+                         "regex_over_day_direct": plain["one_day_regex"] / plain["one_day"],
+                         "year_over_day_direct": plain["year"] / plain["one_day"],
+                         "region_parallel": plain["year"] / times["year"], "tasks": n_tasks, "plans": plans}
+        print(f"{name}: one day {times['one_day']:.2f} s, regex {times['one_day_regex']:.2f} s, "
+              f"year {times['year']:.2f} s: year/day {times['year'] / times['one_day']:.1f}x "
+              f"(target >= 50x), regex/day {times['one_day_regex'] / times['one_day']:.1f}x; direct "
+              f"{plain['one_day']:.3f} / {plain['one_day_regex']:.3f} / {plain['year']:.2f} s")
+    spark.stop()
+    meter_days = args.dr_meters * args.dr_days
+
+    cores = os.cpu_count()
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    section = [
+        f"\n## HBase daily increment (benchmarks/ingest_hbase.py --day-range), {dt.date.today():%Y-%m-%d}\n",
+        f"Machine: {cores} cores, {mem_gib:.0f} GiB, shared with other jobs (load average {load_start[0]:.1f} at "
+        f"the start, {load:.1f} at the end), Python {platform.python_version()}; HBase 2.6.1 standalone + Thrift1 "
+        f"(scripts/services.sh), Spark {cfg.spark.master}. Each table: {args.dr_meters} meters x {args.dr_days} days "
+        f"({meter_days:,} rows, {cells:,} cells), pre-split into {args.dr_regions} regions; the day read is "
+        f"{day} ({args.dr_meters} rows). Spark times are a count of the read (one task per "
+        f"region), best of {args.repeats} after a warm-up; the no-Spark times run the same plan over the whole "
+        "table through one happybase connection in the driver (decoding included).\n",
+        *lines,
+        "",
+        "| figure | ntl-spark | baseline | ratio |",
+        "|---|---|---|---|",
+        *[f"| one-day increment vs rebuilding the year ({n}), s (target >= 50x) | {f['one_day_s']:.2f} | "
+          f"{f['year_s']:.2f} | {f['year_over_day']:.0f}x |" for n, f in figures.items()],
+        *[f"| one day: project strategy vs row-key regex ({n}), s | {f['one_day_s']:.2f} | "
+          f"{f['one_day_regex_s']:.2f} | {f['regex_over_day']:.1f}x |" for n, f in figures.items()],
+        *[f"| the same without Spark (one happybase connection) ({n}), s | {f['one_day_direct_s']:.3f} | "
+          f"{f['one_day_regex_direct_s']:.3f} (regex), {f['year_direct_s']:.2f} (year) | "
+          f"{f['regex_over_day_direct']:.0f}x, {f['year_over_day_direct']:.0f}x |" for n, f in figures.items()],
+        *[f"| region-parallel read of the year ({n}), meter-days/s (target 1.8x) | "
+          f"{meter_days / f['year_s']:,.0f} ({f['tasks']} region tasks) | {meter_days / f['year_direct_s']:,.0f} "
+          f"(one happybase scan, same plan) | {f['region_parallel']:.2f}x |" for n, f in figures.items()],
+    ]
+    publish("ingest_hbase", "\n".join(section), figures=figures, params={
+        "mode": "day-range", "meters": args.dr_meters, "days": args.dr_days, "day": day,
+        "regions": args.dr_regions, "repeats": args.repeats, "master": cfg.spark.master,
+        "batch_size": cfg.hbase.batch_size, "get_max_days": cfg.hbase.get_max_days, "layouts": layouts,
+        "overrides": args.set,
+    }, headlines=[
+        *[Headline(f"one day vs the year, {n} (rebuild / increment)", f["year_over_day"], 50.0, "higher")
+          for n, f in figures.items()],
+        *[Headline(f"HBase read, region-parallel / one scan, {n}", f["region_parallel"], 1.8, "higher")
+          for n, f in figures.items()],
+    ], load_start=load_start, dry=args.no_results)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meters", type=int, default=2000)
@@ -96,11 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="keep an existing benchmark HBase table")
     ap.add_argument("--no-results", action="store_true",
                     help="print only; write neither ingest_hbase.jsonl nor RESULTS.md")
+    ap.add_argument("--day-range", action="store_true", help="the daily-increment benchmark (HBase only)")
+    ap.add_argument("--dr-meters", type=int, default=300)
+    ap.add_argument("--dr-days", type=int, default=365)
+    ap.add_argument("--dr-regions", type=int, default=2, help="regions of each day-range table")
+    ap.add_argument("--layout", choices=["meter_first", "day_first", "both"], default="both")
+    ap.add_argument("--set", action="append", default=[], help="config override, e.g. hbase.port=9091")
     args = ap.parse_args(argv)
+    if args.day_range:
+        return day_range(args)
     load_start = os.getloadavg()
 
     root = tempfile.mkdtemp(prefix="ntl-bench-")
-    cfg = load_config("local", [f"paths.root={root}", "spark.conf={spark.ui.enabled: 'false'}"])
+    cfg = load_config("local", [f"paths.root={root}", "spark.conf={spark.ui.enabled: 'false'}", *args.set])
     hb = dataclasses.replace(cfg.hbase, table=f"bench_readings_{args.meters}x{args.days}", presplit_regions=8)
     load_hbase_table(hb, args.meters, args.days, args.reuse)
 

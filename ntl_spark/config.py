@@ -322,7 +322,12 @@ class HbaseConf:
     reader: str
     connector_format: str
     zookeeper_quorum: str  # connector only; empty = hbase-site.xml on the classpath
-    presplit_regions: int  # regions a new table is pre-split into (by meter id range)
+    presplit_regions: int  # regions a new table is pre-split into (by meter id range, or by salt)
+    # How a day window is read (ntl_spark/io/hbase.py, docs/sources.md "Row keys and scans"): auto,
+    # meters (never the row-key regex; a meter-first read without a meter list fails) or filter.
+    scan: str
+    salt_buckets: int  # N of the {salt} key field: crc32(meter_id) mod N, zero padded; 1 = no salt
+    get_max_days: int  # windows up to this many days read known meters by multi-get of their row keys
 
     def validate(self) -> None:
         _check(self.value_encoding in ("string", "double"), "hbase.value_encoding", self.value_encoding,
@@ -336,6 +341,14 @@ class HbaseConf:
         _check(self.intervals_per_day in (24, 48, 96, 144, 288), "hbase.intervals_per_day",
                self.intervals_per_day, "must divide a day into whole minutes (24, 48, 96, 144, 288)")
         _check(self.tasks_per_region >= 1, "hbase.tasks_per_region", self.tasks_per_region, "must be >= 1")
+        _check(self.scan in ("auto", "meters", "filter"), "hbase.scan", self.scan, "must be auto, meters or filter")
+        _check(self.salt_buckets >= 1, "hbase.salt_buckets", self.salt_buckets, "must be >= 1")
+        _check(self.get_max_days >= 0, "hbase.get_max_days", self.get_max_days, "must be >= 0")
+        salted = "{salt}" in self.key_pattern
+        _check(not salted or self.key_pattern.startswith("{salt}"), "hbase.key_pattern", self.key_pattern,
+               "{salt} must be the first field of the key (e.g. {salt}|{yyyymmdd}|{meter_id})")
+        _check(salted == (self.salt_buckets > 1), "hbase.salt_buckets", self.salt_buckets,
+               "must be > 1 exactly when hbase.key_pattern has a {salt} field")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -580,10 +580,62 @@ def _sql_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
 
 
 # -------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class MeterList:
+    """The meters an HBase read asks for, and where the list came from."""
+
+    meter_ids: tuple[str, ...]
+    source: str
+    customers_without_meter: int
+
+
+def hbase_meters(
+    spark: SparkSession, cfg: Config, customers_source: tuple[DataFrame, bool, str] | None = None
+) -> MeterList | None:
+    """The meter ids of this run's customers source, else of the customers table (bronze).
+
+    With the meter list the HBase reader reads a day window by multi-gets or
+    one key range per meter instead of the row-key regex over the whole table
+    (``ntl_spark.io.hbase.choose_strategy``). Meters that no customer row names
+    are then not read at all (and so not quarantined as unknown meters):
+    ``hbase.scan=filter`` reads every meter, for a backfill or an audit.
+
+    Args:
+        customers_source: this run's customers, as :func:`gate_source` read them
+            (every row counts, also one quarantined for another rule, as in :func:`customer_keys`).
+
+    Returns:
+        The list, or None when ``hbase.scan=filter`` or there is no customers table yet.
+    """
+    if cfg.hbase.scan == "filter":
+        return None
+    if customers_source is not None:
+        # gated: meter_id is a string column in every source, text or typed
+        df, _, desc = customers_source
+        where = f"this run's customers ({desc})"
+    else:
+        pinned = lakehouse.read_optional(spark, cfg.paths.table(schemas.CUSTOMERS))
+        if pinned is None:
+            return None
+        df, where = pinned.df, f"the customers table v{pinned.version}"
+    meter = F.trim(F.col("meter_id"))
+    counts = df.agg(
+        F.collect_set(F.when(meter != "", meter)).alias("meters"),
+        F.sum(F.when(meter.isNull() | (meter == ""), 1).otherwise(0)).alias("without"),
+    )
+    row = first_row(counts, "customers' meters")
+    return MeterList(tuple(sorted(row["meters"])), where, int(row["without"] or 0))
+
+
 def read_source(
-    spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None
+    spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None,
+    customers_source: tuple[DataFrame, bool, str] | None = None,
 ) -> tuple[DataFrame, bool, str]:
     """Read one contract table from the configured source.
+
+    Args:
+        customers_source: this run's customers source, whose meters an HBase
+            read asks for (:func:`hbase_meters`; else the customers table's).
 
     Returns:
         (raw DataFrame, whether it is a text source, a description of the source).
@@ -609,7 +661,19 @@ def read_source(
         if start is None or end is None:
             raise ConfigError("ingest.source=hbase needs ingest.period_start and ingest.period_end (days to scan)")
         read = read_readings if table == schemas.READINGS else read_events
-        return read(spark, cfg.hbase, start, end), False, f"hbase:{cfg.hbase.host}:{cfg.hbase.port}/{cfg.hbase.table}"
+        meters = hbase_meters(spark, cfg, customers_source)
+        if meters is not None:
+            log.info(
+                "ingest %s: reading the %d meters of %s from HBase (%d customers without a meter id); meters no "
+                "customer names are not read (hbase.scan=filter reads every meter)",
+                table, len(meters.meter_ids), meters.source, meters.customers_without_meter,
+            )
+        elif cfg.hbase.scan != "filter":
+            _warn(f"{table}: no customers source in this run and no customers table: HBase is read without a "
+                  f"meter list (hbase.scan={cfg.hbase.scan})")
+        ids = meters.meter_ids if meters is not None else None
+        desc = f"hbase:{cfg.hbase.host}:{cfg.hbase.port}/{cfg.hbase.table}"
+        return read(spark, cfg.hbase, start, end, ids), False, desc
     raise ConfigError(f"ingest.source={source!r} cannot read table '{table}'")
 
 
@@ -635,9 +699,13 @@ def _empty_source_error(cfg: Config, table: str, source_desc: str) -> DataError:
 
 
 def gate_source(
-    spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None
+    spark: SparkSession, cfg: Config, table: str, start: dt.date | None, end: dt.date | None,
+    customers_source: tuple[DataFrame, bool, str] | None = None,
 ) -> tuple[DataFrame, bool, str]:
     """Read one source (files, JDBC or HBase), rename its columns and check them against the contract.
+
+    ``customers_source`` (this run's customers, already gated) names the
+    meters an HBase source is read for (:func:`hbase_meters`).
 
     A column the contract does not know is dropped with a warning, or stops
     the job when ``ingest.extra_columns`` is ``fail``.
@@ -653,7 +721,7 @@ def gate_source(
     """
     schema = schemas.SOURCE_SCHEMAS[table]
     policy = cfg.ingest.extra_columns
-    raw, text_source, source_desc = read_source(spark, cfg, table, start, end)
+    raw, text_source, source_desc = read_source(spark, cfg, table, start, end, customers_source)
     raw = rename_columns(raw, cfg.ingest.rename.get(table, {}))
     extra = check_schema(raw, schema, table, text_source=text_source, extra_columns=policy)
     if source_desc.startswith("jdbc:"):
@@ -837,7 +905,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
     start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
     end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
     # Schema gate on every source before any table is written: one bad source leaves all tables as they were.
-    sources = {table: gate_source(spark, cfg, table, start, end) for table in cfg.ingest.tables}
+    # customers first: their meters are the meters an HBase source is read for
+    sources: dict[str, tuple[DataFrame, bool, str]] = {}
+    for table in sorted(cfg.ingest.tables, key=lambda t: t != schemas.CUSTOMERS):
+        sources[table] = gate_source(spark, cfg, table, start, end, sources.get(schemas.CUSTOMERS))
     customers = customer_keys(spark, cfg, sources)
     if customers is None and any(t in REFERENCE_KEYS for t in cfg.ingest.tables):
         _warn("no customers source in this run and no customers table: rows are not checked against customers")

@@ -3,6 +3,9 @@
 Layout (the data contract's default; every name comes from ``HbaseConf``):
 
 * row key ``<meter_id>|<yyyymmdd>`` (``hbase.key_pattern``): one row per meter-day;
+  or day-first ``<salt>|<yyyymmdd>|<meter_id>`` with ``hbase.salt_buckets`` N
+  (salt = ``crc32(meter_id) mod N``, zero padded) for tables designed for daily
+  increments, where one day is N contiguous key ranges;
 * family ``q`` (``readings_family``), qualifiers ``00`` .. ``95`` (interval of the
   day, ``intervals_per_day`` of them, two digits or three above 100), value the
   decimal text of the kWh (``value_encoding=string``) or the 8-byte big-endian
@@ -20,10 +23,12 @@ Out: ``read_readings`` gives ``schemas.READINGS_SCHEMA``, ``read_events`` gives
 
 The reader (``hbase.reader=happybase``) asks the Thrift server for the table's
 regions on the driver, makes ``tasks_per_region`` Spark tasks per region, and
-each task opens its own Thrift connection and scans only its key range. The
-day window is enforced by the region server: a ``RowFilter`` with a regular
-expression over the row key's date (or, with ``meter_ids``, one key range per
-meter), so rows outside it never cross the wire. Transient Thrift or socket
+each task opens one Thrift connection and reads only what its key range holds
+of the day window, as ``plan_task`` plans it under ``choose_strategy``
+(``hbase.scan``): multi-gets of the exact keys of known meters, one key range
+per meter, one key range per salt (day-first), or the whole range with a
+``RowFilter`` regex over the key's date, which makes the region servers read
+every row (docs/sources.md, "Row keys and scans"). Transient Thrift or socket
 errors are retried with exponential backoff, resuming after the last row
 received; after ``retries`` a ``HbaseReadError`` names host:port and region.
 
@@ -34,6 +39,7 @@ clusters where Thrift1 + happybase cannot authenticate (see docs/sources.md).
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import contextlib
 import dataclasses
@@ -42,7 +48,8 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,31 +74,84 @@ class HbaseReadError(RuntimeError):
 
 
 # ---------------------------------------------------------------- key layout
+_FIELDS = re.compile(r"(\{salt\}|\{meter_id\}|\{yyyymmdd\})")
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyLayout:
-    """Row-key codec built from ``hbase.key_pattern`` (``{meter_id}`` and ``{yyyymmdd}``)."""
+    """Row-key codec built from ``hbase.key_pattern`` and ``hbase.salt_buckets``.
+
+    Fields: ``{meter_id}``, ``{yyyymmdd}`` and, first when present, ``{salt}``:
+    ``crc32(meter_id) mod salt_buckets`` as zero-padded decimal (stable across
+    processes and languages: ``java.util.zip.CRC32`` gives the same number).
+    """
 
     pattern: str
+    salt_buckets: int = 1
+
+    @classmethod
+    def of(cls, hb: HbaseConf) -> KeyLayout:
+        return cls(hb.key_pattern, hb.salt_buckets)
+
+    @property
+    def salted(self) -> bool:
+        return "{salt}" in self.pattern
 
     @property
     def meter_first(self) -> bool:
-        """Whether keys start with the meter id, so one meter's days are one key range."""
+        """Whether keys start with the meter id (a table can be pre-split by meter range)."""
         return self.pattern.startswith("{meter_id}") and self.pattern.index("{yyyymmdd}") > len("{meter_id}")
 
+    @property
+    def meter_major(self) -> bool:
+        """Whether the meter id comes before the day: one meter's days are one key range."""
+        return self.pattern.index("{meter_id}") < self.pattern.index("{yyyymmdd}")
+
+    @property
+    def day_major(self) -> bool:
+        """Whether the day comes before the meter id: one day is one key range per salt value."""
+        return self.pattern.index("{yyyymmdd}") < self.pattern.index("{meter_id}")
+
+    @property
+    def salt_width(self) -> int:
+        return len(str(max(self.salt_buckets - 1, 0)))
+
+    def salt_text(self, bucket: int) -> str:
+        return f"{bucket:0{self.salt_width}d}"
+
+    def salt(self, meter_id: str) -> str:
+        """The salt of ``meter_id`` (``""`` for layouts without ``{salt}``)."""
+        if not self.salted:
+            return ""
+        return self.salt_text(zlib.crc32(meter_id.encode()) % self.salt_buckets)
+
     def key(self, meter_id: str, day: dt.date) -> bytes:
-        return self.pattern.format(meter_id=meter_id, yyyymmdd=f"{day:%Y%m%d}").encode()
+        return self.pattern.format(salt=self.salt(meter_id), meter_id=meter_id, yyyymmdd=f"{day:%Y%m%d}").encode()
 
     def meter_prefix(self, meter_id: str) -> bytes:
-        """Key prefix shared by every day of ``meter_id`` (meter-first layouts only)."""
-        return self.pattern.split("{yyyymmdd}")[0].format(meter_id=meter_id).encode()
+        """Key prefix shared by every day of ``meter_id`` (meter-major layouts only)."""
+        head = self.pattern.split("{yyyymmdd}")[0]
+        return head.format(salt=self.salt(meter_id), meter_id=meter_id).encode()
+
+    def day_prefix(self, bucket: int | None, day: dt.date) -> bytes:
+        """Key prefix shared by every meter of ``day`` in salt ``bucket`` (day-major layouts only)."""
+        head = self.pattern.split("{meter_id}")[0]
+        salt = self.salt_text(bucket) if bucket is not None else ""
+        return head.format(salt=salt, yyyymmdd=f"{day:%Y%m%d}").encode()
+
+    def salt_prefix(self, bucket: int) -> bytes:
+        """Key prefix of salt ``bucket`` (salted layouts: ``{salt}`` is the first field)."""
+        return self.salt_text(bucket).encode()
 
     def _regex(self, meter: str, day: str) -> str:
         out = []
-        for part in re.split(r"(\{meter_id\}|\{yyyymmdd\})", self.pattern):
+        for part in _FIELDS.split(self.pattern):
             if part == "{meter_id}":
                 out.append(meter)
             elif part == "{yyyymmdd}":
                 out.append(day)
+            elif part == "{salt}":
+                out.append(f"\\d{{{self.salt_width}}}")
             else:
                 out.append(re.escape(part))
         return "^" + "".join(out) + "$"
@@ -99,6 +159,12 @@ class KeyLayout:
     @property
     def parser(self) -> re.Pattern[bytes]:
         return re.compile(self._regex(r"(?P<meter>.+?)", r"(?P<day>\d{8})").encode())
+
+    def group_order(self) -> tuple[int, int]:
+        """1-based positions of the meter and the day group in ``_regex("(...)", "(...)")``."""
+        meter_pos = self.pattern.index("{meter_id}")
+        day_pos = self.pattern.index("{yyyymmdd}")
+        return (1, 2) if meter_pos < day_pos else (2, 1)
 
     def row_filter(self, start: dt.date, end: dt.date) -> str:
         """Thrift filter string keeping only rows whose key date is in [start, end]."""
@@ -182,14 +248,28 @@ def _with_retries(hb: HbaseConf, what: str, fn: Any) -> Any:
 
 # -------------------------------------------------------------------- writing
 def split_keys(meter_ids: Iterable[str], regions: int, layout: KeyLayout) -> list[bytes]:
-    """Region boundaries that cut the sorted meter ids into ``regions`` equal ranges."""
+    """Region boundaries for a new table of ``regions`` regions.
+
+    Salted layouts are cut at salt values (``salt_buckets`` into ``regions``
+    equal groups, at most one region per salt), so every day's N key ranges
+    spread over the regions; meter-first layouts cut the sorted meter ids into
+    equal ranges.
+
+    Raises:
+        ConfigError: the layout is neither salted nor meter-first (nothing to cut by).
+    """
+    if layout.salted:
+        parts = min(regions, layout.salt_buckets)
+        salts = sorted({round(i * layout.salt_buckets / parts) for i in range(1, parts)})
+        return [layout.salt_prefix(c) for c in salts if 0 < c < layout.salt_buckets]
     meters = sorted(set(meter_ids))
     if regions <= 1 or len(meters) < 2:
         return []
     step = len(meters) / regions
     cuts = {meters[int(round(i * step))] for i in range(1, regions) if int(round(i * step)) < len(meters)}
     if not layout.meter_first:
-        raise ConfigError(f"hbase.key_pattern {layout.pattern!r}: pre-split by meter needs keys that start with the meter id")
+        raise ConfigError(f"hbase.key_pattern {layout.pattern!r}: pre-split needs keys that start with the meter id "
+                          "or a {salt} field")
     return sorted(layout.meter_prefix(m) for m in cuts if m != meters[0])
 
 
@@ -199,7 +279,7 @@ def create_table(
     regions: int | None = None,
     replace: bool = False,
 ) -> list[bytes]:
-    """Create the readings table with families ``q`` and ``e``, pre-split by meter id range.
+    """Create the readings table with families ``q`` and ``e``, pre-split by meter id range or salt.
 
     Thrift1 (what happybase speaks) cannot pass split keys, so a split table is
     created by ``jvm/hbase/src/CreateTable.java`` (HBase ``Admin.createTable``
@@ -210,7 +290,8 @@ def create_table(
 
     Args:
         hb: HBase settings (table and family names).
-        meter_ids: the meters the table will hold; split keys cut them into equal ranges.
+        meter_ids: the meters the table will hold; split keys cut them into equal ranges
+            (salted layouts are cut by salt instead and need none).
         regions: number of regions (default ``hb.presplit_regions``).
         replace: drop an existing table first; otherwise an existing table is kept.
 
@@ -226,7 +307,7 @@ def create_table(
         exists = hb.table.encode() in conn.tables()
         if exists and not replace:
             return []
-        splits = split_keys(meter_ids, regions or hb.presplit_regions, KeyLayout(hb.key_pattern))
+        splits = split_keys(meter_ids, regions or hb.presplit_regions, KeyLayout.of(hb))
         if not splits:
             if exists:
                 conn.delete_table(hb.table, disable=True)
@@ -306,7 +387,7 @@ def write_readings(hb: HbaseConf, data: pd.DataFrame | pa.Table, batch_size: int
     _require_columns(df, ("meter_id", "ts", "kwh"), "readings")
     if df.empty:
         return 0
-    layout = KeyLayout(hb.key_pattern)
+    layout = KeyLayout.of(hb)
     step = 1440 // hb.intervals_per_day
     ts = pd.to_datetime(df["ts"])
     if ts.dt.tz is not None:
@@ -339,7 +420,7 @@ def write_events(hb: HbaseConf, data: pd.DataFrame | pa.Table, batch_size: int =
     _require_columns(df, ("meter_id", "ts", "code"), "events")
     if df.empty:
         return 0
-    layout = KeyLayout(hb.key_pattern)
+    layout = KeyLayout.of(hb)
     ts = pd.to_datetime(df["ts"])
     keys = [layout.key(m, d) for m, d in zip(df["meter_id"].astype(str), ts.dt.date, strict=True)]
     fam = hb.events_family
@@ -437,6 +518,186 @@ def split_range(start: bytes, stop: bytes, parts: int) -> list[bytes]:
     return [k for k in keys if k > lo and (not hi or k < hi)]
 
 
+STRATEGIES = ("filter", "meter_ranges", "gets", "day_ranges")
+
+
+def choose_strategy(layout: KeyLayout, scan: str, has_meters: bool, days: int, get_max_days: int) -> str:
+    """How a read of ``days`` days is done (``hbase.scan``; docs/sources.md "Row keys and scans").
+
+    * ``day_ranges``: day-major layouts: one key range per salt value covering
+      the window (``salt|start`` .. ``salt|end+1``); rows of meters outside a
+      meter list are dropped after the scan and counted;
+    * ``gets``: a meter list and a window of at most ``get_max_days`` days:
+      multi-gets of the exact row keys (meter x day), ``batch_size`` keys per
+      request, so a meter without a row costs a bloom-filter probe, not a scan;
+    * ``meter_ranges``: a meter list on a meter-major layout: one key range per
+      meter (``meter|start`` .. ``meter|end+1``), at most ``days`` rows each;
+    * ``filter``: the table's whole key range with a ``RowFilter`` regex over
+      the key's date: every row is read on the region servers (full backfill,
+      or a meter-major table read without a meter list).
+
+    Args:
+        layout: the row-key layout.
+        scan: ``hbase.scan``: ``auto``, ``meters`` (never ``filter``) or ``filter`` (always).
+        has_meters: whether the read names its meters.
+        days: days in the window.
+        get_max_days: ``hbase.get_max_days``.
+
+    Returns:
+        One of ``STRATEGIES``.
+
+    Raises:
+        ConfigError: ``scan=meters`` on a meter-major layout without a meter list.
+    """
+    if scan not in ("auto", "meters", "filter"):
+        raise ConfigError(f"hbase.scan must be auto, meters or filter (got {scan!r})")
+    if scan == "filter":
+        return "filter"
+    if layout.day_major:
+        return "day_ranges"
+    if has_meters:
+        return "gets" if days <= get_max_days else "meter_ranges"
+    if scan == "meters":
+        raise ConfigError(
+            f"hbase.scan=meters: a day window of the meter-first table (hbase.key_pattern {layout.pattern!r}) needs "
+            "the list of meters to read (ingest takes it from the customers table); without one only "
+            "hbase.scan=filter or auto (which falls back to the row-key regex over the whole table) can read it"
+        )
+    return "filter"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanPlan:
+    """What one scan task asks the server for (``plan_task``).
+
+    Attributes:
+        strategy: one of ``STRATEGIES``.
+        ranges: key ranges ``[lo, hi)`` to scan, in key order (``b""`` = open end).
+        keys: row keys to get, in key order (``gets`` only).
+        row_filter: Thrift filter string applied to every range (``filter`` only).
+        rows_per_range: the most rows one range can hold (``meter_ranges``: the
+            window's days), so a full range ends without an extra empty round trip.
+    """
+
+    strategy: str
+    ranges: tuple[tuple[bytes, bytes], ...] = ()
+    keys: tuple[bytes, ...] = ()
+    row_filter: str | None = None
+    rows_per_range: int | None = None
+
+
+def _clip(lo: bytes, hi: bytes, task: ScanTask) -> tuple[bytes, bytes] | None:
+    lo = max(lo, task.start)
+    if task.stop:
+        hi = min(hi, task.stop) if hi else task.stop
+    return (lo, hi) if not hi or lo < hi else None
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def plan_task(
+    task: ScanTask,
+    layout: KeyLayout,
+    strategy: str,
+    start: dt.date,
+    end: dt.date,
+    meter_ids: Sequence[str] | None,
+) -> ScanPlan:
+    """The ranges or keys of ``task``'s key range that a read of [start, end] needs (pure).
+
+    Only what falls inside the task's ``[start, stop)`` is planned: a meter
+    whose keys lie in another task's region costs this task nothing.
+
+    Args:
+        task: the region sub-range this Spark task owns.
+        layout: the row-key layout.
+        strategy: from ``choose_strategy``.
+        start: first day.
+        end: last day (inclusive).
+        meter_ids: the meters to read (``meter_ranges`` and ``gets`` need them).
+
+    Returns:
+        The task's ``ScanPlan``.
+
+    Raises:
+        ValueError: an unknown strategy, or ``meter_ranges``/``gets`` without meters.
+    """
+    after = end + dt.timedelta(days=1)
+    if strategy == "filter":
+        return ScanPlan("filter", ranges=((task.start, task.stop),), row_filter=layout.row_filter(start, end))
+    if strategy == "day_ranges":
+        buckets: list[int | None] = list(range(layout.salt_buckets)) if layout.salted else [None]
+        spans = (_clip(layout.day_prefix(b, start), layout.day_prefix(b, after), task) for b in buckets)
+        return ScanPlan("day_ranges", ranges=tuple(sorted(r for r in spans if r is not None)))
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown HBase scan strategy {strategy!r}; one of {STRATEGIES}")
+    if meter_ids is None:
+        raise ValueError(f"HBase scan strategy {strategy} needs meter ids")
+    if strategy == "gets":
+        keys = sorted(layout.key(m, d) for m in set(meter_ids) for d in _days(start, end))
+        lo_i = bisect.bisect_left(keys, task.start)
+        hi_i = bisect.bisect_left(keys, task.stop) if task.stop else len(keys)
+        return ScanPlan("gets", keys=tuple(keys[lo_i:hi_i]))
+    # meter_ranges: ranges of distinct meters are disjoint, so sorted by start they are sorted by end too
+    spans_all = sorted((layout.key(m, start), layout.key(m, after)) for m in set(meter_ids))
+    first = bisect.bisect_right([hi for _, hi in spans_all], task.start)
+    out = []
+    for lo, hi in spans_all[first:]:
+        if task.stop and lo >= task.stop:
+            break
+        clipped = _clip(lo, hi, task)
+        if clipped is not None:
+            out.append(clipped)
+    return ScanPlan("meter_ranges", ranges=tuple(out), rows_per_range=(end - start).days + 1)
+
+
+class _SetParam:
+    """Accumulator of distinct strings (meters seen outside the meter list)."""
+
+    def zero(self, value: set[str]) -> set[str]:
+        return set()
+
+    def addInPlace(self, a: set[str], b: set[str]) -> set[str]:  # noqa: N802 - pyspark's AccumulatorParam API
+        a |= b
+        return a
+
+
+@dataclasses.dataclass
+class ScanStats:
+    """What a read asked of HBase, gathered from the scan tasks by Spark accumulators.
+
+    Filled when an action on the read's DataFrame has run (each action adds
+    again). ``skipped_*`` counts rows the server returned for meters outside the
+    read's meter list (day-major layouts, ``filter``): they are dropped, not
+    returned. ``filtered_scans`` counts scanners opened with the row-key regex.
+    """
+
+    strategy: str
+    tasks: int
+    scans: Any
+    filtered_scans: Any
+    gets: Any
+    rows: Any
+    skipped_rows: Any
+    skipped_meters: Any
+
+    @classmethod
+    def create(cls, spark: SparkSession) -> ScanStats:
+        from pyspark.accumulators import AccumulatorParam
+
+        sc = spark.sparkContext
+        param = type("SetParam", (_SetParam, AccumulatorParam), {})()
+        return cls("", 0, sc.accumulator(0), sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
+                   sc.accumulator(0), sc.accumulator(set(), param))
+
+    def summary(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "tasks": self.tasks, "scans": self.scans.value,
+                "filtered_scans": self.filtered_scans.value, "gets": self.gets.value, "rows": self.rows.value,
+                "skipped_rows": self.skipped_rows.value, "skipped_meters": len(self.skipped_meters.value)}
+
+
 @dataclasses.dataclass(frozen=True)
 class _ScanSpec:
     hb: HbaseConf
@@ -444,53 +705,90 @@ class _ScanSpec:
     start: dt.date
     end: dt.date
     meter_ids: tuple[str, ...] | None
+    strategy: str = "filter"
 
     @property
     def family(self) -> bytes:
         return (self.hb.readings_family if self.kind == "readings" else self.hb.events_family).encode()
 
 
-def _ranges(task: ScanTask, spec: _ScanSpec, layout: KeyLayout) -> list[tuple[bytes, bytes]]:
-    """Key ranges a task scans: its whole range, or one range per wanted meter in it."""
-    if spec.meter_ids is None or not layout.meter_first:
-        return [(task.start, task.stop)]
-    out = []
-    for meter in spec.meter_ids:
-        lo = layout.key(meter, spec.start)
-        hi = layout.key(meter, spec.end + dt.timedelta(days=1))
-        lo, hi = max(lo, task.start), min(hi, task.stop) if task.stop else hi
-        if lo < hi:
-            out.append((lo, hi))
-    return out
+def _scan_rows(
+    table: Any, start: bytes, stop: bytes, family: bytes, row_filter: str | None, batch_size: int, limit: int | None,
+) -> Generator[tuple[bytes, dict[bytes, bytes]], None, None]:
+    """Rows of [start, stop) as happybase's ``Table.scan`` gives them, in fewer round trips.
+
+    A batch shorter than asked ends the scan (the Thrift server's
+    ``scannerGetList`` returns fewer rows only when the scanner is exhausted),
+    and so does reaching ``limit``: a small range costs open, one fetch and
+    close, where ``Table.scan`` always asks once more for an empty batch.
+    """
+    from Hbase_thrift import TScan  # the module happybase loads
+
+    client = table.connection.client
+    scan = TScan(startRow=start or None, stopRow=stop or None, columns=[family], caching=batch_size,
+                 filterString=row_filter)
+    scan_id = client.scannerOpenWithScan(table.name, scan, {})
+    n = 0
+    try:
+        while True:
+            want = batch_size if limit is None else min(batch_size, limit - n)
+            items = client.scannerGetList(scan_id, want)
+            for item in items:
+                yield item.row, {name: cell.value for name, cell in item.columns.items()}
+            n += len(items)
+            if len(items) < want or (limit is not None and n >= limit):
+                return
+    finally:
+        client.scannerClose(scan_id)
 
 
-def _scan_task(task: ScanTask, spec: _ScanSpec) -> Iterator[pd.DataFrame]:
-    """Scan one task's key ranges with retries; yields frames of the output schema."""
+def _scan_task(task: ScanTask, spec: _ScanSpec, stats: ScanStats | None = None) -> Iterator[pd.DataFrame]:
+    """Read one task's planned ranges or keys with retries; yields frames of the output schema.
+
+    One Thrift connection serves all of the task's ranges and gets (a new one
+    only after a transient error); a retry resumes after the last row received.
+    """
     hb = spec.hb
-    layout = KeyLayout(hb.key_pattern)
-    ranges = _ranges(task, spec, layout)
-    row_filter = None if (spec.meter_ids is not None and layout.meter_first) else layout.row_filter(spec.start, spec.end)
-    decoder = _Decoder(spec, layout)
+    layout = KeyLayout.of(hb)
+    plan = plan_task(task, layout, spec.strategy, spec.start, spec.end, spec.meter_ids)
+    if plan.strategy == "gets":
+        step = max(hb.batch_size, 1)
+        items: list[Any] = [plan.keys[i:i + step] for i in range(0, len(plan.keys), step)]
+    else:
+        items = list(plan.ranges)
+    # gets and meter ranges touch only the listed meters; other plans see every meter of the window
+    wanted = spec.meter_ids if plan.strategy in ("day_ranges", "filter") else None
+    decoder = _Decoder(spec, layout, wanted)
     transient = _transient_errors()
-    attempt, i, resume = 0, 0, None
-    while i < len(ranges):
+    attempt, i, resume, got = 0, 0, None, 0
+    n_scans = n_filtered = n_gets = 0
+    while i < len(items):
         conn = scanner = None
         try:
             conn = connect(hb)
             table = conn.table(hb.table)
-            while i < len(ranges):
-                lo, hi = ranges[i]
-                scanner = table.scan(
-                    row_start=resume or lo or None, row_stop=hi or None, columns=[spec.family],
-                    filter=row_filter, batch_size=hb.batch_size,
-                )
-                for key, data in scanner:
-                    decoder.add(key, data)
-                    resume = key + b"\x00"
-                    if decoder.cells >= 200_000:
-                        yield decoder.flush()
-                scanner = None
-                i, resume = i + 1, None
+            while i < len(items):
+                if plan.strategy == "gets":
+                    n_gets += 1
+                    for key, data in table.rows(list(items[i]), columns=[spec.family]):
+                        decoder.add(key, data)
+                else:
+                    lo, hi = items[i]
+                    limit = plan.rows_per_range - got if plan.rows_per_range else None
+                    if limit is None or limit > 0:
+                        n_scans += 1
+                        n_filtered += plan.row_filter is not None
+                        scanner = _scan_rows(table, resume or lo, hi, spec.family, plan.row_filter,
+                                             hb.batch_size, limit)
+                        for key, data in scanner:
+                            decoder.add(key, data)
+                            resume, got = key + b"\x00", got + 1
+                            if decoder.cells >= 200_000:
+                                yield decoder.flush()
+                        scanner = None
+                if decoder.cells >= 200_000:
+                    yield decoder.flush()
+                i, resume, got = i + 1, None, 0
             attempt = 0
         except transient as e:
             attempt += 1
@@ -508,6 +806,16 @@ def _scan_task(task: ScanTask, spec: _ScanSpec) -> Iterator[pd.DataFrame]:
                     scanner.close()
             if conn is not None:
                 conn.close()
+    if decoder.skipped_rows:
+        log.warning("HBase %s of region %s: %d rows of %d meters outside the meter list skipped", spec.kind,
+                    task.region, decoder.skipped_rows, len(decoder.skipped_meters))
+    if stats is not None:
+        stats.scans.add(n_scans)
+        stats.filtered_scans.add(n_filtered)
+        stats.gets.add(n_gets)
+        stats.rows.add(decoder.rows)
+        stats.skipped_rows.add(decoder.skipped_rows)
+        stats.skipped_meters.add(decoder.skipped_meters)
     if decoder.cells:
         yield decoder.flush()
 
@@ -515,14 +823,17 @@ def _scan_task(task: ScanTask, spec: _ScanSpec) -> Iterator[pd.DataFrame]:
 class _Decoder:
     """Accumulates scanned rows and turns them into output frames, vectorised."""
 
-    def __init__(self, spec: _ScanSpec, layout: KeyLayout) -> None:
+    def __init__(self, spec: _ScanSpec, layout: KeyLayout, wanted: Iterable[str] | None) -> None:
         self.spec = spec
         self.parser = layout.parser
         self.prefix_len = len(spec.family) + 1
         fam = spec.family + b":"
         self.qmap = {fam + q: i for i, q in enumerate(interval_qualifiers(spec.hb.intervals_per_day))}
         self.step_ns = (1440 // spec.hb.intervals_per_day) * _NS_PER_MIN
-        self.wanted = set(spec.meter_ids) if spec.meter_ids is not None else None
+        self.wanted = set(wanted) if wanted is not None else None
+        self.rows = 0
+        self.skipped_rows = 0
+        self.skipped_meters: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -540,9 +851,11 @@ class _Decoder:
             return
         day = m.group("day").decode()
         meter = m.group("meter").decode()
-        # The server already filtered by day; this guards layouts it could not filter.
         if self.wanted is not None and meter not in self.wanted:
+            self.skipped_rows += 1
+            self.skipped_meters.add(meter)
             return
+        # The server already bounded the day; this guards plans it could not bound.
         if not (f"{self.spec.start:%Y%m%d}" <= day <= f"{self.spec.end:%Y%m%d}"):
             return
         self.meters.append(meter)
@@ -551,6 +864,7 @@ class _Decoder:
         self.quals.extend(data.keys())
         self.values.extend(data.values())
         self.cells += len(data)
+        self.rows += 1
 
     def flush(self) -> pd.DataFrame:
         counts = np.asarray(self.counts, dtype=np.int64)
@@ -643,6 +957,7 @@ def _read(
     start: dt.date,
     end: dt.date,
     meter_ids: Iterable[str] | None,
+    stats: ScanStats | None = None,
 ) -> DataFrame:
     if end < start:
         raise ValueError(f"empty day window: start {start} is after end {end}")
@@ -656,14 +971,23 @@ def _read(
             )
         return read_readings_connector(spark, hb, start, end, meter_ids)
     meters = tuple(sorted(set(meter_ids))) if meter_ids is not None else None
+    layout = KeyLayout.of(hb)
+    strategy = choose_strategy(layout, hb.scan, meters is not None, (end - start).days + 1, hb.get_max_days)
     tasks = region_tasks(table_regions(hb), hb.tasks_per_region)
-    spec = _ScanSpec(hb=hb, kind=kind, start=start, end=end, meter_ids=meters)
-    log.info("HBase %s %s..%s: %d scan tasks over table %s", kind, start, end, len(tasks), hb.table)
+    spec = _ScanSpec(hb=hb, kind=kind, start=start, end=end, meter_ids=meters, strategy=strategy)
+    if stats is not None:
+        stats.strategy, stats.tasks = strategy, len(tasks)
+    log.info("HBase %s %s..%s: %d scan tasks over table %s, strategy %s%s", kind, start, end, len(tasks), hb.table,
+             strategy, f" ({len(meters)} meters)" if meters is not None else "")
+    if strategy == "filter":
+        log.warning("HBase %s %s..%s: the row-key regex reads every row of table %s on the region servers "
+                    "(hbase.scan=%s%s)", kind, start, end, hb.table, hb.scan,
+                    "" if meters is not None else ", no meter list")
 
     def scan_partition(frames: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for frame in frames:
             for task_id in frame["task"]:
-                yield from _scan_task(tasks[int(task_id)], spec)
+                yield from _scan_task(tasks[int(task_id)], spec, stats)
 
     seeds = spark.sparkContext.parallelize([(i,) for i in range(len(tasks))], max(len(tasks), 1))
     return spark.createDataFrame(seeds, "task int").mapInPandas(scan_partition, schema=schema)
@@ -675,15 +999,18 @@ def read_readings(
     start: dt.date,
     end: dt.date,
     meter_ids: Iterable[str] | None = None,
+    stats: ScanStats | None = None,
 ) -> DataFrame:
     """Readings of the days [start, end] (inclusive) as ``schemas.READINGS_SCHEMA``.
 
     Args:
         spark: active session.
-        hb: HBase settings (server, layout, parallelism, retries, reader).
+        hb: HBase settings (server, layout, scan strategy, parallelism, retries, reader).
         start: first day.
         end: last day (inclusive).
-        meter_ids: only these meters (one key range per meter); ``None`` = all.
+        meter_ids: only these meters (multi-gets or one key range per meter on a
+            meter-first table, see ``choose_strategy``); ``None`` = all.
+        stats: filled with what the scans asked of HBase once an action has run.
 
     Returns:
         A lazy DataFrame; each action runs the scans again (cache or write it once).
@@ -691,9 +1018,10 @@ def read_readings(
     Raises:
         HbaseReadError: the server failed beyond the retries (when listing regions
             here; when scanning, inside the Spark job).
+        ConfigError: ``hbase.scan=meters`` without ``meter_ids`` on a meter-first table.
         ValueError: the window is empty or the table does not exist.
     """
-    return _read(spark, hb, "readings", start, end, meter_ids)
+    return _read(spark, hb, "readings", start, end, meter_ids, stats)
 
 
 def read_events(
@@ -702,12 +1030,13 @@ def read_events(
     start: dt.date,
     end: dt.date,
     meter_ids: Iterable[str] | None = None,
+    stats: ScanStats | None = None,
 ) -> DataFrame:
     """Alarms of the days [start, end] (inclusive) as ``schemas.EVENTS_SCHEMA``.
 
-    Same arguments, parallelism and errors as ``read_readings``.
+    Same arguments, strategies, parallelism and errors as ``read_readings``.
     """
-    return _read(spark, hb, "events", start, end, meter_ids)
+    return _read(spark, hb, "events", start, end, meter_ids, stats)
 
 
 # ------------------------------------------------- hbase-spark connector path
@@ -746,7 +1075,7 @@ def read_readings_connector(
     """
     from pyspark.sql import functions as F
 
-    layout = KeyLayout(hb.key_pattern)
+    layout = KeyLayout.of(hb)
     reader = (
         spark.read.format(hb.connector_format)
         .option("hbase.table", hb.table)
@@ -757,7 +1086,7 @@ def read_readings_connector(
     if hb.zookeeper_quorum:
         reader = reader.option("hbase.zookeeper.quorum", hb.zookeeper_quorum)
     wide = reader.load()
-    if meter_ids is not None and layout.meter_first:
+    if meter_ids is not None and layout.meter_major:
         cond = None
         for meter in sorted(set(meter_ids)):
             lo = layout.key(meter, start).decode()
@@ -767,9 +1096,10 @@ def read_readings_connector(
         if cond is not None:
             wide = wide.where(cond)
     parser = layout._regex("(.+?)", r"(\d{8})")
+    meter_group, day_group = layout.group_order()
     wide = wide.select(
-        F.regexp_extract("rowkey", parser, 1).alias("meter_id"),
-        F.to_date(F.regexp_extract("rowkey", parser, 2), "yyyyMMdd").alias("day"),
+        F.regexp_extract("rowkey", parser, meter_group).alias("meter_id"),
+        F.to_date(F.regexp_extract("rowkey", parser, day_group), "yyyyMMdd").alias("day"),
         *[F.col(f"i{q.decode()}") for q in interval_qualifiers(hb.intervals_per_day)],
     ).where(F.col("day").between(F.lit(start), F.lit(end)))
     if meter_ids is not None:
