@@ -35,7 +35,9 @@ def pipeline(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     cfg = make_config(root, "generate.customers=2500")
     generate.run(cfg)
-    codes = {job: run_job(job, root, "generate.customers=2500", "score.scored_on=2026-10-01") for job in JOBS}
+    # train with base.yaml's unlabelled negatives (the test profile keeps them off for its tiny lakes)
+    codes = {job: run_job(job, root, "generate.customers=2500", "score.scored_on=2026-10-01",
+                          "train.unlabelled_share=10") for job in JOBS}
     return root, cfg, codes
 
 
@@ -91,8 +93,10 @@ def test_mlflow_registry_holds_the_model_with_metrics(pipeline):
     for name in ("f1", "precision", "recall", "accuracy", "pr_auc", "roc_auc", "fpr", "tpr", "precision_at_k"):
         assert f"test_{name}" in metrics
     params = dict(con.execute("select key, value from params where run_uuid=?", (run_id,)).fetchall())
-    for table in ("training_set", "bills", "customers", "inspections"):
+    for table in ("training_set", "bills", "customers", "inspections", "monthly_features"):
         assert f"data.{table}.version" in params
+    # never-inspected customers joined the training split as down-weighted negatives
+    assert int(params["n_train_unlabelled"]) > int(params["n_train"]) // 2 and params["unlabelled_weight"] == "0.3"
 
 
 def test_model_carries_the_categories_learned_in_training(pipeline):
