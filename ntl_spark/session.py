@@ -115,14 +115,22 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
+    # Options of a driver JVM this process starts itself (jobs that build their session after other work,
+    # e.g. demo and simulate, run without spark-submit.sh's options): the shipped log4j2 configuration too.
+    # Under spark-submit the JVM runs already and these come from ntl_spark.submit.
+    driver_opts = "-Doracle.jdbc.timezoneAsRegion=false"
+    log4j = Path(__file__).resolve().parent.parent / "conf" / "log4j2.properties"
+    if log4j.is_file():
+        driver_opts += f" -Dlog4j2.configurationFile=file:{log4j}"
     if local_metastore(cfg):
         # the embedded Hive metastore (Derby) in the driver, at paths.metastore; a cluster whose
         # paths.metastore is a URI (paths.root on HDFS) uses its own metastore (hive-site.xml)
+        driver_opts = f"-Dderby.system.home={metastore}_derby {driver_opts}"
         builder = (
             builder.config("spark.sql.catalogImplementation", "hive")
             .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true")
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}_derby -Doracle.jdbc.timezoneAsRegion=false")
         )
+    builder = builder.config("spark.driver.extraJavaOptions", driver_opts)
     if sc.master.startswith("local"):
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if jars:
