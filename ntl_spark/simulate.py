@@ -102,7 +102,7 @@ def plot(months: list[dict[str, Any]], folder: Path) -> list[Path]:
         if m["retrained"]:
             ax.axvline(i + 0.5, color="#999", linestyle="--")
     ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels)
+    ax.set_xticklabels(labels, rotation=45, ha="right")
     ax.set_ylim(bottom=0)
     ax.set_ylabel("hit rate (irregular / labelled)")
     ax.set_title("Closed-loop simulation: hit rate per arm (dashed: retrained after)")
@@ -117,7 +117,7 @@ def plot(months: list[dict[str, Any]], folder: Path) -> list[Path]:
         ax.bar([i + j * width for i in range(len(months))],
                [m["arms"].get(arm, {}).get("recovered_kwh", 0.0) for m in months], width=width, label=arm)
     ax.set_xticks([i + width / 2 for i in range(len(months))])
-    ax.set_xticklabels(labels)
+    ax.set_xticklabels(labels, rotation=45, ha="right")
     ax.set_ylabel("recovered kWh")
     ax.set_title("Closed-loop simulation: recovered kWh per arm")
     ax.legend()
