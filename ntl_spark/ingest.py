@@ -573,12 +573,6 @@ def period_filter(column: str, start: dt.date | None, end: dt.date | None) -> Co
     return cond
 
 
-def _sql_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
-    if is_ts:
-        return f"{column} >= '{start.isoformat()} 00:00:00' AND {column} < '{(end + dt.timedelta(days=1)).isoformat()} 00:00:00'"
-    return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
-
-
 # -------------------------------------------------------------------- sources
 @dataclass(frozen=True)
 class MeterList:
@@ -859,7 +853,7 @@ def ingest_table(
                 lo = lo or (bounds[0].date() if isinstance(bounds[0], dt.datetime) else bounds[0])
                 hi = hi or (bounds[1].date() if isinstance(bounds[1], dt.datetime) else bounds[1])
             if lo is not None and hi is not None:
-                where = _sql_window(period_col, lo, hi, period_col == "ts")
+                where = lakehouse.day_window(period_col, lo, hi, period_col == "ts")
                 replaced = (lo, hi)
         # Re-ingesting a period replaces exactly that period; customers are a snapshot.
         # A source that gave no rows never replaces anything: the table keeps its rows.

@@ -18,6 +18,7 @@ its previous version.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,16 @@ def _same_type(a: T.DataType, b: T.DataType) -> bool:
     if isinstance(a, T.MapType) and isinstance(b, T.MapType):
         return _same_type(a.keyType, b.keyType) and _same_type(a.valueType, b.valueType)
     return type(a) is type(b) and a.simpleString() == b.simpleString()
+
+
+def day_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
+    """SQL predicate keeping the days [start, end] of ``column``: a timestamp (local days of the session
+    time zone) when ``is_ts``, else a date. The ingest replaces readings by it and readings_daily
+    re-reads them by it, so both see the same rows."""
+    if is_ts:
+        return (f"{column} >= '{start.isoformat()} 00:00:00' AND "
+                f"{column} < '{(end + dt.timedelta(days=1)).isoformat()} 00:00:00'")
+    return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
 
 
 def write(

@@ -590,14 +590,7 @@ def refresh_plan(built_from: int | None, current: int, commits: Mapping[int, str
 
 
 def _day_predicate(column: str, windows: Sequence[tuple[dt.date, dt.date]], is_ts: bool) -> str:
-    parts = []
-    for lo, hi in windows:
-        if is_ts:
-            parts.append(f"({column} >= '{lo.isoformat()} 00:00:00' AND "
-                         f"{column} < '{(hi + dt.timedelta(days=1)).isoformat()} 00:00:00')")
-        else:
-            parts.append(f"({column} >= '{lo.isoformat()}' AND {column} <= '{hi.isoformat()}')")
-    return " OR ".join(parts)
+    return " OR ".join(f"({lakehouse.day_window(column, lo, hi, is_ts)})" for lo, hi in windows)
 
 
 def _readings_changes(spark: SparkSession, cfg: Config, rpath: str, built_from: int,
