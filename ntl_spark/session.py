@@ -25,6 +25,8 @@ if not REPO_ROOT.is_dir():
     # imported from the package zip (--py-files, ahead of the checkout on a client-mode driver's
     # path): spark-submit.sh runs from the checkout
     REPO_ROOT = Path.cwd()
+# Spark's JVM logging for the jobs (WARN and up, known noise off): handed to every driver and executor.
+LOG4J = REPO_ROOT / "conf" / "log4j2.properties"
 
 
 def jar_paths(jars_dir: str) -> list[str]:
@@ -42,6 +44,18 @@ def jar_paths(jars_dir: str) -> list[str]:
             f"no Delta jar in {folder}: run scripts/fetch-jars.sh (spark.jars_dir={jars_dir!r})"
         )
     return jars
+
+
+def driver_java_options(cfg: Config, log4j: str | None, derby: bool) -> str:
+    """The driver JVM's options: Oracle JDBC's time zone handling, the log4j2 configuration (``log4j``: a
+    ``file:`` URI or a name in the working directory; None = Spark's default) and, when ``derby`` and the
+    embedded metastore is used (:func:`local_metastore`), Derby's home beside ``paths.metastore``."""
+    opts = ["-Doracle.jdbc.timezoneAsRegion=false"]
+    if log4j:
+        opts.append(f"-Dlog4j2.configurationFile={log4j}")
+    if derby and local_metastore(cfg):
+        opts.append(f"-Dderby.system.home={cfg.paths.resolve('metastore')}_derby")
+    return " ".join(opts)
 
 
 def local_metastore(cfg: Config) -> bool:
@@ -115,22 +129,18 @@ def build_session(cfg: Config, app_name: str | None = None) -> SparkSession:
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
-    # Options of a driver JVM this process starts itself (jobs that build their session after other work,
-    # e.g. demo and simulate, run without spark-submit.sh's options): the shipped log4j2 configuration too.
-    # Under spark-submit the JVM runs already and these come from ntl_spark.submit.
-    driver_opts = "-Doracle.jdbc.timezoneAsRegion=false"
-    log4j = Path(__file__).resolve().parent.parent / "conf" / "log4j2.properties"
-    if log4j.is_file():
-        driver_opts += f" -Dlog4j2.configurationFile=file:{log4j}"
     if local_metastore(cfg):
         # the embedded Hive metastore (Derby) in the driver, at paths.metastore; a cluster whose
         # paths.metastore is a URI (paths.root on HDFS) uses its own metastore (hive-site.xml)
-        driver_opts = f"-Dderby.system.home={metastore}_derby {driver_opts}"
         builder = (
             builder.config("spark.sql.catalogImplementation", "hive")
             .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true")
         )
-    builder = builder.config("spark.driver.extraJavaOptions", driver_opts)
+    # Options of a driver JVM this process starts itself (jobs that build their session after other work,
+    # e.g. demo and simulate, run without spark-submit.sh's options): the same as ntl_spark.submit gives.
+    # Under spark-submit the JVM runs already with them.
+    log4j = f"file:{LOG4J}" if LOG4J.is_file() else None
+    builder = builder.config("spark.driver.extraJavaOptions", driver_java_options(cfg, log4j, derby=True))
     if sc.master.startswith("local"):
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if jars:

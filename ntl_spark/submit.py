@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ntl_spark.cli import parse_args
 from ntl_spark.config import Config, ConfigError, load_config
-from ntl_spark.session import REPO_ROOT, executor_env_conf, jar_paths, local_metastore
+from ntl_spark.session import LOG4J, REPO_ROOT, driver_java_options, executor_env_conf, jar_paths
 
 
 def _zip_bytes() -> bytes:
@@ -69,7 +69,7 @@ def shipped_files(cfg: Config) -> list[Path]:
     directory there.
     """
     conf = REPO_ROOT / "conf"
-    files = [conf / "log4j2.properties"]
+    files = [LOG4J]
     if cfg.spark.deploy_mode == "cluster":
         files += [conf / "base.yaml", conf / f"{cfg.env}.yaml"]
     return files
@@ -87,13 +87,8 @@ def submit_args(cfg: Config, job: str, python: str | None = None) -> list[str]:
     files = shipped_files(cfg)
     log4j = files[0]
     cluster = sc.deploy_mode == "cluster"
-    driver_opts = "-Doracle.jdbc.timezoneAsRegion=false"
-    if cluster:  # the driver's container has the file in its working directory, like an executor
-        driver_opts += " -Dlog4j2.configurationFile=log4j2.properties"
-    else:
-        driver_opts += f" -Dlog4j2.configurationFile=file:{log4j}"
-        if local_metastore(cfg):
-            driver_opts += f" -Dderby.system.home={cfg.paths.resolve('metastore')}_derby"
+    # a cluster-mode driver's container has the file in its working directory, like an executor
+    driver_opts = driver_java_options(cfg, log4j.name if cluster else f"file:{log4j}", derby=not cluster)
     args = [
         "--master", sc.master,
         "--deploy-mode", sc.deploy_mode,
