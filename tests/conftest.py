@@ -65,18 +65,28 @@ def service_overrides(env: dict[str, str]) -> list[str]:
     ]
 
 
+def start_services(what: str) -> dict[str, str]:
+    """``scripts/services.sh start <what>`` (idempotent), HBase's admin tool pointed at this checkout's
+    jars and hbase-site.xml (hbase.create_table runs it); the services' environment (``services_env``).
+
+    A failure to start raises with the script's output.
+    """
+    done = subprocess.run([str(SERVICES), "start", what], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/services.sh start {what} failed ({done.returncode}):\n{done.stdout}\n"
+                           f"{done.stderr}")
+    env = services_env()
+    os.environ.setdefault("NTL_HBASE_CONF", env["NTL_HBASE_CONF"])
+    os.environ.setdefault("NTL_HBASE_LIB", env["NTL_HBASE_LIB"])
+    return env
+
+
 @pytest.fixture(scope="session")
 def services(test_root: Path) -> Config:
     """Start HBase and PostgreSQL (idempotent); the test configuration pointing at them.
 
     A failure to start errors the tests with the script's output.
     """
-    done = subprocess.run([str(SERVICES), "start", "all"], capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/services.sh start failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    env = services_env()
-    # hbase.create_table runs the HBase admin tool against this checkout's jars and hbase-site.xml.
-    os.environ.setdefault("NTL_HBASE_CONF", env["NTL_HBASE_CONF"])
-    os.environ.setdefault("NTL_HBASE_LIB", env["NTL_HBASE_LIB"])
+    env = start_services("all")
     os.environ.setdefault("NTL_JDBC_PASSWORD", "ntl")
     return make_config(test_root / "services", *service_overrides(env))

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from ntl_spark import lakehouse, schemas
 from ntl_spark.config import Config, HbaseConf
 from ntl_spark.ingest import hbase_meters, read_source
 from ntl_spark.io import hbase
-from tests.conftest import SERVICES, make_config, services_env
+from tests.conftest import make_config, start_services
 from tests.integration.test_sources import checksum, make_readings
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -41,12 +40,7 @@ DAY_FIRST = "{salt}|{yyyymmdd}|{meter_id}"
 @pytest.fixture(scope="module")
 def hbase_cfg(test_root: Path) -> Config:
     """The test configuration pointing at this checkout's HBase (started if it is not running)."""
-    done = subprocess.run([str(SERVICES), "start", "hbase"], capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/services.sh start hbase failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    env = services_env()
-    os.environ.setdefault("NTL_HBASE_CONF", env["NTL_HBASE_CONF"])
-    os.environ.setdefault("NTL_HBASE_LIB", env["NTL_HBASE_LIB"])
+    env = start_services("hbase")
     return make_config(test_root / "dayrange", f"hbase.host={env['NTL_SERVICES_HOST']}",
                        f"hbase.port={env['NTL_HBASE_THRIFT_PORT']}")
 
