@@ -469,9 +469,17 @@ class FeaturesConf:
     reference_month: str  # empty = the last billed month in the bills table
     min_history_months: int
     label_lookback_months: int
+    interval_days: int  # smart-meter profile aggregates over these days; 0 = off
+    interval_recent_days: int
+    interval_zero_kwh: float
 
     def validate(self) -> None:
         _check(1 <= self.months <= 120, "features.months", self.months, "must be in [1, 120]")
+        _check(self.interval_days >= 0, "features.interval_days", self.interval_days, "must be >= 0")
+        if self.interval_days:
+            _check(0 < self.interval_recent_days < self.interval_days, "features.interval_recent_days",
+                   self.interval_recent_days, "must be in (0, features.interval_days)")
+        _check(self.interval_zero_kwh >= 0, "features.interval_zero_kwh", self.interval_zero_kwh, "must be >= 0")
         _check(self.min_history_months >= 1, "features.min_history_months", self.min_history_months, "must be >= 1")
         if self.reference_month:
             _parse_month("features.reference_month", self.reference_month)

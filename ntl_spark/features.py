@@ -18,6 +18,7 @@ measured on or after the inspection reaches its features.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import warnings
@@ -295,7 +296,7 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
         (all doubles; NaN where undefined, e.g. no bill in the window).
     """
     cols = schemas.consumption_columns(months)
-    later = {"kwh_per_kw", "months_connected", *alarm_columns()}  # added by build_features
+    later = {"kwh_per_kw", "months_connected", *alarm_columns(), *INTERVAL_COLUMNS}  # added by build_features
     derived = [d for d in schemas.DERIVED if d not in later]
     schema = T.StructType(
         [T.StructField("customer_id", T.StringType()), T.StructField("reference_month", T.DateType())]
@@ -343,6 +344,100 @@ def alarm_counts(events: DataFrame, customers: DataFrame, keys: DataFrame, month
         .select("customer_id", "reference_month", *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) for c in alarm_columns()])
 
 
+@dataclasses.dataclass(frozen=True)
+class IntervalWindow:
+    """What :func:`interval_profile` aggregates: ``days`` up to the reference month's end, the last
+    ``recent_days`` of them against the rest, intervals at or below ``zero_kwh`` counted as zero."""
+
+    days: int
+    recent_days: int
+    zero_kwh: float
+
+
+INTERVAL_COLUMNS = ("night_day_ratio", "base_load_share", "profile_cv", "zero_interval_share", "day_zero_share",
+                    "interval_recent_ratio", "readings_per_day")
+
+
+def interval_profile(readings: DataFrame, customers: DataFrame, keys: DataFrame, days: int, recent_days: int,
+                     zero_kwh: float, night_hours: tuple[int, int] = (0, 6),
+                     day_hours: tuple[int, int] = (10, 16)) -> DataFrame:
+    """Aggregates of a smart meter's interval readings over the ``days`` days up to the end of the reference month.
+
+    What monthly bills cannot show: when in the day the energy is used. Night-only
+    theft lowers the night against the day; a bypass above a threshold or a
+    hook-up that leaves a flat level flattens the daily profile; rooftop panels
+    make the import drop to zero around midday (an honest look-alike that the
+    monthly drop alone confuses with theft); a stopped meter records zeros.
+
+    Point-in-time: the window ends on the last day of the reference month, so
+    readings from the inspection's month on never reach its label. Hours are
+    local (``spark.sql.session.timeZone``), as in the DeepDAICE windows.
+
+    Args:
+        readings: bronze readings (meter_id, ts, kwh).
+        customers: bronze customers (customer_id, meter_id; null meter = no smart meter).
+        keys: customer_id, reference_month.
+        days: window length in days.
+        recent_days: the last days compared with the rest of the window.
+        zero_kwh: an interval at or below this counts as zero.
+        night_hours, day_hours: [from, to) local hours of the night and of the middle of the day.
+
+    Returns:
+        customer_id, reference_month and :data:`INTERVAL_COLUMNS`, for the keys with
+        a smart meter and at least one reading in the window (others absent: null after a left join):
+        ``night_day_ratio`` mean interval kWh at night / in the middle of the day;
+        ``base_load_share`` the lowest hour of the mean daily profile / its mean;
+        ``profile_cv`` the profile's coefficient of variation (low = flat);
+        ``zero_interval_share`` and ``day_zero_share`` intervals at or below ``zero_kwh``,
+        all day and in the middle of the day; ``interval_recent_ratio`` mean of the last
+        ``recent_days`` days / mean of the earlier days; ``readings_per_day`` readings kept over
+        the window's days (coverage: gaps and a meter that stopped reporting lower it).
+    """
+    if days < 1 or not 0 < recent_days < days:
+        raise ValueError(f"interval_profile: need days >= 1 and 0 < recent_days < days, got {days}, {recent_days}")
+    eps = 0.01
+    meters = keys.select("customer_id", "reference_month").distinct().join(
+        customers.where(F.col("meter_id").isNotNull()).select("customer_id", "meter_id"), "customer_id")
+    end = F.last_day("reference_month")
+    day = F.to_date("ts")
+    rows = meters.join(readings.select("meter_id", "ts", "kwh"), "meter_id").where(
+        (day > F.date_sub(end, days)) & (day <= end) & F.col("kwh").isNotNull())
+    hour = F.hour("ts")
+    recent = day > F.date_sub(end, recent_days)
+    zero = (F.col("kwh") <= F.lit(zero_kwh)).cast("double")
+    per_hour = rows.groupBy("customer_id", "reference_month", hour.alias("hour")).agg(
+        F.sum("kwh").alias("s"), F.count("kwh").alias("n"),
+        F.sum(F.when(recent, F.col("kwh"))).alias("rs"), F.count(F.when(recent, F.col("kwh"))).alias("rn"),
+        F.sum(zero).alias("z"),
+    )
+    hr = F.col("hour")
+    night = (hr >= night_hours[0]) & (hr < night_hours[1])
+    mid = (hr >= day_hours[0]) & (hr < day_hours[1])
+    mean_h = F.col("s") / F.col("n")
+
+    def mean_where(cond: Any) -> Any:
+        return F.sum(F.when(cond, F.col("s"))) / F.sum(F.when(cond, F.col("n")))
+
+    agg = per_hour.groupBy("customer_id", "reference_month").agg(
+        mean_where(night).alias("_night"), mean_where(mid).alias("_mid"),
+        F.min(mean_h).alias("_pmin"), F.avg(mean_h).alias("_pmean"), F.stddev_pop(mean_h).alias("_pstd"),
+        (F.sum("z") / F.sum("n")).alias("zero_interval_share"),
+        (F.sum(F.when(mid, F.col("z"))) / F.sum(F.when(mid, F.col("n")))).alias("day_zero_share"),
+        F.sum("rs").alias("_rs"), F.sum("rn").alias("_rn"), F.sum("s").alias("_s"), F.sum("n").alias("_n"),
+    )
+    earlier_mean = (F.col("_s") - F.coalesce(F.col("_rs"), F.lit(0.0))) / (F.col("_n") - F.col("_rn"))
+    return agg.select(
+        "customer_id", "reference_month",
+        ((F.col("_night") + eps) / (F.col("_mid") + eps)).alias("night_day_ratio"),
+        ((F.col("_pmin") + eps) / (F.col("_pmean") + eps)).alias("base_load_share"),
+        (F.col("_pstd") / (F.col("_pmean") + eps)).alias("profile_cv"),
+        "zero_interval_share", "day_zero_share",
+        F.when(F.col("_n") > F.col("_rn"), (F.col("_rs") / F.col("_rn") + eps) / (earlier_mean + eps))
+        .alias("interval_recent_ratio"),
+        (F.col("_n") / F.lit(float(days))).alias("readings_per_day"),
+    )
+
+
 def customer_attributes(customers: DataFrame) -> DataFrame:
     """Per customer: the categorical attributes as they are, status, connection date and contracted power.
 
@@ -360,6 +455,7 @@ def customer_attributes(customers: DataFrame) -> DataFrame:
 
 def build_features(
     bills: DataFrame, customers: DataFrame, keys: DataFrame, months: int, events: DataFrame | None = None,
+    readings: DataFrame | None = None, interval: IntervalWindow | None = None,
 ) -> DataFrame:
     """Feature rows for (customer_id, reference_month) keys, with C1..CN as columns.
 
@@ -369,6 +465,9 @@ def build_features(
         keys: customer_id, reference_month (+ any extra columns, kept).
         months: series length.
         events: bronze events (smart-meter alarms); None = alarm counts missing.
+        readings: bronze interval readings; with ``interval``, the smart-meter profile
+            aggregates (:func:`interval_profile`); None = those columns missing.
+        interval: the window of those aggregates (None: not computed).
 
     Returns:
         ``keys`` columns + the categorical attributes (``schemas.CUSTOMER_CATEGORICAL``),
@@ -383,6 +482,11 @@ def build_features(
         feats = feats.join(alarm_counts(events, customers, keys), ["customer_id", "reference_month"], "left")
     else:
         feats = feats.select("*", *[F.lit(None).cast("double").alias(c) for c in alarm_columns()])
+    if readings is not None and interval is not None:
+        profile = interval_profile(readings, customers, keys, interval.days, interval.recent_days, interval.zero_kwh)
+        feats = feats.join(profile, ["customer_id", "reference_month"], "left")
+    else:
+        feats = feats.select("*", *[F.lit(None).cast("double").alias(c) for c in INTERVAL_COLUMNS])
     return (
         keys.join(feats, ["customer_id", "reference_month"], "left")
         .join(attrs, "customer_id", "inner")
@@ -415,19 +519,22 @@ def training_rows(
     min_history_months: int,
     first_month: dt.date | None = None,
     events: DataFrame | None = None,
+    readings: DataFrame | None = None,
+    interval: IntervalWindow | None = None,
 ) -> DataFrame:
     """Labelled rows for training under the point-in-time rule.
 
     Args:
         first_month: drop inspections whose reference month is earlier.
         events: smart-meter alarms for the alarm counts (None = missing).
+        readings, interval: interval readings and the window of their aggregates (None = missing).
         min_history_months: drop labels with fewer billed months than this
             before the inspection (not enough history to learn from).
     """
     keys = reference_keys_for_inspections(inspections)
     if first_month is not None:
         keys = keys.where(F.col("reference_month") >= F.lit(first_month))
-    feats = build_features(bills, customers, keys, months, events)
+    feats = build_features(bills, customers, keys, months, events, readings, interval)
     cols = schemas.consumption_columns(months)
     billed = sum((F.col(c).isNotNull().cast("int") for c in cols), F.lit(0))
     return feats.where(billed >= min_history_months)
@@ -467,6 +574,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if alarms is not None:
         inputs[schemas.EVENTS] = alarms
     events = alarms.df if alarms is not None else None
+    interval = None
+    readings = None
+    if fc.interval_days:
+        pinned = lakehouse.read_optional(spark, paths.table(schemas.READINGS))  # smart-meter curves, when ingested
+        if pinned is not None:
+            inputs[schemas.READINGS] = pinned
+            readings = pinned.df
+            interval = IntervalWindow(fc.interval_days, fc.interval_recent_days, fc.interval_zero_kwh)
     ref = dt.date.fromisoformat(fc.reference_month) if fc.reference_month else latest_month(bills)
     outcomes = lakehouse.read_optional(spark, paths.table(schemas.OUTCOMES_TABLE))  # the labels' field arms
     if outcomes is not None:
@@ -474,7 +589,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
     lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
-    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events).select("*", lineage)
+    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events, readings,
+                             interval).select("*", lineage)
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
     mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
                                  where=f"reference_month = '{ref.isoformat()}'", partition_by=("reference_month",))
@@ -482,7 +598,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
     train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first,
-                          events).select("*", lineage)
+                          events, readings, interval).select("*", lineage)
     train = attach_arms(train, outcomes.df if outcomes is not None else None)
     # The training set is rebuilt whole from every labelled inspection each run (labels arrive late).
     ts_version = lakehouse.write(train, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, replace_layout=True)

@@ -235,6 +235,9 @@ DERIVED = (
     "peer_ratio_12", "peer_drop_6_yoy", "peer_corr_12",
     # smart-meter alarms of the last 3 months per event code (features.alarm_counts; null = no smart meter)
     *(f"alarms_3m_{code.lower()}" for code in EVENT_CODES),
+    # smart meters: the daily profile of the interval readings (features.interval_profile; null = none)
+    "night_day_ratio", "base_load_share", "profile_cv", "zero_interval_share", "day_zero_share",
+    "interval_recent_ratio", "readings_per_day",
 )
 # Numeric customer attributes the model reads as they are.
 CUSTOMER_NUMERIC = ("contracted_kw",)

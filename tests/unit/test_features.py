@@ -174,3 +174,60 @@ def test_alarm_counts_cover_three_months_up_to_the_reference_month(spark):
     assert rows["C"].alarms_3m_cover_open is None  # no smart meter: unknown
     no_events = features.build_features(bills, cust, keys, 3).first()
     assert no_events.alarms_3m_power_fail is None
+
+
+def _hourly_readings(spark, meter, first, days, kwh_at):
+    """Hourly readings of ``meter`` for ``days`` days from ``first``; ``kwh_at(day_index, hour)``."""
+    from pyspark.sql import functions as F
+
+    # local wall-clock times, parsed in the session time zone as ingest reads them
+    rows = [(meter, f"{first + dt.timedelta(days=d)} {h:02d}:00:00", float(kwh_at(d, h)))
+            for d in range(days) for h in range(24)]
+    return spark.createDataFrame(rows, "meter_id string, ts string, kwh double").withColumn("ts", F.to_timestamp("ts"))
+
+
+def test_interval_profile_tells_night_theft_solar_and_a_flat_hookup_apart(spark):
+    cust = spark.createDataFrame(
+        [(c, f"M{c}", "smart", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active") for c in "NSF"]
+        + [("C", None, "conventional", "NORTE", "residential", 5.0, "A", None, None, D(2015, 1, 1), "active")],
+        schemas.CUSTOMERS_SCHEMA)
+    first = D(2026, 2, 1)  # 59 days up to the end of the reference month (March)
+
+    def night_theft(d, h):  # the night stops registering in the last 10 days
+        return 0.0 if (h < 6 and d >= 49) else 1.0
+
+    def solar(d, h):  # import falls to zero around midday
+        return 0.0 if 10 <= h < 16 else 1.0
+
+    def flat(d, h):  # a flat level, whatever the hour
+        return 0.5
+
+    readings = (_hourly_readings(spark, "MN", first, 59, night_theft)
+                .unionByName(_hourly_readings(spark, "MS", first, 59, solar))
+                .unionByName(_hourly_readings(spark, "MF", first, 59, flat))
+                # the inspection's month: never read for a March reference month
+                .unionByName(_hourly_readings(spark, "MF", D(2026, 4, 1), 5, lambda d, h: 99.0)))
+    keys = spark.createDataFrame([(c, D(2026, 3, 1)) for c in "NSFC"], "customer_id string, reference_month date")
+    win = features.IntervalWindow(days=20, recent_days=10, zero_kwh=0.0)
+    bills = bills_df(spark, [(c, D(2026, 3, 1), 100.0, 31, "actual") for c in "NSFC"])
+    rows = {r.customer_id: r for r in features.build_features(bills, cust, keys, 3, readings=readings,
+                                                              interval=win).collect()}
+    n, s, f = rows["N"], rows["S"], rows["F"]
+    # 20-day window: 10 days with the night, 10 without
+    assert n.night_day_ratio == pytest.approx((0.5 + 0.01) / 1.01)
+    assert n.zero_interval_share == pytest.approx(60 / 480)
+    assert n.interval_recent_ratio == pytest.approx((18 / 24 + 0.01) / 1.01)
+    assert s.day_zero_share == 1.0 and s.night_day_ratio == pytest.approx(1.01 / 0.01)
+    assert s.base_load_share == pytest.approx(0.01 / (18 / 24 + 0.01))
+    assert f.profile_cv == 0.0 and f.base_load_share == 1.0 and f.interval_recent_ratio == pytest.approx(1.0)
+    assert f.readings_per_day == 24.0  # the April readings stay out
+    assert rows["C"].night_day_ratio is None  # no smart meter: unknown
+    without = features.build_features(bills, cust, keys, 3).first()
+    assert without.night_day_ratio is None
+
+
+def test_interval_window_checks_its_days(spark):
+    with pytest.raises(ValueError, match="recent_days"):
+        features.interval_profile(spark.createDataFrame([], schemas.READINGS_SCHEMA),
+                                  spark.createDataFrame([], schemas.CUSTOMERS_SCHEMA),
+                                  spark.createDataFrame([], "customer_id string, reference_month date"), 10, 10, 0.0)
