@@ -339,6 +339,7 @@ class TimeValidation:
             ``score_<name>`` column per recipe; empty when ``problem`` is set.
         unlabelled: never-inspected negatives each recipe's early model trained with.
         unlabelled_month: the ``monthly_features`` month they were drawn from; None when none were.
+        negatives: where the early models' negatives came from, in words.
     """
 
     split: models.TimeSplit | None
@@ -347,6 +348,7 @@ class TimeValidation:
     late: pd.DataFrame = field(default_factory=pd.DataFrame)
     unlabelled: dict[str, int] = field(default_factory=dict)
     unlabelled_month: dt.date | None = None
+    negatives: str = ""
 
     @property
     def judged(self) -> bool:
@@ -386,11 +388,8 @@ class TimeValidation:
         c = self.counts
         rows = (f"; {c.early_rows} inspections before train, {c.late_rows} ({c.late_customers} customers, "
                 f"{c.late_positives} irregular) judge") if c is not None else ""
-        negatives = (f"; never-inspected negatives from monthly_features {self.unlabelled_month.isoformat()}"
-                     if self.unlabelled_month is not None else "; labelled inspections only (no monthly_features "
-                     "month before the cut-off, or no unlabelled negatives in the recipe)")
         text = f"cut-off {self.split.cutoff.isoformat()}: {self.split.describe()}{rows}"
-        return f"{text}: not judged, {self.problem}" if self.problem else text + negatives
+        return f"{text}: not judged, {self.problem}" if self.problem else f"{text}; {self.negatives}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"split": self.split.to_dict() if self.split else None, "problem": self.problem,
@@ -457,6 +456,9 @@ def validate_by_time(
     early, late = split.split(training_set)
 
     pool, month = None, None
+    negatives = "labelled inspections only (no recipe draws unlabelled negatives)"
+    if features is None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
+        negatives = "labelled inspections only (no monthly_features to draw unlabelled negatives from)"
     if features is not None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         before = features.where(F.col("reference_month") < F.lit(split.cutoff))
         row = before.agg(F.max("reference_month")).first()
@@ -464,7 +466,9 @@ def validate_by_time(
         if month is not None:
             inspected = training_set.select("customer_id").distinct()
             pool = before.where(F.col("reference_month") == F.lit(month)).join(inspected, "customer_id", "left_anti")
+            negatives = f"never-inspected negatives from monthly_features {month.isoformat()}"
         else:
+            negatives = "labelled inspections only (monthly_features holds no month before the cut-off)"
             log.warning("time-based validation: monthly_features holds no month before the cut-off %s: "
                         "the early models train on labelled inspections only", split.cutoff)
 
@@ -486,7 +490,7 @@ def validate_by_time(
         base = base.merge(scores.rename(columns={"score": f"score_{name}"}), on="inspection_id", how="left")
         fitted.append((name, recipe))
     used = month if pool is not None and any(unlabelled.values()) else None
-    return TimeValidation(split, None, counts, base, unlabelled, used)
+    return TimeValidation(split, None, counts, base, unlabelled, used, negatives)
 
 
 def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: Recipe,

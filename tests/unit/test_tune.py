@@ -76,6 +76,7 @@ def test_time_based_validation_trains_before_the_cut_off(spark):
     assert out["n"] == len(late) and out["positives"] == late.label.sum()
     assert sorted(timed.late.inspection_id) == sorted(late.inspection_id)
     assert out["n_train"] == len(df) - len(late) and out["n_unlabelled"] == 0
+    assert timed.describe().endswith("labelled inspections only (no recipe draws unlabelled negatives)")
     assert 0 <= out["precision_at_k"] <= 1 and "lift_over_rule" not in out  # 3 months: no year-before series
     # one side without both classes: nothing to report, no failure, and the reason says why
     flat = fitting.validate_by_time(spark, spark.createDataFrame(df.assign(label=0)), 3, recipe, cfg.rules)
