@@ -663,8 +663,15 @@ class BlessingConf:
     block_on_score_drift: bool  # refuse when the score PSI (held-out vs scoring) is above block
     heatmap_bins: int
     min_held_out_customers: int  # fewer customers held out by both models: no verdict (DataError)
+    # Which split's metrics the floor, the lift and the champion comparison use: time (recipes fitted
+    # before a cut-off, judged on later inspections) or random (the held-out customers); the other is reported.
+    split: str
+    min_lift_over_rule: float  # the gating split's precision@k over the rule's must reach this; 0 = off
 
     def validate(self) -> None:
+        _check(self.split in ("time", "random"), "validation.blessing.split", self.split, "must be time or random")
+        _check(self.min_lift_over_rule >= 0.0, "validation.blessing.min_lift_over_rule", self.min_lift_over_rule,
+               "must be >= 0")
         for key in ("max_pr_auc_drop", "max_precision_at_k_drop", "min_pr_auc"):
             value = getattr(self, key)
             _check(0.0 <= value <= 1.0, f"validation.blessing.{key}", value, "must be in [0, 1]")

@@ -3,6 +3,8 @@
 - :class:`CustomerSplit`: the held-out customers of a model (a salted hash of
   customer_id: the same for any seed, row order or partitioning), saved with
   the model so the split can be rebuilt for it later;
+- :class:`TimeSplit`: inspections before a cut-off month train, later ones
+  judge (the time-based validation of train and of the model gate);
 - :func:`load_daice`: a registered DAICE version: native booster, input
   columns and the categorical vocabulary learned at training;
   :func:`model_inputs` turns rows with raw categorical columns into the
@@ -104,6 +106,68 @@ class CustomerSplit:
         if int(d.get("buckets", SPLIT_BUCKETS)) != SPLIT_BUCKETS:
             raise ValueError(f"split was made with {d['buckets']} buckets, this version uses {SPLIT_BUCKETS}")
         return cls(str(d["salt"]), float(d["fraction"]), str(d.get("method", SALTED)))
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by ``months`` months, as Spark's ``add_months`` (a day past the month's end: its last day)."""
+    import calendar
+
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Inspections before a cut-off train, the later ones judge: what a model in production faces.
+
+    The validation rows are the last ``months`` reference months of a
+    training set: ``reference_month >= cutoff``, with ``cutoff = last_month -
+    months + 1`` (``last_month`` the latest reference month of the rows the
+    split was made from). Rows split, not customers: a customer inspected
+    before and after the cut-off has its early inspection in training and its
+    later one judged, as happens in production.
+
+    Attributes:
+        last_month: the latest reference month of the training set.
+        months: validation months (``train.time_validation_months``), >= 1.
+    """
+
+    last_month: dt.date
+    months: int
+
+    def __post_init__(self) -> None:
+        if self.months < 1:
+            raise ValueError(f"a time split needs months >= 1, got {self.months!r}")
+
+    @property
+    def cutoff(self) -> dt.date:
+        """The first reference month judged."""
+        return add_months(self.last_month, 1 - self.months)
+
+    @classmethod
+    def ending(cls, df: DataFrame, months: int) -> TimeSplit | None:
+        """The split of ``df`` (with ``reference_month``) ending at its last reference month; None when empty."""
+        row = df.agg(F.max("reference_month")).first()
+        last = row[0] if row is not None else None
+        return None if last is None else cls(last, months)
+
+    def is_late(self) -> Column:
+        """Boolean column: the row is judged (its reference month is on or after the cut-off)."""
+        return F.col("reference_month") >= F.lit(self.cutoff)
+
+    def split(self, df: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """(early, late) rows of ``df``: training rows, judged rows."""
+        late = self.is_late()
+        return df.where(~late), df.where(late)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cutoff": self.cutoff.isoformat(), "last_month": self.last_month.isoformat(), "months": self.months}
+
+    def describe(self) -> str:
+        """One line: which rows train and which judge."""
+        return (f"inspections with reference month {self.cutoff.isoformat()} .. {self.last_month.isoformat()} "
+                f"(the last {self.months} months) judge, earlier ones train")
 
 
 def worker_booster(raw: bytes) -> Any:

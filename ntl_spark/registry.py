@@ -10,7 +10,8 @@ they decided in two places:
 - a row in the append-only Delta table ``model_decisions``
   (:data:`ntl_spark.schemas.MODEL_DECISIONS_SCHEMA`): when, which versions,
   blessed or not, the reasons, the headline metrics of both models, the
-  held-out rows and customers (and how they were chosen) and the data
+  held-out rows and customers (and how they were chosen), the split that
+  decided and both recipes' metrics on the time split, and the data
   versions they were judged on.
 
 In (promote): ``promote.version`` (a registered version number) and
@@ -55,6 +56,10 @@ class ModelDecision:
     data_versions: dict[str, int] = field(default_factory=dict)
     held_out_customers: int | None = None  # customers held out by both models (validate)
     held_out: str | None = None  # how those customers were chosen (each model's recorded split)
+    split: str | None = None  # the split whose metrics decided: time or random (validate)
+    time_split: str | None = None  # the time split's cut-off and rows, or why it judged nothing
+    time_challenger_metrics: dict[str, float] | None = None  # the challenger's recipe on the time split
+    time_champion_metrics: dict[str, float] | None = None
     decided_at: dt.datetime = field(default_factory=dt.datetime.now)
 
     def row(self) -> tuple[Any, ...]:
@@ -63,7 +68,9 @@ class ModelDecision:
                 self.champion_after, self.blessed, list(self.reasons), _finite(self.challenger_metrics),
                 _finite(self.champion_metrics) if self.champion_metrics is not None else None,
                 self.held_out_rows, self.run_id, lakehouse.merge_lineage(self.data_versions),
-                self.held_out_customers, self.held_out)
+                self.held_out_customers, self.held_out, self.split, self.time_split,
+                _finite(self.time_challenger_metrics) if self.time_challenger_metrics is not None else None,
+                _finite(self.time_champion_metrics) if self.time_champion_metrics is not None else None)
 
 
 def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -74,7 +81,8 @@ def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
 def record(spark: SparkSession, cfg: Config, decision: ModelDecision) -> int:
     """Append ``decision`` to the ``model_decisions`` Delta table; returns the Delta version written."""
     df = spark.createDataFrame([decision.row()], schemas.MODEL_DECISIONS_SCHEMA)
-    # add_columns: a table written before held_out_customers / held_out existed gains them (null in old rows)
+    # add_columns: a table written before held_out_customers / held_out / split / time_* existed gains them
+    # (null in its old rows)
     return lakehouse.write(df, cfg.paths.table(schemas.MODEL_DECISIONS), schemas.MODEL_DECISIONS, mode="append",
                            schema=schemas.MODEL_DECISIONS_SCHEMA, add_columns=True, note=decision.action)
 

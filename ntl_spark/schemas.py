@@ -319,6 +319,12 @@ MODEL_DECISIONS_SCHEMA = StructType(
         # (added after the table's first release: appends merge them into an older table)
         StructField("held_out_customers", LongType(), True),
         StructField("held_out", StringType(), True),
+        # the split whose metrics decided (time or random), the time split (cut-off and rows, or why it judged
+        # nothing) and the challenger's and champion's recipes on it (added later too; null in older rows)
+        StructField("split", StringType(), True),
+        StructField("time_split", StringType(), True),
+        StructField("time_challenger_metrics", METRICS_TYPE, True),
+        StructField("time_champion_metrics", METRICS_TYPE, True),
     ]
 )
 

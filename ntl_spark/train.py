@@ -20,6 +20,13 @@ customers are a salted hash of customer_id (``train.split_salt``,
 and fraction are kept with the model (its metadata, ``split.*`` run parameters
 and version tags), so the model gate rebuilds exactly the customers this
 model never trained on.
+
+Beside the random customer split, the time-based validation
+(``fitting.validate_by_time``, ``train.time_validation_months``) fits the same
+recipe on the inspections before a cut-off, unlabelled negatives included
+when ``monthly_features`` holds a month before it, and judges it on the later
+ones: ``time_*`` metrics and the ``time_validation`` tag. The model gate
+judges challenger and champion recipes with the same function.
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ from typing import Any
 import mlflow
 import mlflow.xgboost
 import numpy as np
-from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -43,7 +49,17 @@ from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import ConfigError, DataError
-from ntl_spark.sparkutil import arrow_batch_rows, scalar
+from ntl_spark.fitting import (  # noqa: F401  (build_estimator: part of this stage's API for benchmarks and tests)
+    Recipe,
+    build_estimator,
+    fit_model,
+    label_weights,
+    unlabelled_negatives,
+    validate_by_time,
+    with_score,
+    worker_layout,
+)
+from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +70,6 @@ class TrainResult:
     model_name: str
     model_version: str | None
     metrics: dict[str, float]
-
-
-def with_score(predictions: DataFrame, probability_col: str = "probability") -> DataFrame:
-    """Add ``score`` = probability of the positive class from a Spark ML probability vector."""
-    return predictions.withColumn("score", vector_to_array(F.col(probability_col))[1])
 
 
 def with_tuned_params(tc: TrainConf) -> TrainConf:
@@ -85,58 +96,6 @@ def with_tuned_params(tc: TrainConf) -> TrainConf:
     return dataclasses.replace(tc, params={**tc.params, **tuned})
 
 
-def time_validation(
-    spark: SparkSession, training_set: DataFrame, numeric: list[str], tc: TrainConf, rules_conf: Any, months: int,
-) -> dict[str, float]:
-    """Train on inspections before a cut-off and judge on the later ones (what production faces).
-
-    The cut-off is ``months`` months before the last reference month in
-    ``training_set``: rows whose reference month is on or after it are the
-    validation set, the earlier rows train a model with ``tc``'s parameters
-    (categorical levels learned from the earlier rows only). Beside the random
-    customer split, this shows how a model does on inspections it could not
-    have seen, at a time the labels' mix may have moved.
-
-    Returns:
-        The validation metrics (``evaluate.binary_metrics`` at the campaign size)
-        and the rule's on the same rows (``evaluate.lift_over_rule``); empty when
-        either side lacks a class.
-    """
-    from ntl_spark import rules
-
-    row = training_set.agg(F.max("reference_month")).first()
-    last = row[0] if row is not None else None
-    if last is None:
-        return {}
-    cutoff = F.add_months(F.lit(last), 1 - months)
-    categorical = list(tc.categorical.columns)
-    raw = list(dict.fromkeys(["region", *categorical]))
-    data = training_set.select("label", "reference_month", *raw, *[F.col(c).cast("double") for c in numeric])
-    early, late = data.where(F.col("reference_month") < cutoff), data.where(F.col("reference_month") >= cutoff)
-    counts = {side: (df.count(), df.where(F.col("label") == 1).count()) for side, df in (("early", early), ("late", late))}
-    if any(n == 0 or pos in (0, n) for n, pos in counts.values()):
-        log.warning("train: no time-based validation (rows, irregular before/after the cut-off: %s)", counts)
-        return {}
-    cc = tc.categorical
-    vocabulary = CategoricalVocabulary.fit(early, categorical, cc.max_levels, cc.min_count)
-    cols = numeric + vocabulary.feature_columns
-    workers, _ = worker_layout(spark, tc)
-    model = fit_model(spark, vocabulary.transform(early).repartition(workers), cols, tc)
-    late_df = vocabulary.transform(late)
-    with_rule = rules.has_inputs(late_df.columns, rules_conf.recent_months)
-    if with_rule:
-        late_df = rules.rule_scores(late_df, rules_conf.recent_months, rules_conf.zero_kwh, rules_conf.min_zero_run)
-    pdf: Any = with_score(model.transform(late_df)).select(
-        "label", "score", *([rules.RULE_SCORE] if with_rule else [])).toPandas()
-    y, s = pdf["label"].to_numpy(), pdf["score"].to_numpy()
-    k = min(tc.campaign_size, len(y))
-    out = evaluate.binary_metrics(y, s, tc.threshold, k)
-    if with_rule:
-        out.update(evaluate.lift_over_rule(y, s, pdf[rules.RULE_SCORE].to_numpy(), k))
-    out["n_train"] = float(counts["early"][0])
-    return out
-
-
 def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
     """Raise naming what is missing before any heavy work.
 
@@ -149,138 +108,6 @@ def check_training_set(df: DataFrame, feature_cols: list[str]) -> None:
     if missing:
         raise DataError(f"training_set lacks column(s) {missing}: rebuild it with the features job "
                         f"(features.months must match between the two jobs)")
-
-
-_ESTIMATOR_CLASS: list[type] = []
-
-
-def _estimator_class() -> type:
-    """SparkXGBClassifier whose workers may run more xgboost threads than ``spark.task.cpus``.
-
-    xgboost.spark refuses ``nthread``/``n_jobs`` and always uses
-    ``spark.task.cpus``, a session-wide setting: raising it for training would
-    also serialise every other stage sharing the session (local[2] has one slot
-    at task.cpus=2). The subclass keeps the documented behaviour when
-    ``nthread_per_worker`` is 0.
-    """
-    if not _ESTIMATOR_CLASS:
-        from xgboost.spark import SparkXGBClassifier
-
-        class DaiceXGBClassifier(SparkXGBClassifier):  # type: ignore[misc]
-            nthread_per_worker = 0
-
-            def _get_xgb_parameters(self, dataset: DataFrame) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-                booster, train_kwargs, dmatrix = super()._get_xgb_parameters(dataset)
-                if self.nthread_per_worker:
-                    booster["nthread"] = dmatrix["nthread"] = self.nthread_per_worker
-                return booster, train_kwargs, dmatrix
-
-        _ESTIMATOR_CLASS.append(DaiceXGBClassifier)
-    return _ESTIMATOR_CLASS[0]
-
-
-def build_estimator(
-    feature_cols: list[str], params: dict[str, Any], num_workers: int, seed: int,
-    threads_per_worker: int = 0, callbacks: list[Any] | None = None, weight_col: str | None = None,
-) -> Any:
-    """The xgboost.spark classifier for DAICE.
-
-    Args:
-        feature_cols: model inputs, double columns.
-        params: xgboost hyperparameters (``train.params``).
-        num_workers: training tasks (a barrier stage: at most the free task slots).
-        seed: random_state.
-        threads_per_worker: xgboost threads in each worker; 0 = ``spark.task.cpus``.
-        callbacks: xgboost training callbacks (pickled to the workers).
-    """
-    est = _estimator_class()(
-        features_col=feature_cols,
-        label_col="label",
-        num_workers=num_workers,
-        missing=float("nan"),
-        random_state=seed,
-        verbosity=0,
-        verbose=False,  # no per-round evaluation log from every worker
-        **({"callbacks": callbacks} if callbacks else {}),
-        **({"weight_col": weight_col} if weight_col else {}),
-        **params,
-    )
-    est.nthread_per_worker = threads_per_worker
-    return est
-
-
-def worker_layout(spark: SparkSession, tc: TrainConf) -> tuple[int, int]:
-    """Training workers and xgboost threads per worker for this session.
-
-    local[N]: ``train.num_workers`` (capped at N) workers sharing the N cores, so
-    one worker with N threads avoids the per-node histogram allreduce between
-    workers. A cluster keeps xgboost.spark's rule (threads = spark.task.cpus)
-    unless ``train.threads_per_worker`` is set.
-    """
-    slots = spark.sparkContext.defaultParallelism
-    workers = min(tc.num_workers, slots)
-    if workers < tc.num_workers:
-        log.warning("train.num_workers=%d > %d task slots: using %d", tc.num_workers, slots, workers)
-    threads = tc.threads_per_worker
-    if threads == 0:
-        if (spark.sparkContext.master or "").startswith("local"):
-            threads = max(1, slots // workers)
-        else:
-            threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
-    return workers, threads
-
-
-def label_weights(df: DataFrame, mode: str) -> DataFrame:
-    """``df`` with a ``weight`` column for ``train.weighting``.
-
-    ``none``: unchanged (every label counts once). ``ipw``: a campaign label
-    weighs 1 / its selection probability (a control-arm label stands for the
-    eligible customers the draw left out; a model-arm label, chosen for sure,
-    weighs 1); labels outside campaigns weigh 1.
-
-    Raises:
-        DataError: ``ipw`` without ``selection_probability`` in the training set.
-    """
-    if mode == "none":
-        return df
-    if "selection_probability" not in df.columns:
-        raise DataError("train.weighting=ipw: training_set has no selection_probability column: run the outcomes "
-                        "job, then features")
-    p = F.col("selection_probability")
-    return df.withColumn("weight", F.when(p.isNotNull() & (p > 0), 1.0 / p).otherwise(F.lit(1.0)))
-
-
-def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models.CustomerSplit, n: int,
-                         weight: float, seed: int) -> DataFrame:
-    """About ``n`` never-inspected customers of ``features`` (one month of ``monthly_features``) as negatives.
-
-    Positive-unlabelled training: the labels come from campaigns that chose
-    suspicious customers, so a model trained on them alone never sees the
-    ordinary population it will rank. Customers without any labelled
-    inspection are drawn (by a seeded hash of the customer id, so the draw
-    does not depend on partitioning), labelled 0 and given ``weight`` (some of
-    them steal unseen). Held-out customers of ``split`` are never drawn, so
-    the test split stays labelled inspections only.
-
-    Returns:
-        Rows with ``labelled``'s columns (inspection_id and field columns null) plus ``weight``.
-    """
-    pool = split.split(features.join(labelled.select("customer_id").distinct(), "customer_id", "left_anti"))[0]
-    total = pool.count()
-    if total == 0 or n <= 0:
-        return labelled.limit(0).withColumn("weight", F.lit(weight))
-    # a hash of the customer, not rand(): the same customers whatever the partitioning (local or cluster)
-    bucket = F.pmod(F.xxhash64(F.lit(f"unlabelled-{seed}"), F.col("customer_id")), F.lit(1_000_000))
-    drawn = pool.where(bucket < F.lit(int(min(1.0, n / total) * 1_000_000)))
-    cols = []
-    for f in labelled.schema.fields:
-        if f.name == "label":
-            cols.append(F.lit(0).cast(f.dataType).alias("label"))
-        elif f.name in drawn.columns:
-            cols.append(F.col(f.name).cast(f.dataType).alias(f.name))
-        else:
-            cols.append(F.lit(None).cast(f.dataType).alias(f.name))
-    return drawn.select(*cols, F.lit(weight).alias("weight"))
 
 
 def control_arm_metrics(scored: Any, threshold: float, k: int) -> dict[str, float]:
@@ -297,29 +124,6 @@ def control_arm_metrics(scored: Any, threshold: float, k: int) -> dict[str, floa
         return out
     return {**out, **evaluate.binary_metrics(part["label"].to_numpy(), part["score"].to_numpy(), threshold,
                                              min(k, len(part)))}
-
-
-def fit_model(
-    spark: SparkSession, train_df: DataFrame, feature_cols: list[str], tc: TrainConf,
-    callbacks: list[Any] | None = None,
-) -> Any:
-    """Fit the DAICE estimator on ``train_df`` (label + double ``feature_cols``) with the configured layout.
-
-    ``train_df`` should be cached with one partition per worker (see
-    ``run``): xgboost.spark shuffles any other layout into ``num_workers``
-    partitions at every fit (a barrier stage cannot read through ``coalesce``).
-    Each worker receives its rows in Arrow batches of ``train.arrow_batch_rows``.
-
-    Returns:
-        The fitted ``SparkXGBClassifierModel``.
-    """
-    workers, threads = worker_layout(spark, tc)
-    weighted = "weight" in train_df.columns
-    data = train_df.select("label", *(["weight"] if weighted else []), *feature_cols)
-    est = build_estimator(feature_cols, tc.params, workers, tc.seed, threads, callbacks,
-                          weight_col="weight" if weighted else None)
-    with arrow_batch_rows(spark, tc.arrow_batch_rows):
-        return est.fit(data)
 
 
 def split_tags(client: Any, name: str, version: str, split: models.CustomerSplit) -> None:
@@ -351,6 +155,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     split = models.CustomerSplit(tc.split_salt, tc.test_fraction)
     raw_train, raw_test = split.split(data)
     n_unlabelled = 0
+    mf = None
     if tc.unlabelled_share > 0:
         mf = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONTHLY_FEATURES), schemas.MONTHLY_FEATURES,
                                    "features")
@@ -411,9 +216,12 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
         vs_rule = evaluate.lift_over_rule(y, s, scored[rules.RULE_SCORE].to_numpy(), k) if with_rule else {}
         mlflow.log_metrics({f"test_{n}": v for n, v in vs_rule.items() if not math.isnan(v)})
         # beside the random customer split: train before a cut-off, judge on later inspections
-        by_time = time_validation(spark, pinned.df, numeric, tc, rc, tc.time_validation_months) \
-            if tc.time_validation_months else {}
+        # (the same recipe fitted on the earlier rows; the model gate judges recipes with the same function)
+        timed = validate_by_time(spark, pinned.df, tc.time_validation_months, {"model": Recipe(tc, tuple(numeric))},
+                                 rc, mf.df if mf is not None else None)
+        by_time = timed.metrics("model", tc.threshold, tc.campaign_size) if timed.judged else {}
         mlflow.log_metrics({f"time_{n}": v for n, v in by_time.items() if not math.isnan(v)})
+        mlflow.set_tag("time_validation", timed.describe())
         per_region = evaluate.metrics_by_group(scored, "region", tc.threshold, k)
         # the control arm is a random draw: the one unbiased sample of the population among the labels
         control = control_arm_metrics(scored, tc.threshold, k)
@@ -454,10 +262,12 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
           f"ROC-AUC {m['roc_auc']:.3f}  precision@{k} {m['precision_at_k']:.3f}  f1 {m['f1']:.3f}")
     if by_time:
         print(f"train: time-based validation (last {tc.time_validation_months} months of inspections, model trained "
-              f"on the earlier ones): n={int(by_time['n'])} positives={int(by_time['positives'])}  PR-AUC "
-              f"{by_time['pr_auc']:.3f}  precision@{min(tc.campaign_size, int(by_time['n']))} "
-              f"{by_time['precision_at_k']:.3f}" + (f"  lift over the rule {by_time['lift_over_rule']:.2f}x"
-                                                     if "lift_over_rule" in by_time else ""))
+              f"on the earlier ones, {int(by_time['n_unlabelled'])} unlabelled negatives): n={int(by_time['n'])} "
+              f"positives={int(by_time['positives'])}  PR-AUC {by_time['pr_auc']:.3f}  "
+              f"precision@{min(tc.campaign_size, int(by_time['n']))} {by_time['precision_at_k']:.3f}"
+              + (f"  lift over the rule {by_time['lift_over_rule']:.2f}x" if "lift_over_rule" in by_time else ""))
+    elif tc.time_validation_months:
+        print(f"train: {timed.describe()}")
     if vs_rule:
         print(f"train: rule (drop vs a year before, zero runs) on the same rows: precision@{k} "
               f"{vs_rule['rule_precision_at_k']:.3f}  PR-AUC {vs_rule['rule_pr_auc']:.3f}  "

@@ -1,25 +1,54 @@
-"""Model gate: a challenger against the current champion on the same held-out data.
+"""Model gate: a challenger against the current champion, on a random and on a time-based split.
 
 In: the registered model ``model.name`` at alias ``model.challenger`` and at
 alias ``model.champion`` (may not exist yet); the ``training_set`` Delta table;
-the scoring month of ``monthly_features``. Both models are judged on the same
-rows: the customers held out by *each* model, each split rebuilt from what its
-training recorded (``models.CustomerSplit``: salt and fraction in the model's
-metadata, not the current config), so neither model is judged on a customer
-it trained on. Fewer such customers than
-``validation.blessing.min_held_out_customers`` -> no verdict (``DataError``).
+``monthly_features`` (the scoring month; earlier months, when it holds them,
+for the time split's unlabelled negatives). Two splits, both computed and
+reported; ``validation.blessing.split`` says whose metrics decide:
+
+- random: the registered models themselves on the same rows, the customers
+  held out by *each* model, each split rebuilt from what its training
+  recorded (``models.CustomerSplit``: salt and fraction in the model's
+  metadata, not the current config), so neither model is judged on a customer
+  it trained on. Fewer such customers than
+  ``validation.blessing.min_held_out_customers`` -> no verdict (``DataError``).
+- time (the default): what production faces, later inspections. The
+  registered models trained on rows of every month, so neither can be judged
+  on late inspections as it stands; instead each one's *recipe* (its
+  training run's recorded xgboost parameters, seed, weighting and unlabelled
+  negatives, its input columns and categorical columns:
+  ``fitting.recipe_of``) is fitted again on the inspections before the
+  cut-off (last reference month - ``train.time_validation_months`` + 1) and
+  both are judged on the same inspections on or after it, beside the rule on
+  the same rows (``fitting.validate_by_time``, the function train's own
+  time-based report uses). This is the one honest comparison that needs no
+  knowledge of which rows a champion trained on: the same early rows train
+  both recipes, the same late rows judge them, and nothing is judged on a row
+  it trained on. A recipe that fits the same model as the other (same
+  settings, same inputs) is fitted once. When the time split cannot judge
+  (no inspections after the cut-off, one class on a side, fewer late
+  customers than ``min_held_out_customers``, ``time_validation_months`` 0, or
+  a recipe that cannot be read back) the random split decides and the
+  reasons, the report and the decision record say so.
+
 Out: a decision (blessed or refused, with reasons) under the policy in
-``validation.blessing``; only a blessed challenger gets the champion alias.
-Evidence is logged as a run in the validation experiment: PR-AUC, ROC-AUC,
-precision at the campaign size (overall and per region) of both models, the
-agreement of their rankings (Spearman, Kendall, top-k overlap, a heat map of
-rank positions), the challenger's score PSI between held-out and scoring data,
-an HTML report and ``decision.json``. The decision is kept (``ntl_spark.registry``):
-tags on the challenger version (``validation.decision``, ``validation.reasons``,
-``validation.champion_version``, ``validation.run_id``, ``validation.held_out``,
-``validation.held_out_customers``) and a row in the append-only Delta table
-``model_decisions`` (metrics of both models, held-out rows and customers, the
-held-out definition, data versions).
+``validation.blessing`` (PR-AUC floor, lift over the rule floor, allowed
+drops against the champion, all on the deciding split); only a blessed
+challenger gets the champion alias. Evidence is logged as a run in the
+validation experiment: PR-AUC, ROC-AUC, precision at the campaign size
+(overall and per region) of both models on the random split, the same for
+both recipes and the rule on the time split (``time.*``), the agreement of
+the models' rankings (Spearman, Kendall, top-k overlap, a heat map of rank
+positions), the challenger's score PSI between held-out and scoring data, an
+HTML report and ``decision.json``. The decision is kept
+(``ntl_spark.registry``): tags on the challenger version
+(``validation.decision``, ``validation.reasons``,
+``validation.champion_version``, ``validation.run_id``,
+``validation.held_out``, ``validation.held_out_customers``,
+``validation.split``, ``validation.time_split``) and a row in the
+append-only Delta table ``model_decisions`` (metrics of both models on both
+splits, the deciding split, held-out rows and customers, the held-out
+definition and the time split's, data versions).
 """
 
 from __future__ import annotations
@@ -40,7 +69,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
+from ntl_spark import evaluate, fitting, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import BlessingConf, Config
 from ntl_spark.errors import ConfigError, DataError, MissingInputError
 from ntl_spark.validate import drift as drift_
@@ -50,6 +79,8 @@ from ntl_spark.validate.report import Report, pyplot
 log = logging.getLogger(__name__)
 
 HEADLINE = ("pr_auc", "roc_auc", "precision_at_k", "recall_at_k", "f1")
+# kept in model_decisions for the time split: the headline, the rule on the same rows, the rows judged
+TIME_HEADLINE = (*HEADLINE, "lift_over_rule", "rule_precision_at_k", "n", "positives")
 
 
 @dataclass
@@ -180,6 +211,20 @@ def rank_heatmap(a: np.ndarray, b: np.ndarray, bins: int, names: tuple[str, str]
     return evaluate.save_figure(fig, path, dpi=100)
 
 
+def gating_split(policy: BlessingConf, time_problem: str | None) -> tuple[str, str | None]:
+    """The split whose metrics decide, and why it is not the one the policy asks for (None when it is).
+
+    Args:
+        policy: ``validation.blessing`` (``split``: time or random).
+        time_problem: why the time split judged nothing (:attr:`fitting.TimeValidation.problem`); None when it did.
+    """
+    if policy.split == "random":
+        return "random", None
+    if time_problem is None:
+        return "time", None
+    return "random", f"time split unavailable ({time_problem}): the random customer split decides"
+
+
 def decide(
     policy: BlessingConf,
     challenger_version: str,
@@ -187,29 +232,46 @@ def decide(
     champion_version: str | None,
     champion: dict[str, float] | None,
     score_drift_level: str = "ok",
+    split: str = "random",
 ) -> Decision:
-    """Apply the blessing policy.
+    """Apply the blessing policy to the metrics of the deciding split.
 
-    A challenger is blessed when its PR-AUC reaches ``min_pr_auc`` and, if there is
-    a champion, its PR-AUC and precision at the campaign size are not worse than
-    the champion's by more than ``max_pr_auc_drop`` / ``max_precision_at_k_drop``;
+    A challenger is blessed when its PR-AUC reaches ``min_pr_auc``, its
+    ``lift_over_rule`` (when the rule could score the rows) reaches
+    ``min_lift_over_rule`` (0 = not checked) and, if there is a champion, its
+    PR-AUC and precision at the campaign size are not worse than the
+    champion's by more than ``max_pr_auc_drop`` / ``max_precision_at_k_drop``;
     with ``block_on_score_drift``, a score PSI at the block level refuses it too.
+
+    Args:
+        challenger, champion: metrics on the deciding split (``binary_metrics``, ``lift_over_rule``).
+        split: its name (``time`` or ``random``), said in every reason it gives.
     """
     d = Decision(True, challenger_version, champion_version)
     pr = challenger.get("pr_auc", float("nan"))
     if not pr >= policy.min_pr_auc:  # NaN (one class only) refuses too
         d.blessed = False
-        d.reasons.append(f"PR-AUC {pr:.4f} below the floor {policy.min_pr_auc:g}")
+        d.reasons.append(f"{split} split: PR-AUC {pr:.4f} below the floor {policy.min_pr_auc:g}")
+    if policy.min_lift_over_rule > 0:
+        lift = challenger.get("lift_over_rule")
+        if lift is None or np.isnan(lift):  # no rule inputs, or the rule's top k holds no irregular one
+            d.reasons.append(f"{split} split: lift over the rule undefined on these rows: min_lift_over_rule "
+                             f"not applied")
+        elif lift < policy.min_lift_over_rule:
+            d.blessed = False
+            d.reasons.append(f"{split} split: lift over the rule {lift:.2f}x below the floor "
+                             f"{policy.min_lift_over_rule:g}x")
     if champion is not None:
         for metric, drop in (("pr_auc", policy.max_pr_auc_drop), ("precision_at_k", policy.max_precision_at_k_drop)):
             c, h = challenger.get(metric, float("nan")), champion.get(metric, float("nan"))
             if not c >= h - drop:
                 d.blessed = False
-                d.reasons.append(f"{metric} {c:.4f} is worse than the champion's {h:.4f} by more than {drop:g}")
+                d.reasons.append(f"{split} split: {metric} {c:.4f} is worse than the champion's {h:.4f} by more "
+                                 f"than {drop:g}")
             else:
-                d.reasons.append(f"{metric} {c:.4f} vs champion {h:.4f} (allowed drop {drop:g}): ok")
+                d.reasons.append(f"{split} split: {metric} {c:.4f} vs champion {h:.4f} (allowed drop {drop:g}): ok")
     else:
-        d.reasons.append("no champion yet: the PR-AUC floor decides")
+        d.reasons.append(f"no champion yet: the PR-AUC floor decides ({split} split)")
     if policy.block_on_score_drift and score_drift_level == "block":
         d.blessed = False
         d.reasons.append("score distribution on the scoring month drifted beyond the block threshold")
@@ -222,6 +284,38 @@ def champion_ref(client: Any, name: str, alias: str) -> tracking.ModelRef | None
     if tracking.alias_version(client, name, alias) is None:
         return None
     return tracking.resolve(client, name, alias)
+
+
+def time_headline(metrics: Mapping[str, float] | None) -> dict[str, float] | None:
+    """The time split's metrics kept in ``model_decisions`` (None when that model was not judged on it)."""
+    return {m: metrics[m] for m in TIME_HEADLINE if m in metrics} if metrics is not None else None
+
+
+def time_split(
+    spark: SparkSession, cfg: Config, client: Any, training_set: DataFrame, features: DataFrame | None,
+    judged: Mapping[str, tuple[tracking.ModelRef, models.Daice]],
+) -> tuple[fitting.TimeValidation, dict[str, fitting.Recipe]]:
+    """Each judged model's recipe fitted on the inspections before the cut-off, scored on the later ones.
+
+    The recipes are read back from each version's training run
+    (:func:`fitting.recipe_of`); the cut-off is the one train reports
+    (``train.time_validation_months``), the late rows must hold
+    ``validation.blessing.min_held_out_customers`` customers.
+
+    Args:
+        judged: role (challenger, champion) -> the registered version and its loaded model.
+
+    Returns:
+        The time validation (its ``problem`` says why nothing was judged) and the recipes by role.
+    """
+    try:
+        recipes = {role: fitting.recipe_of(cfg.train, dict(client.get_run(ref.run_id).data.params)
+                                           if ref.run_id else {}, model) for role, (ref, model) in judged.items()}
+    except ConfigError as e:
+        log.warning("no time split: %s", e)
+        return fitting.TimeValidation(None, f"a recipe cannot be fitted again ({e})"), {}
+    return fitting.validate_by_time(spark, training_set, cfg.train.time_validation_months, recipes, cfg.rules,
+                                    features, cfg.validation.blessing.min_held_out_customers), recipes
 
 
 def _scores(spark: SparkSession, df: DataFrame, model: models.Daice, keys: Sequence[str], table: str) -> pd.DataFrame:
@@ -288,10 +382,19 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     # the rules baseline on the same held-out rows ("lift over the rule")
     vs_rule = rule_comparison(test, cfg, {"challenger": ch, **({"champion": cp} if cp is not None else {})}, k)
 
-    # the challenger's scores: held-out vs the scoring month
-    score_drift = None
     mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
     mf_pinned = lakehouse.read_optional(spark, mf_path)
+    # the time split: both recipes fitted on the inspections before the cut-off, judged on the later ones
+    timed, recipes = time_split(spark, cfg, client, training_set, mf_pinned.df if mf_pinned else None,
+                                {"challenger": (challenger, ch_model),
+                                 **({"champion": (champion, cp_model)} if champion and cp_model else {})})
+    t_ch = timed.metrics("challenger", cfg.train.threshold, cfg.train.campaign_size) if timed.judged else None
+    t_cp = timed.metrics("champion", cfg.train.threshold, cfg.train.campaign_size) \
+        if timed.judged and "champion" in recipes else None
+    used, fallback = gating_split(policy, timed.problem)
+
+    # the challenger's scores: held-out vs the scoring month
+    score_drift = None
     if mf_pinned is not None:
         feats = mf_pinned.df
         month = reference_month(feats, cfg.features.reference_month)
@@ -301,10 +404,22 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         score_drift = drift_.array_drift(ch["score"].to_numpy(), sc["score"].to_numpy(), dc.bins,
                                          dc.score_psi_warn, dc.score_psi_block)
 
-    decision = decide(policy, challenger.version, m_ch, champion.version if champion else None, m_cp,
-                      score_drift.level if score_drift else "ok")
+    if used == "time" and t_ch is not None:
+        gate_ch, gate_cp = t_ch, t_cp
+    else:
+        gate_ch = {**m_ch, **({"lift_over_rule": vs_rule["challenger_lift_over_rule"]} if vs_rule else {})}
+        gate_cp = {**m_cp, **({"lift_over_rule": vs_rule["champion_lift_over_rule"]} if vs_rule else {})} \
+            if m_cp is not None else None
+    decision = decide(policy, challenger.version, gate_ch, champion.version if champion else None, gate_cp,
+                      score_drift.level if score_drift else "ok", split=used)
+    if fallback is not None:
+        decision.reasons.insert(0, fallback)
     if champion is not None and champion.version == challenger.version:
         decision.reasons.insert(0, f"version {challenger.version} already holds @{champion_alias}")
+    time_rule: dict[str, float] = {m: t_ch[m] for m in ("rule_precision_at_k", "rule_pr_auc") if t_ch and m in t_ch}
+    if time_rule and t_ch is not None:
+        time_rule.update({f"{role}_lift_over_rule": t["lift_over_rule"] for role, t in
+                          (("challenger", t_ch), ("champion", t_cp)) if t is not None})
 
     run_tag = uuid.uuid4().hex[:12]
     folder = report_dir(cfg, run_tag)
@@ -320,6 +435,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         "score_drift": {"psi": score_drift.psi, "level": score_drift.level} if score_drift else None,
         "policy": {f: getattr(policy, f) for f in policy.__dataclass_fields__},
         "rule": vs_rule,
+        "split": {"requested": policy.split, "used": used, "fallback": fallback},
+        "time": {**timed.to_dict(), "recipes": {role: r.describe() for role, r in recipes.items()},
+                 "challenger": t_ch, "champion": t_cp, "rule": time_rule, "campaign_size":
+                 min(cfg.train.campaign_size, timed.counts.late_rows) if timed.counts else None},
     }
     (folder / "decision.json").write_text(json.dumps(evidence, indent=1, default=float))
     (folder / "metrics_by_region.json").write_text(json.dumps(region_rows, indent=1, default=float))
@@ -336,8 +455,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         mlflow.set_tags({"validation.kind": "model", "validation.decision": decision.label,
                          "model_name": name, "challenger_version": challenger.version,
                          "champion_version": champion.version if champion else "",
-                         "held_out.definition": definition})
-        mlflow.log_params({"data.training_set.version": ts_version, "campaign_size": k,
+                         "held_out.definition": definition, "validation.split": used,
+                         "time.definition": timed.describe()})
+        mlflow.log_params({"data.training_set.version": ts_version, "campaign_size": k, "split.used": used,
+                           **({"time.cutoff": timed.split.cutoff.isoformat()} if timed.split else {}),
                            "held_out.customers": n_customers, "held_out.rows": len(y),
                            **{f"held_out.split.{who.split()[0]}": s.describe() for who, s in splits.items()},
                            **{f"policy.{f}": getattr(policy, f) for f in policy.__dataclass_fields__}})
@@ -346,6 +467,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             metrics.update({f"champion.{m}": v for m, v in m_cp.items()})
         metrics.update(agreement)
         metrics.update({f"rule.{m}": v for m, v in vs_rule.items()})
+        for role, t in (("challenger", t_ch), ("champion", t_cp)):
+            metrics.update({f"time.{role}.{m}": v for m, v in (t or {}).items()})
+        metrics.update({f"time.rule.{m}": v for m, v in time_rule.items()})
         if score_drift:
             metrics["score_psi.scoring"] = score_drift.psi
         metrics["blessed"] = float(decision.blessed)
@@ -361,11 +485,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         registry.ACTION_VALIDATE, name, challenger.version, champion.version if champion else None, after,
         decision.blessed, decision.reasons, {m: m_ch[m] for m in HEADLINE},
         {m: m_cp[m] for m in HEADLINE} if m_cp else None, len(y), mlflow_run, data_versions,
-        held_out_customers=n_customers, held_out=definition))
+        held_out_customers=n_customers, held_out=definition, split=used, time_split=timed.describe(),
+        time_challenger_metrics=time_headline(t_ch), time_champion_metrics=time_headline(t_cp)))
     registry.tag_version(client, name, challenger.version, {
         "validation.decision": decision.label, "validation.reasons": registry.reasons_text(decision.reasons),
         "validation.champion_version": champion.version if champion else "", "validation.run_id": mlflow_run,
         "validation.held_out": definition, "validation.held_out_customers": n_customers,
+        "validation.split": used, "validation.time_split": timed.describe(),
     })
     if decision.blessed and (champion is None or champion.version != challenger.version):
         tracking.set_alias(client, name, champion_alias, challenger.version)
@@ -387,6 +513,17 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
               f"{vs_rule['challenger_lift_over_rule']:.2f}x" + (
                   f", champion {vs_rule['champion_lift_over_rule']:.2f}x" if "champion_lift_over_rule" in vs_rule
                   else ""))
+    if t_ch is not None:
+        kt = min(cfg.train.campaign_size, int(t_ch["n"]))
+        print(f"  time split: {timed.describe()}")
+        print(f"  time split n={int(t_ch['n'])}  challenger recipe PR-AUC {t_ch['pr_auc']:.3f}  "
+              f"precision@{kt} {t_ch['precision_at_k']:.3f}" + (
+                  f"  | champion recipe PR-AUC {t_cp['pr_auc']:.3f}  precision@{kt} {t_cp['precision_at_k']:.3f}"
+                  if t_cp else "") + (
+                  f"  | rule precision@{kt} {time_rule['rule_precision_at_k']:.3f}" if time_rule else ""))
+    else:
+        print(f"  time split: {timed.describe()}")
+    print(f"  deciding split: {used}" + (f" ({fallback})" if fallback else ""))
     if score_drift:
         print(f"  challenger score PSI held-out vs scoring month {score_drift.psi:.3f} ({score_drift.level})")
     for reason in decision.reasons:
@@ -394,7 +531,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     print(f"  report: {report}  (MLflow run {mlflow_run})")
     return {"blessed": decision.blessed, "challenger_version": challenger.version,
             "champion_version": champion.version if champion else None, "held_out_rows": len(y),
-            "held_out_customers": n_customers, "held_out": definition,
+            "held_out_customers": n_customers, "held_out": definition, "split": used, "time": evidence["time"],
             "reasons": decision.reasons, "metrics": metrics, "run_id": mlflow_run, "report": str(report)}
 
 
@@ -408,7 +545,21 @@ def model_report(
     page.summary(f"decision: {decision.label}", decision.label)
     for reason in decision.reasons:
         page.text(reason)
-    page.heading("Held-out metrics")
+    split, timed = evidence["split"], evidence["time"]
+    page.text(f"Deciding split: {split['used']} (policy: {split['requested']})"
+              + (f"; {split['fallback']}" if split["fallback"] else "") + ".", note=True)
+    page.heading("Time split: recipes fitted before the cut-off, judged on the later inspections")
+    rows = [{"model": f"{role} v{evidence[role]['version']} (recipe)",
+             **{m: timed[role].get(m, float("nan")) for m in TIME_HEADLINE}}
+            for role in ("challenger", "champion") if timed.get(role) and evidence.get(role)]
+    if rows:
+        page.table(rows)
+    if timed["rule"]:
+        page.table([timed["rule"]])
+    page.text(f"{timed['definition']}. Each recipe (its version's recorded training settings) is fitted on the "
+              f"same earlier rows and judged on the same later rows, at k={timed['campaign_size']}; "
+              f"recipes: " + "; ".join(f"{role}: {text}" for role, text in timed["recipes"].items()), note=True)
+    page.heading("Held-out metrics (random customer split)")
     rows = []
     for role in ("challenger", "champion"):
         item = evidence.get(role)

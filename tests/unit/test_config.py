@@ -36,6 +36,8 @@ def test_layers_and_overrides():
         ("generate.lookalikes.solar=0.99", "config key 'generate.lookalikes': shares must add up to at most 1"),
         ("generate.fraud.restart=2", "config key 'generate.fraud.restart': must be in"),
         ("spark=3", "config key 'spark': expected a mapping"),
+        ("validation.blessing.split=later", "config key 'validation.blessing.split': must be time or random"),
+        ("validation.blessing.min_lift_over_rule=-1", "config key 'validation.blessing.min_lift_over_rule'"),
     ],
 )
 def test_bad_key_or_value_names_it(override, message):

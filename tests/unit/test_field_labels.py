@@ -7,6 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from ntl_spark import features, train
 from ntl_spark.config import Config
@@ -82,3 +83,8 @@ def test_unlabelled_negatives_draw_only_uninspected_training_side_customers(spar
     assert all(r["C1"] == float(r["customer_id"][1:]) and r["region"] == "NORTE" for r in rows)
     again = {r["customer_id"] for r in train.unlabelled_negatives(month, labelled_train, split, 300, 0.3, 7).collect()}
     assert again == ids  # seeded
+    # labelled rows weighted already (train.weighting ipw): one weight column, so the union with them works
+    weighted = labelled_train.withColumn("weight", F.lit(2.0))
+    drawn = train.unlabelled_negatives(month, weighted, split, 300, 0.3, 7)
+    assert drawn.columns.count("weight") == 1
+    assert weighted.unionByName(drawn).where("weight = 0.3").count() == len(rows)

@@ -61,17 +61,25 @@ def test_tune_logs_trials_and_train_picks_up_the_best(spark, tmp_path):
 def test_time_based_validation_trains_before_the_cut_off(spark):
     import datetime as dt
 
+    from ntl_spark import fitting
+
     cfg = make_config(Path("/tmp"), f"features.months={MONTHS}", "train.campaign_size=20",
                       "train.params.n_estimators=10")
     df = training_set(400, 5)
     months = [dt.date(2025, 1, 1) + dt.timedelta(days=31 * i) for i in range(12)]
     df["reference_month"] = [dt.date(m.year, m.month, 1) for m in np.resize(months, len(df))]
-    out = train.time_validation(spark, spark.createDataFrame(df), schemas.numeric_feature_columns(MONTHS),
-                                cfg.train, cfg.rules, 3)
+    recipe = {"model": fitting.Recipe(cfg.train, tuple(schemas.numeric_feature_columns(MONTHS)))}
+    timed = fitting.validate_by_time(spark, spark.createDataFrame(df), 3, recipe, cfg.rules)
+    assert timed.judged and timed.split is not None and timed.split.cutoff == dt.date(2025, 10, 1)
+    out = timed.metrics("model", cfg.train.threshold, cfg.train.campaign_size)
     late = df[df.reference_month >= dt.date(2025, 10, 1)]
     assert out["n"] == len(late) and out["positives"] == late.label.sum()
-    assert out["n_train"] == len(df) - len(late)
+    assert sorted(timed.late.inspection_id) == sorted(late.inspection_id)
+    assert out["n_train"] == len(df) - len(late) and out["n_unlabelled"] == 0
+    assert timed.describe().endswith("labelled inspections only (no recipe draws unlabelled negatives)")
     assert 0 <= out["precision_at_k"] <= 1 and "lift_over_rule" not in out  # 3 months: no year-before series
-    # one side without both classes: nothing to report, no failure
-    assert train.time_validation(spark, spark.createDataFrame(df.assign(label=0)),
-                                 schemas.numeric_feature_columns(MONTHS), cfg.train, cfg.rules, 3) == {}
+    # one side without both classes: nothing to report, no failure, and the reason says why
+    flat = fitting.validate_by_time(spark, spark.createDataFrame(df.assign(label=0)), 3, recipe, cfg.rules)
+    assert not flat.judged and "all regular" in (flat.problem or "") and flat.late.empty
+    with pytest.raises(ValueError, match="no scores"):
+        flat.metrics("model", 0.5, 20)

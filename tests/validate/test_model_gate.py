@@ -46,6 +46,32 @@ def test_decide_against_a_champion_tolerates_the_configured_drop():
     assert not drifted.blessed
 
 
+def test_the_policy_names_the_deciding_split_and_falls_back_out_loud():
+    timed = dataclasses.replace(BLESSING, split="time")
+    assert model.gating_split(timed, None) == ("time", None)
+    used, why = model.gating_split(timed, "no inspections on or after the cut-off")
+    assert used == "random" and why is not None and "no inspections on or after the cut-off" in why
+    assert model.gating_split(dataclasses.replace(BLESSING, split="random"), None) == ("random", None)
+
+
+def test_decide_on_the_time_split_and_the_lift_floor():
+    policy = dataclasses.replace(BLESSING, split="time", min_pr_auc=0.1, max_pr_auc_drop=0.02,
+                                 max_precision_at_k_drop=0.05, min_lift_over_rule=1.2)
+    champ = {"pr_auc": 0.50, "precision_at_k": 0.60}
+    ok = model.decide(policy, "2", {"pr_auc": 0.5, "precision_at_k": 0.6, "lift_over_rule": 1.5}, "1", champ,
+                      split="time")
+    assert ok.blessed and all(r.startswith("time split: ") for r in ok.reasons)
+    weak = model.decide(policy, "2", {"pr_auc": 0.5, "precision_at_k": 0.6, "lift_over_rule": 1.1}, "1", champ,
+                        split="time")
+    assert not weak.blessed and "time split: lift over the rule 1.10x below the floor 1.2x" in weak.reasons
+    # no rule on the rows, or a rule whose top k holds no irregular inspection: the lift floor cannot apply
+    for lift in ({}, {"lift_over_rule": float("nan")}):
+        d = model.decide(policy, "2", {"pr_auc": 0.5, "precision_at_k": 0.6, **lift}, "1", champ, split="time")
+        assert d.blessed and any("min_lift_over_rule not applied" in r for r in d.reasons)
+    off = dataclasses.replace(policy, min_lift_over_rule=0.0)
+    assert model.decide(off, "2", {"pr_auc": 0.5, "precision_at_k": 0.6, "lift_over_rule": 0.5}, "1", champ).blessed
+
+
 def test_ranking_agreement_and_heatmap(tmp_path):
     a = np.arange(100, dtype=float)
     same = model.ranking_agreement(a, a * 2, 10)
@@ -154,6 +180,9 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     assert not worse["blessed"]
     assert aliases(cfg)["champion"] == strong
     assert any("worse than the champion" in r for r in worse["reasons"])
+    # this training set has no reference month: the time split cannot judge, and the verdict says so
+    assert worse["split"] == "random" and "time.challenger.pr_auc" not in worse["metrics"]
+    assert worse["reasons"][0].startswith("time split unavailable (training_set has no reference_month column)")
     # the evidence is logged: decision, heat map, report
     run = client.get_run(worse["run_id"])
     assert run.data.tags["validation.decision"] == "refused"
@@ -180,6 +209,8 @@ def test_blessing_accepts_a_better_model_and_refuses_a_worse_one(spark, registry
     assert last.held_out_rows == worse["held_out_rows"] > 0
     assert dict(last.data_versions)[schemas.TRAINING_SET] == 0
     assert any("worse than the champion" in r for r in last.reasons)
+    assert last.split == "random" and last.time_challenger_metrics is None
+    assert "no reference_month" in last.time_split
 
 
 def decisions(spark, cfg) -> pd.DataFrame:
@@ -311,6 +342,75 @@ def test_a_model_that_records_no_split_is_not_judged_blindly(spark, registry):
     tracking.set_alias(client, "DAICE-nosplit", "candidate", blind)
     with pytest.raises(ConfigError, match=f"DAICE-nosplit v{blind} records no held-out split"):
         model.run(spark, cfg2)
+
+
+# ------------------------------------------------------------- the time split
+GOOD = {"xgb.n_estimators": 30, "xgb.max_depth": 3, "seed": 7, "weighting": "none", "unlabelled_share": 1.0,
+        "unlabelled_weight": 0.3}
+STUMP = {**GOOD, "xgb.n_estimators": 1, "xgb.max_depth": 1}  # one split of one tree: a poor recipe
+
+
+def rule_inputs(ts: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """C1..C18 for the rules baseline: irregular customers tend to drop against a year before."""
+    drop = np.clip(0.5 * ts["label"] + np.random.default_rng(seed).normal(0, 0.3, len(ts)), 0, 0.9)
+    return ts.assign(**{f"C{i}": 200.0 * (1 - drop) if i <= 6 else 200.0 for i in range(1, 19)})
+
+
+@pytest.fixture(scope="module")
+def timed_registry(spark, tmp_path_factory):
+    """Inspections over 12 reference months (Oct 2025 .. Sep 2026), monthly_features for May (before the
+    cut-off) and September 2026, and two versions whose registered boosters are the same (the random split
+    cannot tell them apart) but whose training runs recorded different recipes."""
+    root = tmp_path_factory.mktemp("model_gate_time")
+    cfg = make_config(root, "model.name=DAICE-time", "train.test_fraction=0.5", "train.campaign_size=20",
+                      "validation.blessing.min_pr_auc=0.0", "train.time_validation_months=4")
+    ts = rule_inputs(labelled(600, 6), 7)
+    ts.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(ts))])
+    ts.insert(0, "inspection_id", [f"I{i:04d}" for i in range(len(ts))])
+    ts["reference_month"] = [dt.date(2025 + (9 + i % 12) // 12, (9 + i % 12) % 12 + 1, 1) for i in range(len(ts))]
+    spark.createDataFrame(ts).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
+    mf = labelled(300, 9).drop(columns="label")
+    mf.insert(0, "customer_id", [f"U{i:04d}" for i in range(len(mf))])  # never inspected
+    months = pd.concat([mf.assign(reference_month=dt.date(2026, 5, 1)), mf.assign(reference_month=dt.date(2026, 9, 1))])
+    spark.createDataFrame(months).write.format("delta").save(cfg.paths.table(schemas.MONTHLY_FEATURES))
+    fit_on = labelled(600, 8)
+    champion = register(spark, cfg, ["f0", "f1"], fit_on, name="DAICE-time", params=GOOD)
+    challenger = register(spark, cfg, ["f0", "f1"], fit_on, name="DAICE-time", params=STUMP)
+    return cfg, ts, champion, challenger
+
+
+def test_the_time_split_judges_both_recipes_on_later_inspections(spark, timed_registry):
+    cfg, ts, champ, chall = timed_registry
+    client = tracking.setup(cfg)
+    tracking.set_alias(client, "DAICE-time", "champion", champ)
+    tracking.set_alias(client, "DAICE-time", "candidate", chall)
+    out = model.run(spark, cfg)
+    m = out["metrics"]
+    # the registered boosters are the same: on the random split nothing tells them apart ...
+    assert m["challenger.pr_auc"] == pytest.approx(m["champion.pr_auc"])
+    # ... but refitted on the inspections before June 2026 and judged on the later ones, the stump falls behind
+    assert out["split"] == "time" and not out["blessed"]
+    assert m["time.challenger.pr_auc"] < m["time.champion.pr_auc"] - 0.02
+    assert any(r.startswith("time split: pr_auc") and "worse than the champion" in r for r in out["reasons"])
+    assert str(client.get_registered_model("DAICE-time").aliases["champion"]) == champ
+    late = ts[ts.reference_month >= dt.date(2026, 6, 1)]
+    assert m["time.challenger.n"] == m["time.champion.n"] == len(late)
+    assert m["time.challenger.positives"] == late.label.sum() and m["time.challenger.n_train"] == len(ts) - len(late)
+    # never-inspected negatives drawn from the month before the cut-off, not from the scoring month
+    assert m["time.challenger.n_unlabelled"] > 0 and out["time"]["unlabelled_month"] == "2026-05-01"
+    assert 0 < m["time.rule.rule_precision_at_k"] <= 1 and "time.champion.lift_over_rule" in m
+    evidence = json.loads(Path(out["report"]).with_name("decision.json").read_text())
+    assert evidence["split"] == {"requested": "time", "used": "time", "fallback": None}
+    assert evidence["time"]["split"]["cutoff"] == "2026-06-01"
+    assert "'max_depth': 1" in evidence["time"]["recipes"]["challenger"]
+    html = Path(out["report"]).read_text()
+    assert "Deciding split: time" in html and "recipes fitted before the cut-off" in html
+    row = decisions(spark, cfg).iloc[-1]
+    assert row.split == "time" and "cut-off 2026-06-01" in row.time_split
+    assert "never-inspected negatives from monthly_features 2026-05-01" in row.time_split
+    assert dict(row.time_challenger_metrics)["pr_auc"] == pytest.approx(m["time.challenger.pr_auc"])
+    assert dict(row.time_champion_metrics)["pr_auc"] == pytest.approx(m["time.champion.pr_auc"])
+    assert client.get_model_version("DAICE-time", chall).tags["validation.split"] == "time"
 
 
 # ------------------------------------------------------------- compare runs
