@@ -558,6 +558,29 @@ def attach_arms(train: DataFrame, outcomes: DataFrame | None) -> DataFrame:
     return train.join(arms, "inspection_id", "left")
 
 
+def readings_between(readings: DataFrame | None, first_month: dt.date, last_month: dt.date,
+                     days: int) -> DataFrame | None:
+    """The readings the profile aggregates of reference months ``first_month``..``last_month`` can use.
+
+    A filter on ``ts`` with literal bounds (the ``days`` days before the first
+    month's end to the last month's end), so Delta skips the files outside it;
+    the per-key window is applied by :func:`interval_profile`.
+    """
+    if readings is None:
+        return None
+    start = last_day_of(first_month) - dt.timedelta(days=days - 1)
+    end = last_day_of(last_month) + dt.timedelta(days=1)
+    # dates cast in the session time zone, as interval_profile's days are
+    return readings.where((F.col("ts") >= F.lit(start.isoformat()).cast("timestamp")) &
+                          (F.col("ts") < F.lit(end.isoformat()).cast("timestamp")))
+
+
+def last_day_of(month: dt.date) -> dt.date:
+    """The last day of ``month``'s month."""
+    following = (month.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return following - dt.timedelta(days=1)
+
+
 # ------------------------------------------------------------------------- run
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Write ``monthly_features`` for the reference month and the ``training_set``.
@@ -589,8 +612,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
     lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
-    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events, readings,
-                             interval).select("*", lineage)
+    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events,
+                             readings_between(readings, ref, ref, fc.interval_days), interval).select("*", lineage)
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
     mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
                                  where=f"reference_month = '{ref.isoformat()}'", partition_by=("reference_month",))
@@ -598,7 +621,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
     train = training_rows(bills, customers, inspections, fc.months, fc.min_history_months, first,
-                          events, readings, interval).select("*", lineage)
+                          events, readings_between(readings, first, ref, fc.interval_days), interval
+                          ).select("*", lineage)
     train = attach_arms(train, outcomes.df if outcomes is not None else None)
     # The training set is rebuilt whole from every labelled inspection each run (labels arrive late).
     ts_version = lakehouse.write(train, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, replace_layout=True)

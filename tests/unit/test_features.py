@@ -231,3 +231,17 @@ def test_interval_window_checks_its_days(spark):
         features.interval_profile(spark.createDataFrame([], schemas.READINGS_SCHEMA),
                                   spark.createDataFrame([], schemas.CUSTOMERS_SCHEMA),
                                   spark.createDataFrame([], "customer_id string, reference_month date"), 10, 10, 0.0)
+
+
+def test_readings_between_keeps_the_days_the_windows_can_use(spark):
+    from pyspark.sql import functions as F
+
+    days = ["2026-01-01 00:00:00", "2026-01-02 00:00:00", "2026-03-31 23:45:00", "2026-04-01 00:00:00"]
+    readings = spark.createDataFrame([("M", d, float(i)) for i, d in enumerate(days)],
+                                     "meter_id string, ts string, kwh double").withColumn("ts", F.to_timestamp("ts"))
+    # reference months Feb..Mar 2026, 58-day windows: Feb's starts on Jan 2 (Feb 28 is its 58th day), March's
+    # ends on Mar 31; the same days interval_profile keeps
+    kept = features.readings_between(readings, D(2026, 2, 1), D(2026, 3, 1), 58)
+    assert sorted(r.kwh for r in kept.collect()) == [1.0, 2.0]
+    assert features.readings_between(None, D(2026, 2, 1), D(2026, 3, 1), 58) is None
+    assert features.last_day_of(D(2024, 2, 10)) == D(2024, 2, 29)
