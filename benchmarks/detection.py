@@ -14,15 +14,25 @@ customers:
   a year before, long zero runs first), with ``conf/base.yaml``'s ``rules``;
 * random: the mean over 50 seeded random rankings.
 
+With ``--reading-days`` > 0 (default 200) the generator also writes that many
+days of 15-minute readings of the smart meters, and the DeepDAICE branch runs
+as in the demo: windows -> train_deep (from the inspection history only) ->
+score_deep, its windows ending on the last day. A second table then judges
+DAICE, DeepDAICE, the rule and random on the smart-meter customers that have
+all three scores (DeepDAICE scores no one else), at the same truth day.
+
 Prints precision at the top 1 % and 3 % and PR-AUC, the lift over the rule
-(DAICE / rule at the same depth), the share of honest look-alikes in each top
+(method / rule at the same depth), the share of honest look-alikes in each top
 1 %, and recall in the top 3 % per attack kind. Unless ``--dry``, appends the
 run to ``benchmarks/detection.jsonl`` (the figures of each method under
-``figures.methods``) and regenerates ``benchmarks/RESULTS.md``. Targets: DAICE's
-precision at the top 1 % >= 10x the base rate and >= 2x the rule's.
+``figures.methods``, the smart-meter table under ``figures.smart``) and
+regenerates ``benchmarks/RESULTS.md``. Targets: DAICE's precision at the top
+1 % >= 10x the base rate and >= 2x the rule's; on smart-meter customers,
+DeepDAICE's precision at the top 1 % >= DAICE's and >= 10x the base rate.
 
     .venv/bin/python benchmarks/detection.py                          # 10,000 customers, 3 % theft
     .venv/bin/python benchmarks/detection.py --customers 3000 --dry   # quick look
+    .venv/bin/python benchmarks/detection.py --reading-days 0         # DAICE only (no readings)
 """
 
 from __future__ import annotations
@@ -83,6 +93,38 @@ def judge(y: np.ndarray, s: np.ndarray, n: int) -> dict[str, float]:
     return out
 
 
+def judge_all(frame: pd.DataFrame, columns: dict[str, str], seed: int) -> dict[str, dict[str, float]]:
+    """Each method's figures on ``frame`` (``y`` and one score column per method), plus random."""
+    y, n = frame["y"].to_numpy(), len(frame)
+    results = {name: judge(y, frame[col].to_numpy(), n) for name, col in columns.items()}
+    rng = np.random.default_rng(seed)
+    draws = [judge(y, rng.random(n), n) for _ in range(RANDOM_DRAWS)]
+    results["random"] = {m: float(np.mean([d[m] for d in draws])) for m in draws[0]}
+    return results
+
+
+def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run windows -> train_deep -> score_deep; DeepDAICE's scores (customer_id, deep_score) and what they rest on."""
+    from ntl_spark import deep, deep_score, schemas, windows
+
+    t = time.time()
+    built = windows.run(spark, cfg)
+    seconds["windows"] = time.time() - t
+    t = time.time()
+    trained = deep.run(spark, cfg)
+    seconds["train_deep"] = time.time() - t
+    t = time.time()
+    deep_score.run(spark, cfg)
+    scores = (spark.read.format("delta").load(cfg.paths.table(schemas.SCORES))
+              .where(f"model_name = '{deep.FAMILY}' AND model_version = '{trained.model_version}'")
+              .select("customer_id", "score").toPandas().rename(columns={"score": "deep_score"}))
+    seconds["score_deep"] = time.time() - t
+    m = trained.metrics
+    return scores, {"scoring_end": str(built["scoring_end"]), "train_windows": built["train_windows"],
+                    "score_windows": built["score_windows"], "epochs": len(trained.history.get("loss", [])),
+                    "held_out": {k: round(float(m[k]), 4) for k in ("n", "positives", "roc_auc", "pr_auc")}}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ntl_spark import features, generate, ingest, rules, schemas, tracking, train
     from ntl_spark.config import load_config
@@ -90,10 +132,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ntl_spark.validate import model as validate_model
 
     root = Path(args.root or tempfile.mkdtemp(prefix="ntl-detection-"))
+    tables = "customers,bills,readings,events,inspections" if args.reading_days else "customers,bills,events,inspections"
     overrides = [
         f"paths.root={root}", f"generate.seed={args.seed}", f"generate.customers={args.customers}",
-        f"generate.fraud.rate={args.fraud_rate}", "generate.reading_days=0",
-        "ingest.tables=customers,bills,events,inspections", "train.register=true",
+        f"generate.fraud.rate={args.fraud_rate}", f"generate.reading_days={args.reading_days}",
+        f"ingest.tables={tables}", "train.register=true", "deep.register=true",
         *args.set,
     ]
     cfg = load_config("local", overrides)
@@ -117,7 +160,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rc = cfg.rules
         rule: Any = (rules.rule_scores(mf, rc.recent_months, rc.zero_kwh, rc.min_zero_run)
                      .select("customer_id", rules.RULE_SCORE).toPandas())
+        smart_ids = set(spark.read.format("delta").load(cfg.paths.table(schemas.CUSTOMERS))
+                        .where("meter_type = 'smart'").select("customer_id").toPandas().customer_id)
         seconds["score"] = time.time() - t
+        deep_frame, deep_info = deep_scores(spark, cfg, seconds) if args.reading_days else (None, {})
     finally:
         spark.stop()
 
@@ -126,11 +172,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     last_day = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
     frame["y"] = positives_at(raw, last_day, frame["customer_id"]).to_numpy()
     y, n = frame["y"].to_numpy(), len(frame)
-    results = {"DAICE": judge(y, frame["score"].to_numpy(), n),
-               "rule": judge(y, frame[rules.RULE_SCORE].to_numpy(), n)}
-    rng = np.random.default_rng(args.seed)
-    draws = [judge(y, rng.random(n), n) for _ in range(RANDOM_DRAWS)]
-    results["random"] = {m: float(np.mean([d[m] for d in draws])) for m in draws[0]}
+    results = judge_all(frame, {"DAICE": "score", "rule": rules.RULE_SCORE}, args.seed)
+    smart: dict[str, Any] | None = None
+    if deep_frame is not None:
+        if deep_info["scoring_end"] != str(last_day):
+            raise SystemExit(f"DeepDAICE windows end on {deep_info['scoring_end']}, the truth day is {last_day}")
+        both = frame[frame.customer_id.isin(smart_ids)].merge(deep_frame, on="customer_id", how="inner")
+        smart = {"customers": len(both), "smart_customers_scored_by_daice": int(frame.customer_id.isin(smart_ids).sum()),
+                 "positives": int(both.y.sum()), "base_rate": float(both.y.mean()) if len(both) else 0.0,
+                 "results": judge_all(both, {"DAICE": "score", "DeepDAICE": "deep_score", "rule": rules.RULE_SCORE},
+                                      args.seed),
+                 **deep_info}
 
     # who fills the top of each ranking
     look = pd.read_parquet(raw / "_truth" / "lookalikes.parquet")
@@ -150,34 +202,62 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             a: round(float(g.customer_id.isin(top3).mean()), 2) for a, g in pos.groupby("attack")}
     return {"customers_scored": n, "positives": int(y.sum()), "base_rate": float(y.mean()), "results": results,
             "diagnostics": diag, "seconds": {k: round(v, 1) for k, v in seconds.items()},
-            "reference_month": str(month), "root": str(root)}
+            "reference_month": str(month), "root": str(root), "smart": smart}
 
 
-def table(out: dict[str, Any]) -> str:
-    res = out["results"]
+def table(res: dict[str, dict[str, float]], base_rate: float, names: tuple[str, ...] = ("DAICE", "rule", "random")) -> str:
     rule = res["rule"]
     lines = ["| method | precision top 1% | precision top 3% | PR-AUC | lift over the rule (1% / 3%) | x base rate (1%) |",
              "|---|---|---|---|---|---|"]
-    for name in ("DAICE", "rule", "random"):
+    for name in names:
         r = res[name]
         lift = " / ".join(f"{r[m] / rule[m]:.2f}x" if rule[m] else "n/a"
                           for m in ("precision_top1pct", "precision_top3pct"))
+        times = f"{r['precision_top1pct'] / base_rate:.1f}x" if base_rate else "n/a"
         lines.append(f"| {name} | {r['precision_top1pct']:.3f} | {r['precision_top3pct']:.3f} | {r['pr_auc']:.3f} | "
-                     f"{lift} | {r['precision_top1pct'] / out['base_rate']:.1f}x |")
+                     f"{lift} | {times} |")
     return "\n".join(lines)
 
 
-def headlines(results: dict[str, dict[str, float]], base_rate: float) -> list[Headline]:
-    """DAICE's precision at the top 1 % against the base rate (target 10x) and against the rule's (target 2x)."""
+def headlines(results: dict[str, dict[str, float]], base_rate: float,
+              smart: dict[str, Any] | None = None) -> list[Headline]:
+    """DAICE's precision at the top 1 % against the base rate (target 10x) and against the rule's (target 2x);
+    with readings, DeepDAICE's on smart-meter customers against the base rate (10x) and against DAICE's (1x)."""
     daice, rule = results["DAICE"]["precision_top1pct"], results["rule"]["precision_top1pct"]
-    return [Headline("DAICE precision top 1% / base rate", daice / base_rate if base_rate else None, 10.0, "higher"),
-            Headline("DAICE / rule precision top 1%", daice / rule if rule else None, 2.0, "higher")]
+    out = [Headline("DAICE precision top 1% / base rate", daice / base_rate if base_rate else None, 10.0, "higher"),
+           Headline("DAICE / rule precision top 1%", daice / rule if rule else None, 2.0, "higher")]
+    if smart is not None:
+        deep_p = smart["results"]["DeepDAICE"]["precision_top1pct"]
+        daice_p, base = smart["results"]["DAICE"]["precision_top1pct"], smart["base_rate"]
+        out += [Headline("DeepDAICE precision top 1% / base rate (smart meters)", deep_p / base if base else None,
+                         10.0, "higher"),
+                Headline("DeepDAICE / DAICE precision top 1% (smart meters)", deep_p / daice_p if daice_p else None,
+                         1.0, "higher")]
+    return out
+
+
+def smart_section(smart: dict[str, Any] | None, reading_days: int) -> str:
+    """The smart-meter table (DAICE, DeepDAICE, rule, random on the same customers), or '' without readings."""
+    if smart is None:
+        return ""
+    h = smart["held_out"]
+    return (
+        f"Smart-meter customers ({reading_days} days of readings; DeepDAICE trained on {smart['train_windows']:,} "
+        f"windows of the inspection history, {smart['epochs']} epochs, held-out windows: ROC-AUC {h['roc_auc']:.3f}, "
+        f"PR-AUC {h['pr_auc']:.3f}, n={int(h['n'])}, {int(h['positives'])} irregular): {smart['customers']:,} "
+        f"customers with DAICE, DeepDAICE and rule scores (of {smart['smart_customers_scored_by_daice']:,} smart-meter "
+        f"customers DAICE scored), {smart['positives']} stealing on {smart['scoring_end']} "
+        f"(base rate {smart['base_rate']:.3%}).\n\n"
+        f"{table(smart['results'], smart['base_rate'], ('DAICE', 'DeepDAICE', 'rule', 'random'))}\n\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--fraud-rate", type=float, default=0.03)
+    parser.add_argument("--reading-days", type=int, default=200,
+                        help="days of smart-meter readings generated; > 0 runs and judges DeepDAICE too (0 = DAICE only)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--root", default="", help="working folder (default: a new temporary one)")
     parser.add_argument("--set", action="append", default=[], help="extra config override key=value")
@@ -200,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.fraud_rate:.0%}, look-alikes and theft kinds of conf/base.yaml; DAICE trained on the generated "
         f"inspection history only; {out['customers_scored']:,} active customers scored at "
         f"{out['reference_month']}, {out['positives']} stealing on the last day (base rate {out['base_rate']:.3%}).\n\n"
-        f"{table(out)}\n\n"
+        f"{table(out['results'], out['base_rate'])}\n\n"
+        f"{smart_section(out['smart'], args.reading_days)}"
         f"Honest customers in the top 1%: DAICE {d['DAICE']['honest_in_top1pct']:.0%} "
         f"({d['DAICE']['honest_top1pct_by_kind']}), rule {d['rule']['honest_in_top1pct']:.0%} "
         f"({d['rule']['honest_top1pct_by_kind']}).\n\n"
@@ -210,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     publish("detection", text, figures={
         "base_rate": out["base_rate"], "methods": out["results"], "customers_scored": out["customers_scored"],
         "positives": out["positives"], "reference_month": out["reference_month"], "diagnostics": d,
-        "seconds": out["seconds"],
-    }, params={"seed": args.seed, "customers": args.customers, "fraud_rate": args.fraud_rate, "overrides": args.set,
-               "note": args.note}, headlines=headlines(out["results"], out["base_rate"]), load_start=load_start,
-       dry=args.dry)
+        "seconds": out["seconds"], "smart": out["smart"],
+    }, params={"seed": args.seed, "customers": args.customers, "fraud_rate": args.fraud_rate,
+               "reading_days": args.reading_days, "overrides": args.set, "note": args.note},
+       headlines=headlines(out["results"], out["base_rate"], out["smart"]), load_start=load_start, dry=args.dry)
     return 0
 
 

@@ -394,8 +394,12 @@ class WindowsConf:
     # when that is set, else the last day present in the readings table.
     scoring_end: str
     min_coverage: float
-    # Build training windows (one per labelled inspection) in the same run.
+    # Build training windows (per labelled inspection) in the same run.
     training: bool
+    # Training windows of an inspection on day d end on d - 1 - offset, one per offset (days, >= 0);
+    # [0] = one window ending the day before. Keep them short: an irregular outcome says
+    # theft ran on d, not since when (windows.training_keys).
+    train_end_offsets: list[int]
     # Windows per Arrow batch while windows are assembled (a batch holds their day rows).
     batch_rows: int
     # Readings per Arrow batch while readings are pivoted into readings_daily.
@@ -415,11 +419,18 @@ class WindowsConf:
                self.intervals_per_day, "must be 24, 48, 96, 144 or 288")
         _check(0.0 <= self.min_coverage <= 1.0, "windows.min_coverage", self.min_coverage, "must be in [0, 1]")
         _check(self.batch_rows >= 1, "windows.batch_rows", self.batch_rows, "must be >= 1")
+        _check(bool(self.train_end_offsets) and min(self.train_end_offsets) >= 0, "windows.train_end_offsets",
+               self.train_end_offsets, "must list at least one offset, each >= 0")
         _check(self.pivot_batch_rows >= 1, "windows.pivot_batch_rows", self.pivot_batch_rows, "must be >= 1")
         _check(self.pivot_reader in ("auto", "spark"), "windows.pivot_reader", self.pivot_reader,
                "must be auto or spark")
         if self.scoring_end:
             _parse_date("windows.scoring_end", self.scoring_end)
+
+
+# DeepDAICE networks (deep.build_model): recurrent (lstm, gru), convolution front + LSTM (conv1d),
+# convolutions only (cnn).
+ARCHITECTURES = ("lstm", "gru", "conv1d", "cnn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,7 +439,10 @@ class DeepConf:
 
     enabled: bool  # run the DeepDAICE branch in the demo
     model_name: str
-    architecture: str  # lstm, gru or conv1d
+    architecture: str  # one of ARCHITECTURES
+    # add per-day summary channels to the model input (deep.DAY_SUMMARIES: level, zero share, spread,
+    # night share, peak ratio); recorded in the model's metadata for scoring
+    day_summaries: bool
     units: int
     epochs: int
     batch_size: int
@@ -449,8 +463,8 @@ class DeepConf:
     score_batch: int  # windows per inference call in scoring
 
     def validate(self) -> None:
-        _check(self.architecture in ("lstm", "gru", "conv1d"), "deep.architecture", self.architecture,
-               "must be lstm, gru or conv1d")
+        _check(self.architecture in ARCHITECTURES, "deep.architecture", self.architecture,
+               f"must be one of {', '.join(ARCHITECTURES)}")
         _check(self.epochs >= 1, "deep.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mlflow
@@ -52,17 +53,21 @@ NORMALISATION = "kwh divided by the window mean of observed values (windows.scal
 FEED_COLUMNS = ("kwh", "alarms", "label")
 
 
+DAY_SUMMARIES = ("day_mean", "zero_share", "day_cv", "night_share", "peak_ratio")
+
+
 @dataclass(frozen=True)
 class Shape:
-    """Geometry of the model input: (days, intervals + codes) per window."""
+    """Geometry of the model input: (days, intervals + codes [+ day summaries]) per window."""
 
     days: int
     intervals: int
     codes: tuple[str, ...]
+    summaries: bool = False  # add the DAY_SUMMARIES channels (day_summaries)
 
     @property
     def features(self) -> int:
-        return self.intervals + len(self.codes)
+        return self.intervals + len(self.codes) + (len(DAY_SUMMARIES) if self.summaries else 0)
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,10 @@ class DeepResult:
 
 
 # ------------------------------------------------------------------ inputs
-def window_shape(windows: DataFrame) -> Shape:
+def window_shape(windows: DataFrame, summaries: bool = False) -> Shape:
     """Read days, intervals and alarm codes from the table and check they are uniform.
+
+    ``summaries``: the model input adds the day summary channels (``deep.day_summaries``).
 
     Raises:
         ValueError: a column is missing or windows of different shapes are mixed.
@@ -90,27 +97,83 @@ def window_shape(windows: DataFrame) -> Shape:
     if len(shapes) > 1:
         raise DataError(f"windows: columns 'days'/'intervals'/'alarm_codes' differ between rows: {shapes}")
     d, i, codes = shapes[0]
-    return Shape(int(d), int(i), tuple(c for c in codes.split(",") if c))
+    return Shape(int(d), int(i), tuple(c for c in codes.split(",") if c), summaries)
+
+
+def night_slots(intervals: int) -> np.ndarray:
+    """Interval positions from 22:00 to 06:00 in a day of ``intervals`` slots."""
+    hour = (np.arange(intervals) + 0.5) * 24.0 / intervals
+    return np.flatnonzero((hour < 6.0) | (hour >= 22.0))
+
+
+def day_summaries(x: Any, xp: Any) -> Any:
+    """Per-day summaries of normalised curves ``x`` (batch, days, intervals) -> (batch, days, 5).
+
+    In ``DAY_SUMMARIES`` order, each bounded with ``log1p`` or a share: the
+    day's mean (the curve is divided by the window mean, so a drop inside the
+    window shows), the share of intervals at zero, the spread within the day
+    (std / mean: a flattened curve), the night (22:00-06:00) share of the
+    day's energy, and peak over mean (a capped curve). Generic meter-data
+    checks, not tied to one kind of theft; the network still sees the curve.
+
+    Args:
+        x: normalised kWh, TensorFlow tensor or numpy array.
+        xp: ``tf`` or ``np`` namespace helpers (see the two callers).
+    """
+    mean = xp.mean(x, axis=-1)
+    eps = 1e-6
+    night = xp.gather(x, night_slots(int(x.shape[-1])), axis=-1)
+    parts = [
+        xp.log1p(mean),
+        xp.mean(xp.cast(x <= eps), axis=-1),
+        xp.log1p(xp.std(x, axis=-1) / (mean + eps)),
+        xp.sum(night, axis=-1) / (xp.sum(x, axis=-1) + eps),
+        xp.log1p(xp.max(x, axis=-1) / (mean + eps)),
+    ]
+    return xp.stack(parts, axis=-1)
+
+
+class _TF:
+    """The few array operations of :func:`day_summaries` in TensorFlow."""
+
+    def __getattr__(self, name: str) -> Any:
+        import tensorflow as tf
+
+        ops = {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "max": tf.reduce_max, "std": tf.math.reduce_std,
+               "log1p": tf.math.log1p, "stack": tf.stack, "gather": tf.gather,
+               "cast": lambda v: tf.cast(v, tf.float32)}
+        return ops[name]
+
+
+# The same operations in numpy.
+_NP = SimpleNamespace(mean=np.mean, sum=np.sum, max=np.max, std=np.std, log1p=np.log1p, stack=np.stack,
+                      gather=lambda x, idx, axis: np.take(x, idx, axis=axis),
+                      cast=lambda v: v.astype(np.float32))
 
 
 def to_model_input(kwh: Any, alarms: Any, shape: Shape) -> Any:
-    """Flat ``kwh`` / ``alarms`` batches (TF tensors or numpy) -> (batch, days, intervals + codes) float32."""
+    """Flat ``kwh`` / ``alarms`` batches (TF tensors or numpy) -> (batch, days, shape.features) float32."""
     import tensorflow as tf
 
     x = tf.reshape(tf.cast(kwh, tf.float32), (-1, shape.days, shape.intervals))
-    if not shape.codes:
-        return x
-    a = tf.reshape(tf.cast(alarms, tf.float32), (-1, shape.days, len(shape.codes)))
-    return tf.concat([x, tf.math.log1p(a)], axis=-1)
+    parts = [x]
+    if shape.codes:
+        a = tf.reshape(tf.cast(alarms, tf.float32), (-1, shape.days, len(shape.codes)))
+        parts.append(tf.math.log1p(a))
+    if shape.summaries:
+        parts.append(day_summaries(x, _TF()))
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
 
 def to_model_input_np(kwh: np.ndarray, alarms: np.ndarray, shape: Shape) -> np.ndarray:
     """numpy version of :func:`to_model_input` (scoring workers)."""
     x = kwh.reshape(-1, shape.days, shape.intervals).astype(np.float32, copy=False)
-    if not shape.codes:
-        return x
-    a = np.log1p(alarms.reshape(-1, shape.days, len(shape.codes)).astype(np.float32, copy=False))
-    return np.concatenate([x, a], axis=-1)
+    parts = [x]
+    if shape.codes:
+        parts.append(np.log1p(alarms.reshape(-1, shape.days, len(shape.codes)).astype(np.float32, copy=False)))
+    if shape.summaries:
+        parts.append(day_summaries(x, _NP).astype(np.float32))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
 def class_weights(n: int, positives: int) -> dict[int, float]:
@@ -122,7 +185,7 @@ def class_weights(n: int, positives: int) -> dict[int, float]:
 
 # ------------------------------------------------------------------- model
 def build_model(shape: Shape, dc: DeepConf) -> Any:
-    """The Keras model: LSTM (default), GRU, or a 1-D convolution front before an LSTM.
+    """The Keras model: LSTM, GRU, a 1-D convolution front before an LSTM, or convolutions only (cnn).
 
     Args:
         shape: input geometry.
@@ -136,7 +199,16 @@ def build_model(shape: Shape, dc: DeepConf) -> Any:
     keras.utils.set_random_seed(dc.seed)
     inputs = keras.Input((shape.days, shape.features), name="window")
     h = inputs
-    if dc.architecture == "conv1d":
+    if dc.architecture == "cnn":
+        # each day's curve and alarms -> units features, two convolutions over the days (about two weeks
+        # of context), then the strongest and the mean response over the window: a tampered stretch
+        # anywhere in the window counts, and no 90-step recurrence (cheap on CPU)
+        h = keras.layers.Dense(dc.units, activation="relu", name="day")(h)
+        h = keras.layers.Conv1D(dc.units, 7, padding="same", activation="relu")(h)
+        h = keras.layers.Conv1D(dc.units, 7, padding="same", activation="relu")(h)
+        h = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(h),
+                                        keras.layers.GlobalAveragePooling1D()(h)])
+    elif dc.architecture == "conv1d":
         # a day's curve is mixed with its neighbours before the recurrence; pooling halves the sequence
         h = keras.layers.Conv1D(dc.units, 5, padding="same", activation="relu")(h)
         h = keras.layers.MaxPooling1D(2)(h)
@@ -255,7 +327,7 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     dc = cfg.deep
     client = tracking.setup(cfg)
     windows, wversion, versions = training_windows(spark, cfg)
-    shape = window_shape(windows)
+    shape = window_shape(windows, dc.day_summaries)
     test_split, val_split = deep_splits(dc)
     rest, test_df = test_split.split(windows)
     train_df, val_df = val_split.split(rest)
@@ -284,6 +356,7 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
             mlflow.log_params(tracking.run_params("deep", {
                 k: v for k, v in as_dict(dc).items() if k not in ("enabled",)}))
             mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
+                               "input_features": shape.features,
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
                                "n_train_positive": counts["train"].get(1, 0), "n_validation": n_val,
                                "class_weight_1": round(weights[1], 4),
@@ -340,6 +413,7 @@ def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> d
     return {
         "family": FAMILY, "days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
         "alarm_codes": list(shape.codes), "normalisation": NORMALISATION, "architecture": dc.architecture,
+        "day_summaries": list(DAY_SUMMARIES) if shape.summaries else [],
         "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
     }
 

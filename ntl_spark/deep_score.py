@@ -91,7 +91,8 @@ def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
     if meta.get("family") != deep.FAMILY:
         raise ConfigError(f"model {ref.name} v{ref.version} metadata 'family' is {meta.get('family')!r}, "
                          f"not {deep.FAMILY}")
-    shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()))
+    shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()),
+                       bool(meta.get("day_summaries")))
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
         return keras_file(local).read_bytes(), shape

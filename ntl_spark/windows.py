@@ -36,8 +36,10 @@ model sees the shape of the curve and its changes, not the size of the
 customer; ``scale`` is kept to undo it.
 
 Point-in-time rule: a training window for an inspection on day d ends on
-d - 1, so no reading from the inspection day or later enters it. Scoring
-windows end on ``windows.scoring_end``.
+d - 1 - offset for each offset in ``windows.train_end_offsets`` (0 = the day
+before), so no reading from the inspection day or later enters it (see
+:func:`training_keys` for what the label of an earlier window rests on).
+Scoring windows end on ``windows.scoring_end``.
 
 Windows are assembled with Spark SQL (broadcast join of the window keys, one
 shuffle on meter_id, a sort within partitions) and ``mapInArrow`` with numpy
@@ -288,30 +290,66 @@ def daily_alarms(events: DataFrame, codes: Sequence[str]) -> DataFrame:
     return per_day.select("meter_id", "day", F.array(*counts).alias("alarms"))
 
 
-def training_keys(inspections: DataFrame, customers: DataFrame) -> DataFrame:
-    """One training window key per labelled inspection of a smart-meter customer.
+def training_keys(inspections: DataFrame, customers: DataFrame, end_offsets: Sequence[int] = (0,)) -> DataFrame:
+    """Training window keys of the labelled inspections of smart-meter customers.
 
-    Point-in-time rule: the window ends the day before the inspection.
+    Point-in-time rule: a window ends ``offset`` days before the day before
+    the inspection (``inspected_on - 1 - offset``), one window per offset in
+    ``end_offsets``, so no reading from the inspection day or later enters it.
     ``no_access`` outcomes carry no label and are left out.
+
+    Every window of an inspection carries its label. What the history
+    supports: a ``regular`` outcome on day d says no theft ran on d, and
+    theft only stops when an inspection finds it, so earlier windows are
+    honest too (unless an earlier inspection ended an episode). An
+    ``irregular`` outcome says theft ran on d, not since when: an earlier
+    window is positive only if the theft had started by its end, so offsets
+    are kept short (weeks, against thefts that run for months before an
+    inspection finds them), and a window of an irregular inspection that ends
+    on or before an earlier ``regular`` inspection of the same customer (which
+    saw no theft then) is dropped.
+
+    Args:
+        inspections: inspection_id, customer_id, inspected_on, outcome.
+        customers: customer_id, meter_id, meter_type, region.
+        end_offsets: days between the day before the inspection and each window's end (>= 0).
 
     Returns:
         purpose, end_date, meter_id, customer_id, region, inspection_id, label.
+
+    Raises:
+        ValueError: a column is missing or an offset is negative.
     """
     _require(inspections, ["inspection_id", "customer_id", "inspected_on", "outcome"], "inspections")
     _require(customers, ["customer_id", "meter_id", "meter_type", "region"], "customers")
+    offsets = sorted({int(o) for o in end_offsets})
+    if not offsets or offsets[0] < 0:
+        raise DataError(f"training window end offsets must be >= 0 and not empty (got {list(end_offsets)})")
     smart = customers.where((F.col("meter_type") == "smart") & F.col("meter_id").isNotNull())
-    return (
-        inspections.where(F.col("outcome").isin("irregular", "regular"))
-        .join(smart.select("customer_id", "meter_id", "region"), "customer_id")
-        .select(
-            F.lit(PURPOSE_TRAIN).alias("purpose"),
-            F.date_sub("inspected_on", 1).alias("end_date"),
-            "meter_id",
-            "customer_id",
-            "region",
-            "inspection_id",
-            (F.col("outcome") == "irregular").cast("int").alias("label"),
-        )
+    labelled = inspections.where(F.col("outcome").isin("irregular", "regular"))
+    keys = labelled.join(smart.select("customer_id", "meter_id", "region"), "customer_id").select(
+        "customer_id", "meter_id", "region", "inspection_id", "inspected_on",
+        (F.col("outcome") == "irregular").cast("int").alias("label"),
+        F.explode(F.array(*[F.lit(o) for o in offsets])).alias("_offset"),
+    ).withColumn("end_date", F.date_sub("inspected_on", 1) - F.col("_offset"))
+    if offsets != [0]:
+        # the latest regular inspection of the customer before each inspection: no theft on that day
+        regular = labelled.where(F.col("outcome") == "regular").select(
+            "customer_id", F.col("inspected_on").alias("_regular_on"))
+        seen = (keys.where(F.col("label") == 1).select("inspection_id", "customer_id", "inspected_on").distinct()
+                .join(regular, "customer_id")
+                .where(F.col("_regular_on") < F.col("inspected_on"))
+                .groupBy("inspection_id").agg(F.max("_regular_on").alias("_regular_on")))
+        keys = keys.join(seen, "inspection_id", "left").where(
+            F.col("_regular_on").isNull() | (F.col("end_date") > F.col("_regular_on")))
+    return keys.select(
+        F.lit(PURPOSE_TRAIN).alias("purpose"),
+        "end_date",
+        "meter_id",
+        "customer_id",
+        "region",
+        "inspection_id",
+        "label",
     )
 
 
@@ -723,7 +761,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     skipped = 0
     tkeys = None
     if wc.training and inspections_in is not None and bounds[0] is not None:
-        tkeys = training_keys(inspections_in.df, customers)
+        tkeys = training_keys(inspections_in.df, customers, wc.train_end_offsets)
         # only inspections whose window can reach min_coverage of the readings period
         need = max(1, math.ceil(wc.min_coverage * wc.days))
         overlap = F.datediff(F.least("end_date", F.lit(bounds[1])),

@@ -38,12 +38,33 @@ def test_petastorm_converter_feeds_tensorflow(spark, lake):
         converter.delete()
 
 
-@pytest.mark.parametrize("architecture", ["gru", "conv1d"])
-def test_alternative_architectures_build(architecture):
+@pytest.mark.parametrize("architecture", ["lstm", "gru", "conv1d", "cnn"])
+@pytest.mark.parametrize("summaries", [False, True])
+def test_architectures_build(architecture, summaries):
     cfg = deep_config("/tmp", f"deep.architecture={architecture}", "deep.units=4")
-    model = deep.build_model(deep.Shape(14, 24, schemas.EVENT_CODES), cfg.deep)
-    out = model.predict_on_batch(np.zeros((2, 14, 29), dtype=np.float32))
-    assert out.shape == (2, 1)
+    shape = deep.Shape(14, 24, schemas.EVENT_CODES, summaries)
+    model = deep.build_model(shape, cfg.deep)
+    out = model.predict_on_batch(np.zeros((2, 14, 29 + 5 * summaries), dtype=np.float32))
+    assert shape.features == 29 + 5 * summaries and out.shape == (2, 1)
+
+
+def test_day_summaries_same_in_tensorflow_and_numpy():
+    rng = np.random.default_rng(3)
+    kwh = rng.gamma(2.0, 0.5, (2, 3 * 96)).astype(np.float32)
+    kwh[0, :96] = 0.0  # day 0 of window 0: a stopped meter
+    kwh[1, 96:192] = 1.0  # day 1 of window 1: flat
+    kwh[1, 192:192 + 24] = 0.0  # day 2 of window 1: nothing recorded 00:00-06:00
+    alarms = np.zeros((2, 3 * len(schemas.EVENT_CODES)), dtype=np.float32)
+    shape = deep.Shape(3, 96, schemas.EVENT_CODES, True)
+    x_np = deep.to_model_input_np(kwh, alarms, shape)
+    x_tf = np.asarray(deep.to_model_input(kwh, alarms, shape))
+    assert x_np.shape == (2, 3, 96 + len(schemas.EVENT_CODES) + 5)
+    np.testing.assert_allclose(x_np, x_tf, rtol=1e-5, atol=1e-6)
+    summary = dict(zip(deep.DAY_SUMMARIES, np.moveaxis(x_np[..., -5:], -1, 0), strict=True))
+    assert summary["zero_share"][0, 0] == 1.0 and summary["day_mean"][0, 0] == 0.0
+    assert summary["day_cv"][1, 1] == pytest.approx(0.0, abs=1e-6)
+    assert summary["peak_ratio"][1, 1] == pytest.approx(np.log1p(1.0), abs=1e-5)
+    assert summary["zero_share"][1, 2] == pytest.approx(0.25) and summary["night_share"][1, 2] < summary["night_share"][1, 0]
 
 
 def test_class_weights_balance_the_classes():

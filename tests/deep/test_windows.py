@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 from deep_helpers import local_frame
+from pyspark.sql import functions as F
 
 from ntl_spark import schemas, windows
 from ntl_spark.sparkutil import arrow_batch_rows
@@ -103,6 +104,26 @@ def test_training_keys_point_in_time_and_labels(spark):
     got = windows.training_keys(inspections, customers).collect()
     assert len(got) == 1
     assert got[0].end_date == dt.date(2026, 7, 9) and got[0].label == 1 and got[0].meter_id == "M1"
+
+
+def test_training_keys_several_end_dates_stop_at_an_earlier_regular_inspection(spark):
+    customers = spark.createDataFrame(
+        [("C1", "M1", "smart", "NORTE", "residential", 3.0, None, None, None, D0, "active")],
+        schemas.CUSTOMERS_SCHEMA,
+    )
+    inspections = spark.createDataFrame(
+        [("I1", "C1", dt.date(2026, 6, 20), "regular", None, None, None),
+         ("I2", "C1", dt.date(2026, 7, 10), "irregular", None, None, None)],
+        schemas.INSPECTIONS_SCHEMA,
+    )
+    got = sorted((r.inspection_id, r.end_date, r.label)
+                 for r in windows.training_keys(inspections, customers, [0, 14, 28]).collect())
+    # I1 regular: every offset (no theft on 06-20 and none stopped before); I2 irregular: the window ending
+    # 06-11 ends before the regular visit of 06-20, which saw no theft, so it is dropped
+    assert got == [("I1", dt.date(2026, 5, 22), 0), ("I1", dt.date(2026, 6, 5), 0), ("I1", dt.date(2026, 6, 19), 0),
+                   ("I2", dt.date(2026, 6, 25), 1), ("I2", dt.date(2026, 7, 9), 1)]
+    with pytest.raises(ValueError, match="offsets"):
+        windows.training_keys(inspections, customers, [-1])
 
 
 def _windows(spark, rows, keys, days=14, width=24, events=None, passthrough=(), partitions=None):
@@ -216,7 +237,7 @@ def test_window_without_readings_is_kept_with_zero_coverage(spark):
 
 
 def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
-    cfg = tiny_lake(3, 95, "windows.min_coverage=0.5")
+    cfg = tiny_lake(3, 95, "windows.min_coverage=0.5", "windows.train_end_offsets=[0, 14]")
     first = windows.run(spark, cfg)
     second = windows.run(spark, cfg)
     table = spark.read.format("delta").load(cfg.paths.table(schemas.WINDOWS))
@@ -226,11 +247,12 @@ def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
     row = table.where("purpose = 'score'").first()
     assert (row.days, row.intervals, row.channels) == (90, 96, 1 + len(schemas.EVENT_CODES))
     assert len(row.kwh) == 90 * 96 and row.missing == sorted(row.missing) and len(row.alarms) == 90 * len(schemas.EVENT_CODES)
-    assert first["score_windows"] == 3 and first["train_windows"] == 2
-    train = table.where("purpose = 'train'").orderBy("inspection_id").collect()
-    assert [r.label for r in train] == [1, 0]
-    # each window ends the day before its inspection (I0 on 09-30, I1 on 09-25)
-    assert [r.end_date for r in train] == [dt.date(2026, 9, 29), dt.date(2026, 9, 24)]
+    assert first["score_windows"] == 3 and first["train_windows"] == 4
+    train = table.where("purpose = 'train'").orderBy("inspection_id", F.desc("end_date")).collect()
+    assert [r.label for r in train] == [1, 1, 0, 0]
+    # windows end the day before their inspection (I0 on 09-30, I1 on 09-25) and 14 days earlier
+    assert [r.end_date for r in train] == [dt.date(2026, 9, 29), dt.date(2026, 9, 15),
+                                           dt.date(2026, 9, 24), dt.date(2026, 9, 10)]
 
 
 def test_pivot_from_files_matches_pivot_through_spark(spark, tmp_path):
