@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import lakehouse, schemas
+from ntl_spark import lakehouse, models, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import scalar
@@ -322,6 +322,12 @@ def alarm_columns() -> list[str]:
     return [f"alarms_3m_{code.lower()}" for code in schemas.EVENT_CODES]
 
 
+def smart_meter_keys(keys: DataFrame, customers: DataFrame) -> DataFrame:
+    """The distinct (customer_id, reference_month) of ``keys`` whose customer has a meter, with its meter_id."""
+    return keys.select("customer_id", "reference_month").distinct().join(
+        customers.where(F.col("meter_id").isNotNull()).select("customer_id", "meter_id"), "customer_id")
+
+
 def alarm_counts(events: DataFrame, customers: DataFrame, keys: DataFrame, months: int = 3) -> DataFrame:
     """Smart-meter alarms per event code in the ``months`` months up to the end of the reference month.
 
@@ -332,8 +338,7 @@ def alarm_counts(events: DataFrame, customers: DataFrame, keys: DataFrame, month
     Returns:
         customer_id, reference_month and :func:`alarm_columns`.
     """
-    meters = keys.select("customer_id", "reference_month").distinct().join(
-        customers.where(F.col("meter_id").isNotNull()).select("customer_id", "meter_id"), "customer_id")
+    meters = smart_meter_keys(keys, customers)
     day = F.to_date("ts")
     hits = meters.join(events.select("meter_id", "ts", "code"), "meter_id").where(
         (day >= F.add_months("reference_month", 1 - months)) & (day < F.add_months("reference_month", 1)))
@@ -396,8 +401,7 @@ def interval_profile(readings: DataFrame, customers: DataFrame, keys: DataFrame,
     if days < 1 or not 0 < recent_days < days:
         raise ValueError(f"interval_profile: need days >= 1 and 0 < recent_days < days, got {days}, {recent_days}")
     eps = 0.01
-    meters = keys.select("customer_id", "reference_month").distinct().join(
-        customers.where(F.col("meter_id").isNotNull()).select("customer_id", "meter_id"), "customer_id")
+    meters = smart_meter_keys(keys, customers)
     end = F.last_day("reference_month")
     day = F.to_date("ts")
     rows = meters.join(readings.select("meter_id", "ts", "kwh"), "meter_id").where(
@@ -577,8 +581,7 @@ def readings_between(readings: DataFrame | None, first_month: dt.date, last_mont
 
 def last_day_of(month: dt.date) -> dt.date:
     """The last day of ``month``'s month."""
-    following = (month.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    return following - dt.timedelta(days=1)
+    return models.add_months(month.replace(day=1), 1) - dt.timedelta(days=1)
 
 
 # ------------------------------------------------------------------------- run
