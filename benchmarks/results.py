@@ -58,6 +58,97 @@ def job_env(argv: Sequence[str] | None = None) -> None:
     apply_driver_env(load_config("local", [o for o in overrides if o.startswith("spark.env.")]))
 
 
+class MemorySampler:
+    """Peak resident memory of a process tree, sampled from /proc while a step runs (Linux).
+
+    Spark's memory is spread over processes: the JVM (driver, and in local mode
+    the executor threads) and the Python workers it forks for Python UDFs,
+    ``mapInArrow`` and the like. ``resource.getrusage`` only sees the calling
+    process, so this samples every descendant of ``root`` (default: this
+    process, which is left out) every ``period`` seconds and keeps the peaks:
+    the JVM's RSS, the Python workers' summed RSS (and the most workers alive
+    at once), and the whole tree's summed RSS.
+
+        with MemorySampler() as mem:
+            run_the_step()
+        mem.peaks  # {"jvm_mb": ..., "python_workers_mb": ..., "python_workers": ..., "total_mb": ...}
+    """
+
+    def __init__(self, root: int | None = None, period: float = 0.2, include_root: bool = False) -> None:
+        import threading
+
+        self.root = os.getpid() if root is None else root
+        self.period = period
+        self.include_root = include_root
+        self.peaks: dict[str, float] = {"jvm_mb": 0.0, "python_workers_mb": 0.0, "python_workers": 0, "total_mb": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _children() -> dict[int, list[int]]:
+        kids: dict[int, list[int]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(entry.name))
+        return kids
+
+    @staticmethod
+    def _rss_and_kind(pid: int) -> tuple[float, str]:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                rss = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0) / 1024
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return 0.0, ""
+        first = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
+        return rss, "jvm" if first == "java" else "python" if first.startswith("python") else "other"
+
+    def sample(self) -> None:
+        """One sample of the tree; updates the peaks."""
+        kids = self._children()
+        todo, seen = [self.root], []
+        while todo:
+            pid = todo.pop()
+            seen.append(pid)
+            todo += kids.get(pid, [])
+        jvm = workers = total = 0.0
+        n_workers = 0
+        for pid in seen:
+            if pid == self.root and not self.include_root:
+                continue
+            rss, kind = self._rss_and_kind(pid)
+            total += rss
+            if kind == "jvm":
+                jvm += rss
+            elif kind == "python":
+                workers += rss
+                n_workers += 1
+        for key, value in (("jvm_mb", jvm), ("python_workers_mb", workers), ("python_workers", n_workers),
+                           ("total_mb", total)):
+            self.peaks[key] = max(self.peaks[key], value)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period):
+            self.sample()
+
+    def __enter__(self) -> MemorySampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
 def _commit() -> dict[str, Any]:
     """The checkout's commit and whether tracked files differ from it."""
     repo = RESULTS.parent.parent

@@ -16,6 +16,12 @@ the same files and writes the same output:
   through Spark rows; baseline: the same Parquet files, file by file,
   scattered with numpy, Parquet out.
 
+* job (``--job``): the windows job's body (``windows.run``) from the per-reading
+  ``readings`` Delta to the ``windows`` Delta and the statistics of what it
+  wrote, against one numpy process doing the same (pivot, windows, statistics);
+  the peak resident memory of the JVM and of the Python workers is sampled
+  from /proc during the step, and the baseline's too.
+
 Prints a table (figure, baseline, ratio) and, unless ``--dry``, appends the
 run to ``benchmarks/windows.jsonl`` and regenerates ``benchmarks/RESULTS.md``.
 Targets: windows from the per-reading table in <= 2 minutes at full size on
@@ -25,6 +31,8 @@ Targets: windows from the per-reading table in <= 2 minutes at full size on
     .venv/bin/python benchmarks/windows.py --pivot            # + the per-reading -> meter-day pivot
     .venv/bin/python benchmarks/windows.py --meters 2000      # quick
     .venv/bin/python benchmarks/windows.py --big [--pivot]    # 100,000 meters, 4 GiB driver, no baseline
+    .venv/bin/python benchmarks/windows.py --job              # the windows job end to end, with statistics
+                                                              # and JVM + Python worker memory
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
-from results import Headline, publish  # noqa: E402
+from results import Headline, MemorySampler, publish  # noqa: E402
 
 from ntl_spark import lakehouse, schemas, windows  # noqa: E402
 from ntl_spark.config import load_config  # noqa: E402
@@ -99,26 +107,33 @@ def generate(raw: Path, meters: int, days: int, intervals: int, long: bool, seed
                 "ts": pa.array(np.tile(ts_one, n), pa.timestamp("us", tz="UTC")),
                 "kwh": pa.array(kwh.astype(np.float64).ravel(), mask=missing.ravel()),
             }), raw / "readings" / f"part-{part:05d}.parquet", row_group_size=1_000_000)
+    (raw / "events").mkdir()
     ev_ts = np.datetime64(END - dt.timedelta(days=10), "us") + np.timedelta64(UTC_OFFSET_H + 10, "h")
     pq.write_table(pa.table({
         "meter_id": pa.array(_ids(0, meters)),
         "ts": pa.array(np.full(meters, ev_ts), pa.timestamp("us", tz="UTC")),
         "code": pa.array(["COVER_OPEN"] * meters),
-    }), raw / "events.parquet")
+    }), raw / "events" / "part-00000.parquet")
     return meters * days * intervals
 
 
-def numpy_windows(raw: Path, out: Path, days: int, intervals: int) -> float:
-    """One process: meter-day files -> windows Parquet (kwh, missing, alarms, scale, coverage); return seconds."""
+def numpy_windows(raw: Path, out: Path, days: int, intervals: int, daily: Path | None = None,
+                  stats: dict | None = None) -> float:
+    """One process: meter-day files -> windows Parquet (kwh, missing, alarms, scale, coverage); return seconds.
+
+    ``daily``: the meter-day files (default ``raw/daily``); ``stats``: filled with the windows job's
+    statistics (``windows.window_statistics``) computed from the arrays.
+    """
     t0 = time.perf_counter()
+    parts: dict[str, list] = {"coverage": [], "scale": [], "missing": [], "alarmed": []}
     out.mkdir(parents=True)
     first = (END - dt.timedelta(days=days - 1) - EPOCH).days
     codes = list(schemas.EVENT_CODES)
-    ev = pq.read_table(raw / "events.parquet")
+    ev = pq.read_table(raw / "events")
     ev_meter = ev.column("meter_id").to_numpy(zero_copy_only=False)
     ev_day = ((ev.column("ts").cast(pa.int64()).to_numpy() // 1_000_000 - UTC_OFFSET_H * 3600) // 86_400) - first
     ev_code = np.array([codes.index(c) for c in ev.column("code").to_pylist()])
-    for f in sorted((raw / "daily").glob("*.parquet")):
+    for f in sorted((daily or raw / "daily").glob("*.parquet")):
         t = pq.read_table(f)
         enc = t.column("meter_id").combine_chunks().dictionary_encode()
         ids = enc.dictionary.to_numpy(zero_copy_only=False)
@@ -137,6 +152,10 @@ def numpy_windows(raw: Path, out: Path, days: int, intervals: int) -> float:
         rows, pos = np.nonzero(mask.reshape(n, -1))
         moff = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(rows, minlength=n), out=moff[1:])
+        parts["coverage"].append(coverage)
+        parts["scale"].append(scale)
+        parts["missing"].append(moff[-1])
+        parts["alarmed"].append(int((alarms.reshape(n, -1) > 0).any(axis=1).sum()))
         pq.write_table(pa.table({
             "meter_id": pa.array(ids),
             "kwh": _lists(values, days * intervals, pa.float32()),
@@ -144,6 +163,13 @@ def numpy_windows(raw: Path, out: Path, days: int, intervals: int) -> float:
             "alarms": _lists(alarms, days * len(codes), pa.float32()),
             "scale": pa.array(scale), "coverage": pa.array(coverage),
         }), out / f.name)
+    if stats is not None:
+        cov, sc = np.concatenate(parts["coverage"]), np.concatenate(parts["scale"])
+        stats.update(windows=int(cov.size), coverage_mean=float(cov.mean()),
+                     coverage_p05=float(np.quantile(cov, 0.05)), coverage_p50=float(np.quantile(cov, 0.5)),
+                     missing_share=float(sum(parts["missing"]) / (cov.size * days * intervals)),
+                     scale_p50=float(np.quantile(sc, 0.5)), scale_p99=float(np.quantile(sc, 0.99)),
+                     with_alarms=int(sum(parts["alarmed"])))
     return time.perf_counter() - t0
 
 
@@ -177,6 +203,113 @@ def jvm_heap_limit_mb(spark) -> float:
     return spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20
 
 
+def _numpy_job(raw: Path, root: Path, days: int, intervals: int, queue) -> None:
+    """Child process: the numpy baseline of the windows job (pivot, windows, statistics)."""
+    stats: dict = {}
+    pivot = numpy_pivot(raw, root / "daily_numpy", days, intervals)
+    win = numpy_windows(raw, root / "windows_numpy", days, intervals, daily=root / "daily_numpy", stats=stats)
+    queue.put({"pivot": pivot, "windows": win, "stats": stats})
+
+
+def bench_job(args: argparse.Namespace, raw: Path, root: Path, rows: int, load_start: tuple) -> int:
+    """The windows job end to end (``windows.run``) against one numpy process, with worker memory."""
+    import multiprocessing
+
+    from pyspark.sql import functions as F
+
+    from ntl_spark.session import build_session
+
+    cfg = load_config("local", [f"paths.root={root}", f"spark.driver_memory={args.driver_memory}",
+                                f"windows.days={args.days}", f"windows.intervals_per_day={args.intervals}",
+                                f"windows.scoring_end={END.isoformat()}", "windows.training=false",
+                                "spark.conf={spark.ui.enabled: 'false'}"])
+    spark = build_session(cfg, app_name="bench-windows-job")
+    for name, folder in ((schemas.READINGS, raw / "readings"), (schemas.EVENTS, raw / "events")):
+        path = cfg.paths.table(name)
+        shutil.copytree(folder, path)
+        spark.sql(f"CONVERT TO DELTA parquet.`{path}`")
+    # one smart-meter customer per meter (every meter has its one alarm in events)
+    ids = spark.read.format("delta").load(cfg.paths.table(schemas.EVENTS)).select("meter_id").distinct()
+    customers = ids.select(
+        F.concat(F.lit("C"), "meter_id").alias("customer_id"), "meter_id", F.lit("smart").alias("meter_type"),
+        F.lit("SUR").alias("region"), F.lit("residential").alias("tariff"), F.lit(5.0).alias("contracted_kw"),
+        F.lit(None).cast("string").alias("activity"), F.lit(None).cast("double").alias("latitude"),
+        F.lit(None).cast("double").alias("longitude"), F.lit(dt.date(2020, 1, 1)).alias("connected_on"),
+        F.lit("active").alias("status"))
+    lakehouse.write(customers, cfg.paths.table(schemas.CUSTOMERS), schemas.CUSTOMERS, schema=schemas.CUSTOMERS_SCHEMA)
+    time.sleep(1.0)  # the set-up's Python workers go idle before the step is sampled
+    t = time.perf_counter()
+    with MemorySampler() as spark_mem:
+        result = windows.run(spark, cfg)
+    spark_s = time.perf_counter() - t
+    heap_mb = jvm_heap_limit_mb(spark)
+    spark.stop()
+    n_win = result["score_windows"] + result["score_low_coverage"]
+    spark_stats = result["statistics"].get("score", {})
+    print(f"spark windows job (readings -> readings_daily -> windows -> statistics): {spark_s:.1f} s, "
+          f"{n_win:,} windows; memory peaks {spark_mem.peaks}")
+    if n_win != args.meters:
+        print(f"unexpected output: {n_win} windows for {args.meters} meters", file=sys.stderr)
+        return 1
+
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: its memory is the baseline's alone
+    queue = ctx.Queue()
+    t = time.perf_counter()
+    child = ctx.Process(target=_numpy_job, args=(raw, root, args.days, args.intervals, queue))
+    child.start()
+    with MemorySampler(root=child.pid, include_root=True) as numpy_mem:
+        got = queue.get()
+        child.join()
+    numpy_s = time.perf_counter() - t
+    print(f"numpy (pivot {got['pivot']:.1f} s + windows and statistics {got['windows']:.1f} s): {numpy_s:.1f} s; "
+          f"peak RSS {numpy_mem.peaks['total_mb']:,.0f} MB")
+    for key in ("coverage_mean", "missing_share", "scale_p50"):
+        a, b = spark_stats.get(key), got["stats"].get(key)
+        if a is None or b is None or abs(a - b) > 1e-3 * max(1.0, abs(b)):
+            print(f"statistics differ: {key} Spark {a} vs numpy {b}", file=sys.stderr)
+            return 1
+    peak_driver_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ratio = spark_s / numpy_s
+    full = args.meters == FULL_METERS and (args.days, args.intervals) == (90, 96)
+    pk = spark_mem.peaks
+    text = "\n".join([
+        f"\n### Windows job with statistics (benchmarks/windows.py --job), {dt.date.today().isoformat()}\n",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; Spark "
+        f"local[{os.cpu_count()}], driver {args.driver_memory}; {n_win:,} windows of {args.days}x{args.intervals} "
+        f"(+ {len(schemas.EVENT_CODES)} alarm channels) from {rows:,} per-reading rows (0.3 % missing, one alarm "
+        f"per meter); load average {load_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.\n",
+        "The Spark side is the windows job's body (`windows.run`): per-reading `readings` Delta -> `readings_daily` "
+        "(pivot, partitioned by day) -> `windows` Delta -> the statistics of the written windows "
+        "(`windows.window_statistics`: counts, coverage, missing share, scale, alarm windows). The baseline is one "
+        "numpy process doing the same from the same Parquet files (pivot, windows, statistics, Parquet out); the "
+        "statistics of both sides are compared before the times are reported.\n",
+        "| step | ntl-spark (Spark) | baseline (numpy, 1 process) | ratio |", "|---|---|---|---|",
+        f"| raw readings -> windows Delta with statistics | {spark_s:.1f} s | {numpy_s:.1f} s | {ratio:.2f}x |",
+        "\nPeak resident memory, sampled every 0.2 s from /proc during the step:\n",
+        "| process | peak RSS |", "|---|---|",
+        f"| Spark JVM (driver + local executor, heap limit {heap_mb:,.0f} MB) | {pk['jvm_mb']:,.0f} MB |",
+        f"| Python workers (summed; at most {pk['python_workers']:.0f} at once) | {pk['python_workers_mb']:,.0f} MB |",
+        f"| JVM + Python workers at the same sample (peak) | {pk['total_mb']:,.0f} MB |",
+        f"| benchmark driver process (Python, lifetime peak) | {peak_driver_mb:,.0f} MB |",
+        f"| numpy baseline process | {numpy_mem.peaks['total_mb']:,.0f} MB |",
+        f"\nWindow statistics (Spark): {', '.join(f'{k} {v:.4g}' for k, v in spark_stats.items() if k != 'purpose')}.\n",
+    ])
+    publish("windows", text, figures={
+        "seconds": {"job": spark_s, "numpy_job": numpy_s, "numpy_pivot": got["pivot"],
+                    "numpy_windows_stats": got["windows"]},
+        "windows": n_win, "readings": rows, "driver_max_heap_mb": heap_mb, "peak_rss_mb": peak_driver_mb,
+        "memory_mb": {**pk, "numpy": numpy_mem.peaks["total_mb"]}, "statistics": spark_stats,
+    }, params={"meters": args.meters, "days": args.days, "intervals": args.intervals, "job": True,
+               "driver_memory": args.driver_memory},
+       headlines=[Headline("windows job from raw readings with statistics, s", spark_s, 120.0 if full else None),
+                  Headline("windows job with statistics, Spark / numpy", ratio, 2.0),
+                  Headline("windows job peak RSS, JVM + Python workers, MB", pk["total_mb"])],
+       load_start=load_start, dry=args.dry)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meters", type=int, default=FULL_METERS)
@@ -186,6 +319,9 @@ def main() -> int:
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--big", action="store_true", help="100,000 meters, no baseline (with --pivot: default reader only)")
     ap.add_argument("--pivot", action="store_true", help="also time the per-reading -> meter-day pivot")
+    ap.add_argument("--job", action="store_true",
+                    help="time the windows job end to end (raw readings -> windows Delta -> statistics) "
+                         "against one numpy process, with JVM and Python worker memory")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--dry", action="store_true", help="print only; write neither windows.jsonl nor RESULTS.md")
     args = ap.parse_args()
@@ -196,8 +332,10 @@ def main() -> int:
     shutil.rmtree(root, ignore_errors=True)
     raw = root / "raw"
     t0 = time.perf_counter()
-    rows = generate(raw, args.meters, args.days, args.intervals, long=args.pivot)
+    rows = generate(raw, args.meters, args.days, args.intervals, long=args.pivot or args.job)
     print(f"generated {rows:,} readings for {args.meters:,} meters in {time.perf_counter() - t0:.0f} s")
+    if args.job:
+        return bench_job(args, raw, root, rows, load_start)
 
     cfg = load_config("local", [f"paths.root={root}", f"spark.driver_memory={args.driver_memory}",
                                 f"windows.days={args.days}", f"windows.intervals_per_day={args.intervals}",
@@ -213,7 +351,7 @@ def main() -> int:
     shutil.copytree(raw / "daily", daily_path)
     spark.sql(f"CONVERT TO DELTA parquet.`{daily_path}`")
     daily = spark.read.format("delta").load(daily_path)
-    alarms = windows.daily_alarms(spark.read.parquet(str(raw / "events.parquet")), codes)
+    alarms = windows.daily_alarms(spark.read.parquet(str(raw / "events")), codes)
     keys = (daily.select("meter_id").distinct()
             .select(F.lit("score").alias("purpose"), F.lit(END).alias("end_date"), "meter_id",
                     F.concat(F.lit("C"), "meter_id").alias("customer_id"), F.lit("SUR").alias("region"),

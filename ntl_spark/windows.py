@@ -719,6 +719,30 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
 
 
 # --------------------------------------------------------------------- run
+def window_statistics(windows_df: DataFrame, min_coverage: float) -> DataFrame:
+    """Quality statistics of written windows, one row per purpose, in one Spark aggregation.
+
+    windows, usable (coverage >= ``min_coverage``), coverage mean and 5th/50th
+    percentiles, share of missing (imputed) intervals, the window scale (mean
+    kWh of an observed interval) at its median and 99th percentile, windows
+    with at least one alarm day. Reads the scalar columns, the sparse missing
+    positions and the alarm channels, never the 8,640 kWh values.
+    """
+    _require(windows_df, ["purpose", "days", "intervals", "missing", "alarms", "scale", "coverage"], "windows")
+    alarm_days = F.size(F.filter("alarms", lambda v: v > 0))
+    return windows_df.groupBy("purpose").agg(
+        F.count(F.lit(1)).alias("windows"),
+        F.count(F.when(F.col("coverage") >= min_coverage, 1)).alias("usable"),
+        F.mean("coverage").alias("coverage_mean"),
+        F.percentile_approx("coverage", 0.05, 1000).alias("coverage_p05"),
+        F.percentile_approx("coverage", 0.5, 1000).alias("coverage_p50"),
+        (F.sum(F.size("missing")) / F.sum(F.col("days") * F.col("intervals"))).alias("missing_share"),
+        F.percentile_approx("scale", 0.5, 1000).alias("scale_p50"),
+        F.percentile_approx("scale", 0.99, 1000).alias("scale_p99"),
+        F.count(F.when(alarm_days > 0, 1)).alias("with_alarms"),
+    )
+
+
 def scoring_end(cfg: Config, daily: DataFrame) -> dt.date:
     """Last day of the scoring windows (see ``windows.scoring_end``)."""
     if cfg.windows.scoring_end:
@@ -797,18 +821,19 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     if tkeys is not None:
         tkeys.unpersist()
     written = lakehouse.read_pinned(spark, wpath, schemas.WINDOWS, "windows", version).df.where(where)
-    stats = {
-        (r["purpose"], bool(r["usable"])): int(r["n"])
-        for r in written.groupBy("purpose", (F.col("coverage") >= wc.min_coverage).alias("usable"))
-        .agg(F.count("*").alias("n")).collect()
-    }
+    stats = {r["purpose"]: r.asDict() for r in window_statistics(written, wc.min_coverage).collect()}
+
+    def count(purpose: str, key: str) -> int:
+        return int(stats.get(purpose, {}).get(key) or 0)
+
     result = {
         "scoring_end": end,
-        "train_windows": stats.get((PURPOSE_TRAIN, True), 0),
-        "train_low_coverage": stats.get((PURPOSE_TRAIN, False), 0),
+        "train_windows": count(PURPOSE_TRAIN, "usable"),
+        "train_low_coverage": count(PURPOSE_TRAIN, "windows") - count(PURPOSE_TRAIN, "usable"),
         "train_outside_readings": skipped,
-        "score_windows": stats.get((PURPOSE_SCORE, True), 0),
-        "score_low_coverage": stats.get((PURPOSE_SCORE, False), 0),
+        "score_windows": count(PURPOSE_SCORE, "usable"),
+        "score_low_coverage": count(PURPOSE_SCORE, "windows") - count(PURPOSE_SCORE, "usable"),
+        "statistics": stats,
         "version": version,
         "path": wpath,
     }
@@ -817,4 +842,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
           f"{wc.min_coverage}, {skipped:,} inspections outside the readings period); "
           f"score {result['score_windows']:,} ending {end} (+{result['score_low_coverage']:,} below coverage); "
           f"windows Delta v{version} ({version_text})")
+    for purpose, st in sorted(stats.items()):
+        print(f"windows {purpose}: coverage mean {st['coverage_mean']:.3f} (p05 {st['coverage_p05']:.3f}), "
+              f"missing intervals {st['missing_share']:.2%}, "
+              f"scale p50 {st['scale_p50']:.3g} kWh per interval (p99 {st['scale_p99']:.3g}), "
+              f"{st['with_alarms']:,} with alarm days")
     return result

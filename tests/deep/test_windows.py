@@ -248,11 +248,30 @@ def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
     assert (row.days, row.intervals, row.channels) == (90, 96, 1 + len(schemas.EVENT_CODES))
     assert len(row.kwh) == 90 * 96 and row.missing == sorted(row.missing) and len(row.alarms) == 90 * len(schemas.EVENT_CODES)
     assert first["score_windows"] == 3 and first["train_windows"] == 4
+    stats = first["statistics"]
+    assert stats["score"]["windows"] == 3 and stats["train"]["windows"] == 4 + first["train_low_coverage"]
+    assert 0.5 <= stats["score"]["coverage_mean"] <= 1.0 and stats["score"]["scale_p50"] > 0
     train = table.where("purpose = 'train'").orderBy("inspection_id", F.desc("end_date")).collect()
     assert [r.label for r in train] == [1, 1, 0, 0]
     # windows end the day before their inspection (I0 on 09-30, I1 on 09-25) and 14 days earlier
     assert [r.end_date for r in train] == [dt.date(2026, 9, 29), dt.date(2026, 9, 15),
                                            dt.date(2026, 9, 24), dt.date(2026, 9, 10)]
+
+
+def test_window_statistics_per_purpose(spark):
+    """Counts, coverage, missing share, scale and alarm windows of written windows, per purpose."""
+    schema = "purpose string, days int, intervals int, missing array<int>, alarms array<float>, scale float, coverage float"
+    rows = [("score", 2, 4, [], [0.0, 0.0], 1.0, 1.0),
+            ("score", 2, 4, [0, 1, 2, 3], [0.0, 1.0], 3.0, 0.5),
+            ("score", 2, 4, [5, 6], [0.0, 0.0], 2.0, 0.75),
+            ("train", 2, 4, [0, 1, 2, 3, 4, 5], [2.0, 1.0], 0.5, 0.25)]
+    got = {r.purpose: r for r in windows.window_statistics(spark.createDataFrame(rows, schema), 0.6).collect()}
+    score, train = got["score"], got["train"]
+    assert (score.windows, score.usable, score.with_alarms) == (3, 2, 1)
+    assert score.coverage_mean == pytest.approx(0.75) and score.coverage_p05 == pytest.approx(0.5)
+    assert score.coverage_p50 == pytest.approx(0.75) and score.scale_p50 == pytest.approx(2.0)
+    assert score.missing_share == pytest.approx(6 / 24) and score.scale_p99 == pytest.approx(3.0)
+    assert (train.windows, train.usable, train.with_alarms, train.missing_share) == (1, 0, 1, pytest.approx(0.75))
 
 
 def test_pivot_from_files_matches_pivot_through_spark(spark, tmp_path):
