@@ -7,7 +7,7 @@ import sys
 from ntl_spark.cli import run_job
 from ntl_spark.validate import data
 
-DESCRIPTION = "Data gate: statistics of every table (kept per run in data_stats), consistency rules with warn/block levels, PSI drift of the model inputs (training vs validation vs scoring month); writes an HTML report, logs it to MLflow, stops on a blocking finding."
+DESCRIPTION = "Data gate: statistics of every table (kept per run in data_stats; readings only for the days changed since the previous run), consistency rules with warn/block levels, PSI drift of the model inputs (training vs validation vs scoring month); writes an HTML report, logs it to MLflow, stops on a blocking finding."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -633,6 +633,10 @@ class RuleConf:
     group_by: list[str] = dataclasses.field(default_factory=list)
     where: str = ""  # optional SQL filter: the rule sees only these rows
     max_share: float = 0.0  # offending share tolerated before the rule trips
+    # SQL expression of a row's day (to_date(<the table's validation.incremental column>)): the rule's
+    # counts add up over days, so on a day-incremental table only the changed days are checked again.
+    # A group rule lists it in group_by too (each group lies within one day).
+    day: str = ""
 
     def validate(self, key: str) -> None:
         _check(bool(self.name), f"{key}.name", self.name, "every rule needs a name")
@@ -641,6 +645,19 @@ class RuleConf:
         _check(bool(self.check) != bool(self.unique), f"{key}", self.name, "set exactly one of check or unique")
         _check(not (self.unique and self.group_by), f"{key}.group_by", self.group_by, "not used with unique")
         _check(0.0 <= self.max_share < 1.0, f"{key}.max_share", self.max_share, "must be in [0, 1)")
+        if self.day:
+            _check(not self.unique, f"{key}.day", self.day,
+                   "not used with unique (a key may repeat on two days, so its counts do not add up over days)")
+            _check(not self.group_by or any(same_sql(g, self.day) for g in self.group_by), f"{key}.day", self.day,
+                   f"must be one of group_by {self.group_by} (each group must lie within one day)")
+
+
+def same_sql(a: str, b: str) -> bool:
+    """Whether two short SQL expressions are the same up to case, spaces and backquotes."""
+    def norm(text: str) -> str:
+        return re.sub(r"[\s`]+", "", text).lower()
+
+    return norm(a) == norm(b)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -720,6 +737,11 @@ class ValidateConf:
     histogram_bins: int
     sample_rows: int  # statistics of a bigger table use a sample of about this many rows
     rules: list[RuleConf]
+    # Tables whose statistics and day rules (RuleConf.day) are recomputed only for the days changed since
+    # the previous gate run: table -> its timestamp (or date) column, whose local day the ingest replaces.
+    incremental: dict[str, str]
+    # More changed days than this: recompute everything (0 = always everything).
+    incremental_max_days: int
     drift: DriftConf
     blessing: BlessingConf
     segments: SegmentsConf
@@ -730,10 +752,19 @@ class ValidateConf:
         _check(2 <= self.histogram_bins <= 100, "validation.histogram_bins", self.histogram_bins, "must be in [2, 100]")
         _check(self.sample_rows >= 1000, "validation.sample_rows", self.sample_rows, "must be >= 1000")
         _check(self.compare_last >= 1, "validation.compare_last", self.compare_last, "must be >= 1")
+        _check(self.incremental_max_days >= 0, "validation.incremental_max_days", self.incremental_max_days,
+               "must be >= 0")
+        for table, column in self.incremental.items():
+            _check(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column) is not None, f"validation.incremental.{table}",
+                   column, "must name the table's timestamp or date column")
         names = [r.name for r in self.rules]
         for i, rule in enumerate(self.rules):
             rule.validate(f"validation.rules[{i}]")
             _check(names.count(rule.name) == 1, f"validation.rules[{i}].name", rule.name, "rule names must be unique")
+            day_of = self.incremental.get(rule.table)
+            if rule.day and day_of:
+                _check(same_sql(rule.day, f"to_date({day_of})"), f"validation.rules[{i}].day", rule.day,
+                       f"must be to_date({day_of}), the day of validation.incremental.{rule.table}")
         self.drift.validate()
         self.blessing.validate()
         self.segments.validate()

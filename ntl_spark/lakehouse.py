@@ -8,6 +8,10 @@
   appends; checks the rows against the declared schema first; and returns the
   version it committed (found by a token in the commit's ``userMetadata``,
   not by asking for the latest version afterwards).
+- :func:`changed_days` tells which days of a day-keyed table (readings) its
+  commits since a known version replaced, from the Delta history and
+  ``ingest_log`` (:func:`plan_days`), or why only a whole recompute is safe;
+  ``readings_daily`` and the data gate refresh by it.
 - Lineage is a typed column, ``map<string,bigint>`` (table -> Delta version,
   :data:`ntl_spark.schemas.LINEAGE_TYPE`), built with :func:`lineage_column`
   and combined with :func:`merge_lineage`.
@@ -137,6 +141,12 @@ def _same_type(a: T.DataType, b: T.DataType) -> bool:
     return type(a) is type(b) and a.simpleString() == b.simpleString()
 
 
+def has_layout(spark: SparkSession, path: str, schema: T.StructType) -> bool:
+    """Whether the Delta table at ``path`` has exactly ``schema``'s columns and types (nullability aside)."""
+    current = spark.read.format("delta").load(path).schema
+    return _same_type(current, schema)
+
+
 def day_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
     """SQL predicate keeping the days [start, end] of ``column``: a timestamp (local days of the session
     time zone) when ``is_ts``, else a date. The ingest replaces readings by it and readings_daily
@@ -145,6 +155,138 @@ def day_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
         return (f"{column} >= '{start.isoformat()} 00:00:00' AND "
                 f"{column} < '{(end + dt.timedelta(days=1)).isoformat()} 00:00:00'")
     return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+
+
+def days_predicate(column: str, windows: Sequence[tuple[dt.date, dt.date]], is_ts: bool) -> str:
+    """SQL predicate keeping the days of every window (:func:`day_window` of each, OR-ed)."""
+    return " OR ".join(f"({day_window(column, lo, hi, is_ts)})" for lo, hi in windows)
+
+
+# ------------------------------------------------------------------ changed days
+# Delta operations that change no rows: nothing derived from the table needs recomputing.
+NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
+                            "ADD CONSTRAINT", "DROP CONSTRAINT", "FSCK"})
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """Which days of a day-keyed table (e.g. readings) changed between two of its versions.
+
+    ``windows`` are merged, sorted, inclusive day ranges (empty when no row
+    changed), or None when the change cannot be explained day by day: then
+    whatever was derived from the table must be recomputed whole, and
+    ``reason`` says why in words.
+    """
+
+    windows: tuple[tuple[dt.date, dt.date], ...] | None
+    reason: str = ""
+
+    @property
+    def whole(self) -> bool:
+        return self.windows is None
+
+    @property
+    def days(self) -> int:
+        """Days in the windows (0 when whole)."""
+        return sum((hi - lo).days + 1 for lo, hi in self.windows or ())
+
+    def describe(self) -> str:
+        """The plan in words, for logs and reports."""
+        if self.windows is None:
+            return f"everything ({self.reason})"
+        if not self.windows:
+            return "no day changed"
+        ranges = ", ".join(str(lo) if lo == hi else f"{lo}..{hi}" for lo, hi in self.windows)
+        return f"{self.days} day(s): {ranges}"
+
+
+def plan_days(since: int | None, current: int, commits: Mapping[int, str],
+              replaced: Mapping[int, tuple[dt.date, dt.date] | None], max_days: int | None = None) -> DayPlan:
+    """The days a table's commits after version ``since`` up to ``current`` replaced.
+
+    Args:
+        since: the version the derived data reflects (None: there is none yet).
+        current: the table's version now.
+        commits: the table's commits after ``since`` up to ``current``: version -> Delta operation.
+        replaced: version -> the days that commit replaced (``ingest_log.replaced_start/end``;
+            None when the write replaced no period). Versions not logged are absent.
+        max_days: more changed days than this recompute everything (None: no limit).
+
+    Returns:
+        The merged day windows, or a whole plan with the reason when a commit that changed rows is
+        not a logged period write, the history between the versions is incomplete, the table was
+        recreated, or the change spans more than ``max_days`` days.
+    """
+    if since is None:
+        return DayPlan(None, "no previous state")
+    if current < since:
+        return DayPlan(None, f"the table is at version {current}, before the version {since} last seen: recreated")
+    if current == since:
+        return DayPlan(())
+    missing = sorted(set(range(since + 1, current + 1)) - set(commits))
+    if missing:
+        return DayPlan(None, f"the table's history lacks version(s) {_versions(missing)} (cleaned up or recreated)")
+    windows: list[tuple[dt.date, dt.date]] = []
+    for v in range(since + 1, current + 1):
+        if commits[v] in NO_DATA_CHANGE:
+            continue
+        if v not in replaced:
+            return DayPlan(None, f"version {v} ({commits[v]}) is not in ingest_log")
+        window = replaced[v]
+        if window is None:
+            return DayPlan(None, f"version {v} ({commits[v]}) replaced no period of days")
+        windows.append(window)
+    merged: list[tuple[dt.date, dt.date]] = []
+    for lo, hi in sorted(windows):
+        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    plan = DayPlan(tuple(merged))
+    if max_days is not None and plan.days > max_days:
+        return DayPlan(None, f"{plan.days} days changed, more than the {max_days} recomputed day by day")
+    return plan
+
+
+def _versions(vs: Sequence[int]) -> str:
+    return ", ".join(map(str, vs)) if len(vs) <= 5 else f"{vs[0]}..{vs[-1]}"
+
+
+def logged_changes(spark: SparkSession, path: str, log_path: str, table: str, since: int, current: int,
+                   ) -> tuple[dict[int, str], dict[int, tuple[dt.date, dt.date] | None]]:
+    """A table's commits after ``since`` up to ``current`` and the days each logged write replaced.
+
+    Args:
+        path: the table's location.
+        log_path: the ``ingest_log`` table's location.
+        table: the table's name in ``ingest_log``.
+
+    Returns:
+        (version -> Delta operation, version -> (replaced_start, replaced_end) or None), the inputs of
+        :func:`plan_days`.
+    """
+    from delta.tables import DeltaTable
+
+    history = (DeltaTable.forPath(spark, path).history()
+               .where((F.col("version") > since) & (F.col("version") <= current))
+               .select("version", "operation").collect())
+    commits = {int(r["version"]): str(r["operation"]) for r in history}
+    replaced: dict[int, tuple[dt.date, dt.date] | None] = {}
+    logged = read_optional(spark, log_path)
+    if logged is not None and {"replaced_start", "replaced_end"} <= set(logged.df.columns):
+        for r in (logged.df.where((F.col("table") == table) & F.col("delta_version").between(since + 1, current))
+                  .select("delta_version", "replaced_start", "replaced_end").collect()):
+            ok = r["replaced_start"] is not None and r["replaced_end"] is not None
+            replaced[int(r["delta_version"])] = (r["replaced_start"], r["replaced_end"]) if ok else None
+    return commits, replaced
+
+
+def changed_days(spark: SparkSession, path: str, log_path: str, table: str, since: int | None, current: int,
+                 max_days: int | None = None) -> DayPlan:
+    """:func:`plan_days` of the table at ``path`` from its Delta history and ``ingest_log``."""
+    if since is None or current <= since:
+        return plan_days(since, current, {}, {}, max_days)
+    return plan_days(since, current, *logged_changes(spark, path, log_path, table, since, current), max_days)
 
 
 def write(

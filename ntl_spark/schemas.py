@@ -36,6 +36,9 @@ MONTHLY_FEATURES = "monthly_features"
 TRAINING_SET = "training_set"
 SCORES = "scores"
 MODEL_DECISIONS = "model_decisions"
+# the data gate's per-day state of day-incremental tables (validation.incremental)
+DATA_RULE_DAYS = "data_rule_days"
+DATA_STATS_DAYS = "data_stats_days"
 
 # ------------------------------------------------------------ domain values
 METER_TYPES = ("conventional", "smart")
@@ -179,6 +182,59 @@ INGEST_LOG_SCHEMA = StructType(
         # null when nothing was replaced by period. readings_daily refreshes exactly these days.
         StructField("replaced_start", DateType(), True),
         StructField("replaced_end", DateType(), True),
+    ]
+)
+
+# ------------------------------------------------------- data gate, per day
+# What the data gate keeps per day of a day-incremental table (validation.incremental), so that a run
+# recomputes only the days whose rows changed and adds up the rest. Both tables are partitioned by
+# ``table``; ``delta_version`` is the version of the checked table a row was computed from and
+# ``computed_at`` the gate run that computed it (rows of untouched days keep theirs).
+
+# Rows (row rules) or groups (group rules) checked and offending, per rule and day (ntl_spark.validate.rules).
+RULE_DAY_COUNTS_SCHEMA = StructType(
+    [
+        StructField("rule", StringType(), False),
+        StructField("day", DateType(), True),
+        StructField("checked", LongType(), False),
+        StructField("offending", LongType(), False),
+    ]
+)
+DATA_RULE_DAYS_SCHEMA = StructType(
+    [
+        StructField("table", StringType(), False),
+        *RULE_DAY_COUNTS_SCHEMA.fields,
+        # the rule's condition in words (validate.rules.describe) and its day: another one is recomputed whole
+        StructField("definition", StringType(), False),
+        StructField("delta_version", LongType(), False),
+        StructField("computed_at", TimestampType(), False),
+    ]
+)
+
+# Mergeable moments per day and column (ntl_spark.validate.stats.day_moments): rows and nulls; for
+# numeric columns the sum, m2 (sum of squared deviations from the day's mean), min and max of the
+# values; for other columns min and max as text.
+DAY_MOMENTS_SCHEMA = StructType(
+    [
+        StructField("day", DateType(), True),
+        StructField("column", StringType(), False),
+        StructField("dtype", StringType(), False),
+        StructField("count", LongType(), False),
+        StructField("nulls", LongType(), False),
+        StructField("sum", DoubleType(), True),
+        StructField("m2", DoubleType(), True),
+        StructField("min", DoubleType(), True),
+        StructField("max", DoubleType(), True),
+        StructField("min_text", StringType(), True),
+        StructField("max_text", StringType(), True),
+    ]
+)
+DATA_STATS_DAYS_SCHEMA = StructType(
+    [
+        StructField("table", StringType(), False),
+        *DAY_MOMENTS_SCHEMA.fields,
+        StructField("delta_version", LongType(), False),
+        StructField("computed_at", TimestampType(), False),
     ]
 )
 

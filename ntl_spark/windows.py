@@ -11,7 +11,7 @@ Out:
   Delta version than the one it was built from (recorded in the commit's
   ``userMetadata``): only the days the newer readings commits replaced
   (``ingest_log.replaced_start/end``) are pivoted again and replaced
-  (:func:`refresh_plan`); it is rebuilt whole when a commit is not explained
+  (:func:`ntl_spark.lakehouse.changed_days`); it is rebuilt whole when a commit is not explained
   by the log (a table rewritten by hand, history cleaned, another layout).
 * ``windows``: one row per meter and window end date (partitioned by
   ``purpose``: ``train`` or ``score``), see ``schemas.WINDOWS_SCHEMA``:
@@ -54,7 +54,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -582,72 +582,7 @@ def windows_frame(
 
 # ------------------------------------------------------------ readings_daily
 DAILY_PARTITION = "day"
-# Delta operations that change no rows: they need no refresh of readings_daily.
-NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
-                            "ADD CONSTRAINT", "DROP CONSTRAINT", "FSCK"})
 _STAMP = re.compile(r"^readings=(\d+);intervals=(\d+)$")
-
-
-def refresh_plan(built_from: int | None, current: int, commits: Mapping[int, str],
-                 replaced: Mapping[int, tuple[dt.date, dt.date] | None]) -> list[tuple[dt.date, dt.date]] | None:
-    """The day windows of ``readings_daily`` to rebuild, or None to rebuild it whole.
-
-    Args:
-        built_from: the readings version ``readings_daily`` was built from (None: never built, or
-            with other settings).
-        current: the readings version now.
-        commits: readings commits after ``built_from`` up to ``current``: version -> Delta operation.
-        replaced: readings version -> the days that commit replaced (``ingest_log.replaced_start/end``;
-            None when the write replaced no period).
-
-    Returns:
-        Merged, sorted, inclusive day windows ([] when nothing changed), or None when a commit that
-        changed rows is not a logged period write (then only a whole rebuild is safe).
-    """
-    if built_from is None or current < built_from:
-        return None
-    if current == built_from:
-        return []
-    if set(commits) != set(range(built_from + 1, current + 1)):
-        return None  # the history between them is not all there (cleaned up, or a table recreated)
-    windows: list[tuple[dt.date, dt.date]] = []
-    for v in range(built_from + 1, current + 1):
-        if commits[v] in NO_DATA_CHANGE:
-            continue
-        window = replaced.get(v)
-        if window is None:
-            return None
-        windows.append(window)
-    merged: list[tuple[dt.date, dt.date]] = []
-    for lo, hi in sorted(windows):
-        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _day_predicate(column: str, windows: Sequence[tuple[dt.date, dt.date]], is_ts: bool) -> str:
-    return " OR ".join(f"({lakehouse.day_window(column, lo, hi, is_ts)})" for lo, hi in windows)
-
-
-def _readings_changes(spark: SparkSession, cfg: Config, rpath: str, built_from: int,
-                      current: int) -> tuple[dict[int, str], dict[int, tuple[dt.date, dt.date] | None]]:
-    """The readings commits after ``built_from`` (version -> operation) and the days each logged write replaced."""
-    from delta.tables import DeltaTable
-
-    history = (DeltaTable.forPath(spark, rpath).history()
-               .where((F.col("version") > built_from) & (F.col("version") <= current))
-               .select("version", "operation").collect())
-    commits = {int(r["version"]): str(r["operation"]) for r in history}
-    replaced: dict[int, tuple[dt.date, dt.date] | None] = {}
-    logged = lakehouse.read_optional(spark, cfg.paths.table(schemas.INGEST_LOG))
-    if logged is not None and {"replaced_start", "replaced_end"} <= set(logged.df.columns):
-        for r in (logged.df.where((F.col("table") == schemas.READINGS) & F.col("delta_version").between(
-                built_from + 1, current)).select("delta_version", "replaced_start", "replaced_end").collect()):
-            ok = r["replaced_start"] is not None and r["replaced_end"] is not None
-            replaced[int(r["delta_version"])] = (r["replaced_start"], r["replaced_end"]) if ok else None
-    return commits, replaced
 
 
 def _daily_partitioned(spark: SparkSession, path: str) -> bool:
@@ -661,7 +596,7 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
     """The ``readings_daily`` table, brought up to the readings table's latest version first.
 
     Only the days replaced by the readings commits since the last refresh are
-    pivoted again (:func:`refresh_plan`); the first build, another
+    pivoted again (:func:`ntl_spark.lakehouse.changed_days`); the first build, another
     ``intervals_per_day``, an older layout or an unexplained commit rebuild it whole.
 
     Returns:
@@ -677,16 +612,15 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
     if note != stamp:
         built = _STAMP.match(note or "")
         built_from = int(built.group(1)) if built and int(built.group(2)) == width else None
-        plan: list[tuple[dt.date, dt.date]] | None = None
+        plan: tuple[tuple[dt.date, dt.date], ...] | None = None
         wc = cfg.windows
         if built_from is not None and rversion > built_from and _daily_partitioned(spark, dpath):
-            plan = refresh_plan(built_from, rversion, *_readings_changes(spark, cfg, rpath, built_from, rversion))
-            if plan and sum((b - a).days + 1 for a, b in plan) > wc.refresh_max_days:
-                plan = None
+            plan = lakehouse.changed_days(spark, rpath, cfg.paths.table(schemas.INGEST_LOG), schemas.READINGS,
+                                          built_from, rversion, wc.refresh_max_days).windows
         files = None
         with arrow_batch_rows(spark, wc.pivot_batch_rows):
             if plan is not None:  # only the replaced days, read through Spark (Delta skips the other files)
-                daily = daily_readings(readings.df.where(_day_predicate("ts", plan, True)), width) if plan else None
+                daily = daily_readings(readings.df.where(lakehouse.days_predicate("ts", plan, True)), width) if plan else None
             else:
                 files = direct_files(spark, rpath, rversion) if wc.pivot_reader == "auto" else None
                 if files:
@@ -698,7 +632,7 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
                     daily = spark.createDataFrame([], schemas.READINGS_DAILY_SCHEMA)
                     lakehouse.write(daily, dpath, schemas.READINGS_DAILY, mode="append", note=stamp)
                 elif plan is not None:
-                    lakehouse.write(daily, dpath, schemas.READINGS_DAILY, where=_day_predicate("day", plan, False),
+                    lakehouse.write(daily, dpath, schemas.READINGS_DAILY, where=lakehouse.days_predicate("day", plan, False),
                                     schema=schemas.READINGS_DAILY_SCHEMA, note=stamp)
                 else:
                     lakehouse.write(daily, dpath, schemas.READINGS_DAILY, schema=schemas.READINGS_DAILY_SCHEMA,

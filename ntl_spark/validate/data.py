@@ -4,7 +4,9 @@ In: the tables named in ``validation.tables`` (bronze tables, ``monthly_features
 of the reference month, ``training_set``) at their latest Delta versions, plus
 any table a rule names (e.g. ``quarantine``).
 Out: rows appended to the ``data_stats`` Delta table (keyed by table, Delta
-version and run id); an HTML report under ``<paths.reports>/<validation.report_dir>/<run id>/``;
+version and run id); for the tables of ``validation.incremental`` (readings),
+per-day rule counts and statistics in ``data_rule_days`` / ``data_stats_days``,
+recomputed only for the days changed since the previous run (:mod:`.days`); an HTML report under ``<paths.reports>/<validation.report_dir>/<run id>/``;
 an MLflow run in the validation experiment (metrics, report, JSON of the
 findings); a printed summary. A blocking rule, or a feature whose PSI between
 the training split and the scoring month reaches ``validation.drift.psi_block``,
@@ -26,9 +28,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import lakehouse, schemas
-from ntl_spark.config import Config
+from ntl_spark.config import Config, RuleConf
 from ntl_spark.errors import DataError
 from ntl_spark.models import CustomerSplit
+from ntl_spark.validate import days as days_
 from ntl_spark.validate import drift as drift_
 from ntl_spark.validate import rules as rules_
 from ntl_spark.validate import stats as stats_
@@ -54,6 +57,8 @@ class DataValidation:
     mlflow_run_id: str = ""
     problems: list[str] = field(default_factory=list)  # blocking findings, in words
     warnings: list[str] = field(default_factory=list)
+    # what the day-incremental tables had recomputed: some days, or everything and why
+    refreshed: list[days_.DayRefresh] = field(default_factory=list)
 
 
 def experiment_name(cfg: Config) -> str:
@@ -130,14 +135,18 @@ def run(spark: SparkSession, cfg: Config) -> DataValidation:
     # statistics, stored per run
     stats_path = cfg.paths.table(stats_.DATA_STATS)
     per_table = {}
+    refreshed: list[days_.DayRefresh] = []
     for name in vc.tables:
         if name not in tables:
             continue
         df, version = tables[name]
         cols = [c for c in df.columns if not c.startswith("_") and c != schemas.LINEAGE_COLUMN]
-        per_table[name] = stats_.with_keys(
-            stats_.column_stats(df, cols, vc.histogram_bins, histogram_rows=vc.sample_rows), run_id, name, version, now
-        )
+        if name in vc.incremental and version is not None:
+            described, refresh = days_.table_stats(spark, cfg, name, df, version, cols, now)
+            refreshed.append(refresh)
+        else:
+            described = stats_.column_stats(df, cols, vc.histogram_bins, histogram_rows=vc.sample_rows)
+        per_table[name] = stats_.with_keys(described, run_id, name, version, now)
     stats_rows: list[dict[str, Any]] = []
     if per_table:
         frames = list(per_table.values())
@@ -152,8 +161,19 @@ def run(spark: SparkSession, cfg: Config) -> DataValidation:
         all_stats = spark.read.format("delta").load(stats_path)
         changes = [r.asDict() for r in stats_.compare(all_stats, previous, run_id).collect()]
 
-    # rules
-    results = rules_.evaluate_rules({t: df for t, (df, _) in tables.items()}, vc.rules)
+    # rules: those that add up over days, on a day-incremental table, from the kept per-day counts
+    by_day: dict[str, list[RuleConf]] = {}
+    for rule in vc.rules:
+        if rule.day and rule.table in vc.incremental and tables.get(rule.table, (None, None))[1] is not None:
+            by_day.setdefault(rule.table, []).append(rule)
+    found_rules = {r.rule: r for r in rules_.evaluate_rules(
+        {t: df for t, (df, _) in tables.items()}, [c for c in vc.rules if c.table not in by_day or not c.day])}
+    for name, day_rules in by_day.items():
+        df, version = tables[name]
+        day_results, refresh = days_.rule_results(spark, cfg, name, df, int(version or 0), day_rules, now)
+        refreshed.append(refresh)
+        found_rules.update({res.rule: res for res in day_results})
+    results = [found_rules[rule.name] for rule in vc.rules]
 
     # drift
     found: list[drift_.Drift] = []
@@ -164,7 +184,7 @@ def run(spark: SparkSession, cfg: Config) -> DataValidation:
         found, rates = check_drift(cfg, training, scoring)
         training.unpersist()
 
-    result = DataValidation(run_id, "ok", versions, results, found, rates)
+    result = DataValidation(run_id, "ok", versions, results, found, rates, refreshed=refreshed)
     for r in results:
         if r.status == "block":
             result.problems.append(r.message())
@@ -209,6 +229,10 @@ def findings(result: DataValidation) -> dict[str, Any]:
         "rules": [asdict(r) for r in result.rules],
         "drift": [{"column": d.column, "compared": d.compared, "psi": d.psi, "level": d.level} for d in result.drift],
         "label_rates": {k: {"rows": n, "irregular_share": rate} for k, (n, rate) in result.label_rates.items()},
+        "incremental": [{"table": d.table, "part": d.part, "since": d.since, "version": d.version,
+                         "whole": d.whole, "reason": d.plan.reason,
+                         "days": [[lo.isoformat(), hi.isoformat()] for lo, hi in d.plan.windows or ()],
+                         "described": d.describe()} for d in result.refreshed],
     }
 
 
@@ -228,6 +252,11 @@ def build_report(
         page.summary("warn: " + text, "warn")
 
     page.heading("Consistency rules")
+    day_rules = [r.name for r in vc.rules if r.day and any(d.table == r.table and d.part == days_.RULES
+                                                           for d in result.refreshed)]
+    if day_rules:
+        page.text(f"Counted per day and summed over every day ({', '.join(day_rules)}): "
+                  + "; ".join(d.describe() for d in result.refreshed if d.part == days_.RULES) + ".", note=True)
     page.table([{"rule": r.rule, "table": r.table, "kind": r.kind, "condition": r.description, "level": r.level,
                  "checked": r.checked, "offending": r.offending, "share": r.share, "tolerated": r.max_share,
                  "status": r.status} for r in result.rules])
@@ -269,9 +298,16 @@ def build_report(
     if previous:
         page.text(f"Changes are against the previous validation run {previous} (data_stats table).", note=True)
     change_by = {(c["table"], c["column"]): c for c in changes}
+    by_day = {d.table: d for d in result.refreshed if d.part == days_.STATISTICS}
     for table in dict.fromkeys(r["table"] for r in stats_rows):
         rows = [r for r in stats_rows if r["table"] == table]
         page.text(f"{table} (Delta v{rows[0]['delta_version']}): {rows[0]['count']:,} rows")
+        if table in by_day and not by_day[table].whole:
+            page.text(f"{table}: rows, nulls, min, max, mean and std over every day; distinct, quantiles, "
+                      f"histograms and top values of the days changed since the previous gate run only "
+                      f"({by_day[table].describe()}).", note=True)
+        elif table in by_day:
+            page.text(by_day[table].describe() + ".", note=True)
         out = []
         for r in rows:
             q = r.get("quantiles") or []
@@ -340,4 +376,6 @@ def print_summary(result: DataValidation) -> None:
                   f"highest PSI {worst}")
     for name, (n, rate) in result.label_rates.items():
         print(f"  label {name}: {n:,} rows, irregular share {rate:.3f}")
+    for d in result.refreshed:
+        print(f"  day by day: {d.describe()}")
     print(f"  report: {result.report}")

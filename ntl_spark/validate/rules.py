@@ -15,6 +15,10 @@ Three kinds of rule:
 
 ``where`` narrows a rule to some rows; ``max_share`` tolerates that share of
 offending rows before the rule trips.
+
+A ``check`` rule that declares its ``day`` (e.g. ``to_date(ts)``) adds up over
+days: :func:`day_counts` counts it per day and :func:`day_results` judges the
+sums, so counts kept per day need recomputing only for the days that changed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark.config import RuleConf
+from ntl_spark import schemas
+from ntl_spark.config import RuleConf, same_sql
 from ntl_spark.errors import ConfigError, DataError
 
 RESULT_SCHEMA = T.StructType(
@@ -182,6 +187,95 @@ def evaluate_rules(tables: Mapping[str, DataFrame], rules: Sequence[RuleConf]) -
             out[r.name] = RuleResult(r.name, r.table, kind_of(r), r.level, checked, offending, share, r.max_share,
                                      status, describe(r))
     return [out[r.name] for r in rules]
+
+
+def day_counts(df: DataFrame, rules: Sequence[RuleConf]) -> DataFrame:
+    """Rows (or groups) checked and offending per rule and day, for rules that declare ``day``.
+
+    A group lies within the day of its ``day`` column of ``group_by``, so a
+    rule's counts over ``df`` are the sums of its counts per day. Rules with
+    the same filter, grouping and day share one Spark job, as in :func:`evaluate_rules`.
+
+    Args:
+        df: the table's rows (all of them, or the rows of some days).
+        rules: ``check`` rules with ``day`` set, all on this table.
+
+    Returns:
+        ``schemas.RULE_DAY_COUNTS_SCHEMA`` rows: rule, day, checked, offending (a day without
+        rows, or none left by a rule's ``where``, has no row).
+
+    Raises:
+        ValueError: a rule without ``day`` or with ``unique``; a rule's SQL does not parse or names an
+            unknown column (the message names the rule).
+    """
+    bad = [r.name for r in rules if not r.day or r.unique]
+    if bad:
+        raise ValueError(f"day_counts: rule(s) {bad} do not add up over days (need day and check)")
+    batches: dict[tuple[str, tuple[str, ...], str], list[RuleConf]] = {}
+    for rule in rules:
+        batches.setdefault((rule.where, tuple(rule.group_by), rule.day.lower()), []).append(rule)
+    frames = []
+    for batch in batches.values():
+        try:
+            frames.append(_day_counts(df, batch))
+        except (AnalysisException, ConfigError):
+            if len(batch) == 1:
+                raise
+            frames += [_day_counts(df, [r]) for r in batch]  # the error names the wrong rule
+    if not frames:
+        return df.sparkSession.createDataFrame([], schemas.RULE_DAY_COUNTS_SCHEMA)
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def _day_counts(df: DataFrame, batch: Sequence[RuleConf]) -> DataFrame:
+    first = batch[0]
+    try:
+        data = df.where(_expr(first, first.where, "where")) if first.where else df
+        checks = [_expr(r, r.check, "check") for r in batch]
+        if first.group_by:
+            keys = [_expr(first, g, "group_by").alias(f"_g{i}") for i, g in enumerate(first.group_by)]
+            at = next((i for i, g in enumerate(first.group_by) if same_sql(g, first.day)), None)
+            if at is None:
+                raise ConfigError(f"rule '{first.name}': day {first.day!r} is not one of group_by {first.group_by}")
+            data = data.groupBy(*keys).agg(*[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
+            checks = [F.col(f"_ok{i}") for i in range(len(batch))]
+            day = F.col(f"_g{at}")
+        else:
+            day = _expr(first, first.day, "day")
+        counted = data.groupBy(day.cast("date").alias("day")).agg(
+            F.count(F.lit(1)).alias("checked"),
+            *[F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)])
+        per_rule = F.explode(F.array(*[F.struct(F.lit(r.name).alias("rule"), F.col(f"bad{i}").alias("offending"))
+                                       for i, r in enumerate(batch)]))
+        out = counted.select("day", "checked", per_rule.alias("_r")).select(
+            F.col("_r.rule").alias("rule"), "day", F.col("checked").cast("long").alias("checked"),
+            F.col("_r.offending").cast("long").alias("offending"))
+    except AnalysisException as e:
+        names = ", ".join(r.name for r in batch)
+        raise ConfigError(f"rule '{names}' on table '{first.table}' cannot run: {e}") from e
+    return out
+
+
+def day_results(rules: Sequence[RuleConf], totals: Mapping[str, tuple[int, int]]) -> list[RuleResult]:
+    """The results of day rules from their counts summed over every day.
+
+    Args:
+        rules: the rules.
+        totals: rule name -> (checked, offending) over all days (a rule absent: nothing checked).
+
+    Returns:
+        One result per rule, in order, as :func:`evaluate_rules` gives it for the whole table.
+    """
+    out = []
+    for r in rules:
+        checked, offending = totals.get(r.name, (0, 0))
+        share, status = _status(r, checked, offending)
+        out.append(RuleResult(r.name, r.table, kind_of(r), r.level, checked, offending, share, r.max_share, status,
+                              describe(r)))
+    return out
 
 
 def results_frame(spark: SparkSession, results: Sequence[RuleResult]) -> DataFrame:

@@ -6,6 +6,12 @@ distinct count, min/max/mean/std, approximate quantiles and a histogram for
 numeric columns, the most frequent values for low-cardinality text columns.
 Rows are appended to ``data_stats`` keyed by (table, delta_version, run_id),
 so the statistics of any two runs can be compared (:func:`compare`).
+
+The additive part (rows, nulls, min, max, mean, std) can also be kept per day
+(:func:`day_moments`, ``schemas.DAY_MOMENTS_SCHEMA``) and merged over days
+(:func:`merge_moments`): a table that changes a few days at a time then needs
+only those days read again (:func:`with_moments` puts the merge into a
+table's statistics).
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import lakehouse
+from ntl_spark import lakehouse, schemas
 
 DATA_STATS = "data_stats"
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -179,6 +185,93 @@ def _counts(
     for c, values in tops.items():
         tops[c] = sorted(values, key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
     return hists, tops
+
+
+# What :func:`merge_moments` gives exactly (up to rounding in mean and std) and :func:`with_moments` replaces.
+MERGED = ("count", "nulls", "min", "max", "mean", "std", "min_text", "max_text")
+
+
+def day_moments(df: DataFrame, columns: Sequence[str], day: Column) -> DataFrame:
+    """Mergeable moments of ``columns`` per day, in one Spark job.
+
+    Args:
+        df: the data.
+        columns: the columns described (numeric ones get sum, m2, min and max; others min and max as text).
+        day: the day of a row (e.g. ``to_date(ts)``).
+
+    Returns:
+        ``schemas.DAY_MOMENTS_SCHEMA`` rows, one per day present and column.
+
+    Raises:
+        ValueError: a named column does not exist.
+    """
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    unknown = [c for c in columns if c not in fields]
+    if unknown:
+        raise ValueError(f"day_moments: column(s) {unknown} not in the data (has {sorted(fields)})")
+    aggs = [F.count(F.lit(1)).alias("_rows")]
+    parts = []
+    for i, c in enumerate(columns):
+        col = F.col(f"`{c}`")
+        aggs.append(F.count(col).alias(f"n{i}"))
+        none_d, none_s = F.lit(None).cast("double"), F.lit(None).cast("string")
+        if is_numeric(fields[c]):
+            x = col.cast("double")
+            # m2 from the day's own mean: merging days with Chan's formula stays accurate at any row count
+            aggs += [F.sum(x).alias(f"s{i}"), (F.var_pop(x) * F.count(x)).alias(f"m{i}"),
+                     F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}")]
+            values = [F.col(f"s{i}"), F.col(f"m{i}"), F.col(f"lo{i}"), F.col(f"hi{i}"), none_s, none_s]
+        else:
+            aggs += [F.min(col).cast("string").alias(f"lo{i}"), F.max(col).cast("string").alias(f"hi{i}")]
+            values = [none_d, none_d, none_d, none_d, F.col(f"lo{i}"), F.col(f"hi{i}")]
+        names = ["sum", "m2", "min", "max", "min_text", "max_text"]
+        parts.append(F.struct(F.lit(c).alias("column"), F.lit(fields[c].simpleString()).alias("dtype"),
+                              F.col("_rows").alias("count"), (F.col("_rows") - F.col(f"n{i}")).alias("nulls"),
+                              *[v.alias(n) for v, n in zip(values, names, strict=True)]))
+    per_day = df.groupBy(day.cast("date").alias("day")).agg(*aggs)
+    out = per_day.select("day", F.explode(F.array(*parts)).alias("_m")).select("day", "_m.*")
+    return out.select(*[F.col(f.name).cast(f.dataType) for f in schemas.DAY_MOMENTS_SCHEMA.fields])
+
+
+def merge_moments(days: DataFrame) -> DataFrame:
+    """Merge per-day moments (``schemas.DAY_MOMENTS_SCHEMA``) into one row per column.
+
+    Counts, nulls, min and max are exact; mean and the sample standard
+    deviation combine the days' sums and m2 with Chan et al.'s pairwise
+    formula (equal to a whole-table pass up to floating-point rounding).
+
+    Returns:
+        column, plus the fields :data:`MERGED` (std null below two values, as Spark's ``stddev``).
+    """
+    n = F.col("count") - F.col("nulls")
+    by_column = Window.partitionBy("column")
+    per = days.select("*", n.alias("_n"), (F.sum("sum").over(by_column) / F.sum(n).over(by_column)).alias("_mean"))
+    spread = F.when(F.col("_n") > 0, F.col("m2") + F.col("_n") * F.pow(F.col("sum") / F.col("_n") - F.col("_mean"), 2))
+    merged = per.groupBy("column").agg(
+        F.sum("count").alias("count"), F.sum("nulls").alias("nulls"), F.sum("_n").alias("_n"),
+        F.min("min").alias("min"), F.max("max").alias("max"), F.first("_mean").alias("_mean"),
+        F.sum(spread).alias("_m2"), F.min("min_text").alias("min_text"), F.max("max_text").alias("max_text"),
+    )
+    return merged.select(
+        "column", F.col("count").cast("long").alias("count"), F.col("nulls").cast("long").alias("nulls"),
+        "min", "max",
+        F.when(F.col("_n") > 0, F.col("_mean")).alias("mean"),
+        F.when(F.col("_n") > 1, F.sqrt(F.col("_m2") / (F.col("_n") - 1))).alias("std"),
+        "min_text", "max_text",
+    )
+
+
+def with_moments(stats: DataFrame, merged: DataFrame) -> DataFrame:
+    """A table's statistics (``STATS_SCHEMA``) with the fields :data:`MERGED` taken from ``merged``.
+
+    Columns absent from ``merged`` keep their own values; the rows keep their order.
+    """
+    theirs = merged.select(F.col("column").alias("_c"), *[F.col(c).alias(f"_m_{c}") for c in MERGED])
+    ordered = stats.select("*", F.monotonically_increasing_id().alias("_pos"))
+    joined = ordered.join(theirs, ordered["column"] == theirs["_c"], "left").orderBy("_pos")
+    has = F.col("_c").isNotNull()
+    return joined.select(*[(F.when(has, F.col(f"_m_{f.name}")).otherwise(F.col(f.name)) if f.name in MERGED
+                            else F.col(f.name)).cast(f.dataType).alias(f.name) for f in STATS_SCHEMA.fields])
 
 
 def with_keys(stats: DataFrame, run_id: str, table: str, delta_version: int | None, at: dt.datetime) -> DataFrame:

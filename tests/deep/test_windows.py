@@ -334,19 +334,6 @@ def test_unreadable_readings_file_is_named_and_readings_daily_kept(spark, tiny_l
     assert spark.sql(f"DESCRIBE HISTORY delta.`{daily}`").first()["version"] == built
 
 
-def test_refresh_plan_merges_logged_windows_and_falls_back_to_a_whole_rebuild():
-    d = dt.date
-    logged = {3: (d(2026, 6, 5), d(2026, 6, 5)), 4: (d(2026, 6, 6), d(2026, 6, 6)), 6: (d(2026, 6, 1), d(2026, 6, 2))}
-    ops = {3: "WRITE", 4: "WRITE", 5: "OPTIMIZE", 6: "WRITE"}
-    assert windows.refresh_plan(2, 6, ops, logged) == [(d(2026, 6, 1), d(2026, 6, 2)), (d(2026, 6, 5), d(2026, 6, 6))]
-    assert windows.refresh_plan(6, 6, {}, {}) == []
-    assert windows.refresh_plan(None, 6, ops, logged) is None  # never built (or other settings)
-    assert windows.refresh_plan(7, 6, {}, {}) is None  # the readings table was recreated
-    assert windows.refresh_plan(1, 6, ops, logged) is None  # version 2 is not in the history any more
-    assert windows.refresh_plan(2, 6, {**ops, 5: "DELETE"}, logged) is None  # a commit the log does not explain
-    assert windows.refresh_plan(2, 6, ops, {**logged, 4: None}) is None  # a write that replaced no period
-
-
 def test_readings_daily_refreshes_only_the_days_an_ingest_replaced(spark, tmp_path):
     """Ingest the whole source, then a corrected day and a new day: readings_daily re-pivots only those two
     days (the other day partitions keep their files) and equals a whole rebuild."""

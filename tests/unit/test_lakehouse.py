@@ -108,3 +108,30 @@ def test_lineage_is_a_typed_map_merged_at_the_highest_version(spark):
     empty = spark.range(1).select(lakehouse.lineage_column({}).alias(schemas.LINEAGE_COLUMN))
     assert empty.schema[schemas.LINEAGE_COLUMN].dataType == schemas.LINEAGE_TYPE
     assert lakehouse.lineage_of(empty) == {}
+
+
+def test_plan_days_merges_logged_windows_and_says_why_it_falls_back_to_everything():
+    import datetime as dt
+
+    d = dt.date
+    logged = {3: (d(2026, 6, 5), d(2026, 6, 5)), 4: (d(2026, 6, 6), d(2026, 6, 6)), 6: (d(2026, 6, 1), d(2026, 6, 2))}
+    ops = {3: "WRITE", 4: "WRITE", 5: "OPTIMIZE", 6: "WRITE"}
+    plan = lakehouse.plan_days(2, 6, ops, logged)
+    assert plan.windows == ((d(2026, 6, 1), d(2026, 6, 2)), (d(2026, 6, 5), d(2026, 6, 6)))
+    assert (plan.days, plan.whole, plan.describe()) == (4, False, "4 day(s): 2026-06-01..2026-06-02, 2026-06-05..2026-06-06")
+    assert lakehouse.plan_days(6, 6, {}, {}).windows == ()
+    assert lakehouse.plan_days(2, 5, {3: "WRITE", 4: "WRITE", 5: "OPTIMIZE"}, logged).days == 2
+    assert lakehouse.plan_days(4, 5, {5: "OPTIMIZE"}, {}).describe() == "no day changed"
+
+    def reason(*args, **kw):
+        plan = lakehouse.plan_days(*args, **kw)
+        assert plan.whole and plan.windows is None
+        return plan.reason
+
+    assert reason(None, 6, ops, logged) == "no previous state"
+    assert "recreated" in reason(7, 6, {}, {})
+    assert "lacks version(s) 2" in reason(1, 6, ops, logged)  # version 2 is not in the history any more
+    assert reason(2, 6, {**ops, 5: "DELETE"}, logged) == "version 5 (DELETE) is not in ingest_log"
+    assert reason(2, 6, ops, {**logged, 4: None}) == "version 4 (WRITE) replaced no period of days"
+    assert reason(2, 6, ops, logged, max_days=3) == "4 days changed, more than the 3 recomputed day by day"
+    assert lakehouse.plan_days(2, 6, ops, logged, max_days=4).days == 4
