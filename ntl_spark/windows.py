@@ -229,15 +229,18 @@ def direct_files(spark: SparkSession, path: str, version: int) -> list[str] | No
 
 
 def daily_readings_from_files(spark: SparkSession, files: Sequence[str], intervals_per_day: int,
-                              batch_rows: int) -> DataFrame:
+                              batch_rows: int, tasks_per_core: int = 1) -> DataFrame:
     """:func:`daily_readings` over the Parquet files of a readings table, read by pyarrow in the tasks.
 
     Same output; faster, as the readings never become Spark rows (see
     ``benchmarks/RESULTS.md``). Use :func:`direct_files` to get ``files``.
+    ``tasks_per_core`` x the session's cores tasks share the files (at most one
+    file a task): a task written into a day-partitioned table writes one file
+    per day it holds, so fewer tasks mean fewer files.
     """
     tz = spark.conf.get("spark.sql.session.timeZone") or "UTC"
     paths = spark.createDataFrame([(f,) for f in files], "uri string")
-    paths = paths.repartition(min(len(files), max(1, spark.sparkContext.defaultParallelism * 4)))
+    paths = paths.repartition(min(len(files), max(1, spark.sparkContext.defaultParallelism * tasks_per_core)))
     return paths.mapInArrow(_pivot_files(intervals_per_day, tz, batch_rows), schemas.READINGS_DAILY_SCHEMA)
 
 
@@ -624,7 +627,8 @@ def refresh_readings_daily(spark: SparkSession, cfg: Config) -> tuple[DataFrame,
             else:
                 files = direct_files(spark, rpath, rversion) if wc.pivot_reader == "auto" else None
                 if files:
-                    daily = daily_readings_from_files(spark, files, width, wc.pivot_batch_rows)
+                    daily = daily_readings_from_files(spark, files, width, wc.pivot_batch_rows,
+                                                      wc.pivot_tasks_per_core)
                 else:
                     daily = daily_readings(readings.df, width)
             try:
@@ -715,10 +719,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     end = scoring_end(cfg, daily)
     keys = scoring_keys(customers, end)
     where = f"(purpose = '{PURPOSE_SCORE}' AND end_date = '{end.isoformat()}')"
-    bounds = first_row(daily.agg(F.min("day"), F.max("day")), "readings_daily")
     skipped = 0
     tkeys = None
-    if wc.training and inspections_in is not None and bounds[0] is not None:
+    # the readings period only matters to training windows (a scoring-only run skips the scan)
+    bounds = (first_row(daily.agg(F.min("day"), F.max("day")), "readings_daily")
+              if wc.training and inspections_in is not None else (None, None))
+    if inspections_in is not None and bounds[0] is not None:
         tkeys = training_keys(inspections_in.df, customers, wc.train_end_offsets)
         # only inspections whose window can reach min_coverage of the readings period
         need = max(1, math.ceil(wc.min_coverage * wc.days))
