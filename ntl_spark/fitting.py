@@ -112,9 +112,9 @@ def build_estimator(
 def worker_layout(spark: SparkSession, tc: TrainConf) -> tuple[int, int]:
     """Training workers and xgboost threads per worker for this session.
 
-    local[N]: ``train.num_workers`` (capped at N) workers sharing the N cores, so
-    one worker with N threads avoids the per-node histogram allreduce between
-    workers. A cluster keeps xgboost.spark's rule (threads = spark.task.cpus)
+    local[N]: ``train.num_workers`` (capped at N) workers sharing the N cores,
+    N // workers threads each (two single-thread workers beat one two-thread
+    worker on 2 cores, see conf/base.yaml). A cluster keeps xgboost.spark's rule (threads = spark.task.cpus)
     unless ``train.threads_per_worker`` is set.
     """
     slots = spark.sparkContext.defaultParallelism
