@@ -104,6 +104,28 @@ def _expr(rule: RuleConf, text: str, what: str) -> F.Column:
         raise ConfigError(f"rule '{rule.name}': {what} {text!r} is not valid SQL: {e}") from e
 
 
+def _judged(df: DataFrame, batch: Sequence[RuleConf]) -> tuple[DataFrame, list[F.Column], list[F.Column]]:
+    """What a batch of check rules (same ``where`` and ``group_by``) judges, and how.
+
+    Returns:
+        (the rows kept by ``where``, or their groups; each rule's condition on them; the group
+        keys as columns of the groups, ``_g0``, ``_g1``, ... (empty for row rules)).
+    """
+    first = batch[0]
+    data = df.where(_expr(first, first.where, "where")) if first.where else df
+    checks = [_expr(r, r.check, "check") for r in batch]
+    if not first.group_by:
+        return data, checks, []
+    keys = [_expr(first, g, "group_by").alias(f"_g{i}") for i, g in enumerate(first.group_by)]
+    data = data.groupBy(*keys).agg(*[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
+    return data, [F.col(f"_ok{i}") for i in range(len(batch))], [F.col(f"_g{i}") for i in range(len(keys))]
+
+
+def _offending(checks: Sequence[F.Column]) -> list[F.Column]:
+    """Per condition, the rows (or groups) that break it: ``bad0``, ``bad1``, ..."""
+    return [F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)]
+
+
 def evaluate_rule(df: DataFrame, rule: RuleConf) -> RuleResult:
     """Count the rows (or groups) of ``df`` that break ``rule``.
 
@@ -162,20 +184,13 @@ def evaluate_rules(tables: Mapping[str, DataFrame], rules: Sequence[RuleConf]) -
             out[rule.name] = evaluate_rule(tables[rule.table], rule)
         else:
             batches.setdefault((rule.table, rule.where, tuple(rule.group_by)), []).append(rule)
-    for (table, _, group_by), batch in batches.items():
+    for (table, _, _), batch in batches.items():
         if len(batch) == 1:
             out[batch[0].name] = evaluate_rule(tables[table], batch[0])
             continue
-        first = batch[0]
         try:
-            data = tables[table].where(_expr(first, first.where, "where")) if first.where else tables[table]
-            checks = [_expr(r, r.check, "check") for r in batch]
-            if group_by:
-                data = data.groupBy(*[_expr(first, g, "group_by") for g in group_by]).agg(
-                    *[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
-                checks = [F.col(f"_ok{i}") for i in range(len(batch))]
-            row = data.agg(F.count(F.lit(1)).alias("checked"), *[
-                F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)]).collect()[0]
+            data, checks, _ = _judged(tables[table], batch)
+            row = data.agg(F.count(F.lit(1)).alias("checked"), *_offending(checks)).collect()[0]
         except AnalysisException:
             # one rule of the batch is wrong: run them one by one so the error names it
             for r in batch:
@@ -233,21 +248,15 @@ def day_counts(df: DataFrame, rules: Sequence[RuleConf]) -> DataFrame:
 def _day_counts(df: DataFrame, batch: Sequence[RuleConf]) -> DataFrame:
     first = batch[0]
     try:
-        data = df.where(_expr(first, first.where, "where")) if first.where else df
-        checks = [_expr(r, r.check, "check") for r in batch]
+        data, checks, keys = _judged(df, batch)
+        day = _expr(first, first.day, "day")
         if first.group_by:
-            keys = [_expr(first, g, "group_by").alias(f"_g{i}") for i, g in enumerate(first.group_by)]
             at = next((i for i, g in enumerate(first.group_by) if same_sql(g, first.day)), None)
             if at is None:
                 raise ConfigError(f"rule '{first.name}': day {first.day!r} is not one of group_by {first.group_by}")
-            data = data.groupBy(*keys).agg(*[c.alias(f"_ok{i}") for i, c in enumerate(checks)])
-            checks = [F.col(f"_ok{i}") for i in range(len(batch))]
-            day = F.col(f"_g{at}")
-        else:
-            day = _expr(first, first.day, "day")
-        counted = data.groupBy(day.cast("date").alias("day")).agg(
-            F.count(F.lit(1)).alias("checked"),
-            *[F.coalesce(F.sum(F.when(~c, 1)), F.lit(0)).alias(f"bad{i}") for i, c in enumerate(checks)])
+            day = keys[at]
+        counted = data.groupBy(day.cast("date").alias("day")).agg(F.count(F.lit(1)).alias("checked"),
+                                                                 *_offending(checks))
         per_rule = F.explode(F.array(*[F.struct(F.lit(r.name).alias("rule"), F.col(f"bad{i}").alias("offending"))
                                        for i, r in enumerate(batch)]))
         out = counted.select("day", "checked", per_rule.alias("_r")).select(
