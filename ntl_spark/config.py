@@ -570,11 +570,14 @@ class TrainConf:
     params: dict[str, Any]
     params_from: str  # YAML written by the tune job (train.params there replace these); empty = none
     time_validation_months: int  # also train before the last N months of inspections, judge on them; 0 = off
-    # Positive-unlabelled training: never-inspected customers of the latest monthly_features month added to
-    # the training split as negatives, this many per labelled training row (0 = off), each weighing
-    # unlabelled_weight (most uninspected customers are honest; some steal unseen, hence the lower weight).
+    # Positive-unlabelled training: never-inspected customers of monthly_features added to the training
+    # split as negatives, this many per labelled training row (0 = off), each weighing unlabelled_weight
+    # (most uninspected customers are honest; some steal unseen, hence the lower weight).
     unlabelled_share: float
     unlabelled_weight: float
+    # The months they are drawn at, as months before the latest monthly_features month (0 = that month):
+    # several seasons of the ordinary population. The features job builds the missing ones.
+    unlabelled_months: list[int]
     categorical: CategoricalConf
 
     def validate(self) -> None:
@@ -590,6 +593,9 @@ class TrainConf:
         _check(self.weighting in ("none", "ipw"), "train.weighting", self.weighting, "must be none or ipw")
         _check(self.unlabelled_share >= 0, "train.unlabelled_share", self.unlabelled_share, "must be >= 0")
         _check(0 < self.unlabelled_weight <= 1, "train.unlabelled_weight", self.unlabelled_weight, "must be in (0, 1]")
+        _check(bool(self.unlabelled_months) and all(isinstance(m, int) and 0 <= m <= 120 for m in self.unlabelled_months)
+               and len(set(self.unlabelled_months)) == len(self.unlabelled_months), "train.unlabelled_months",
+               self.unlabelled_months, "must be a non-empty list of distinct month offsets in 0..120")
         self.categorical.validate()
 
 

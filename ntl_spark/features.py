@@ -4,6 +4,9 @@ In: bronze ``bills``, ``customers`` and ``inspections`` Delta tables.
 Out: ``monthly_features`` (one row per customer and reference month: C1..CN,
 robust derived features, customer attributes) and ``training_set`` (one row
 per labelled inspection, features taken with the point-in-time rule).
+``monthly_features`` keeps every month written: the scored ones, and past
+months the train job draws never-inspected negatives at
+(``train.unlabelled_months``), built once when the table lacks them.
 
 Categorical attributes (region, tariff, meter_type, activity) are carried as
 they are: the train job learns their levels from its training split and saves
@@ -515,6 +518,22 @@ def scoring_keys(customers: DataFrame, reference_month: dt.date) -> DataFrame:
     )
 
 
+def history_months(reference_month: dt.date, offsets: Iterable[int], present: Iterable[dt.date]) -> list[dt.date]:
+    """The months before ``reference_month`` at the given offsets (months) that are not ``present``, oldest first."""
+    have = set(present)
+    return sorted({models.add_months(reference_month, -m) for m in offsets if m > 0} - have)
+
+
+def history_keys(customers: DataFrame, months: Iterable[dt.date]) -> DataFrame:
+    """Active customers connected by the end of each of ``months``, at that month (past rows of ``monthly_features``)."""
+    rows = [(m, last_day_of(m)) for m in months]
+    spark = customers.sparkSession
+    at = spark.createDataFrame(rows, "reference_month date, month_end date")
+    return (customers.where(F.col("status") == "active")
+            .join(F.broadcast(at), F.col("connected_on") <= F.col("month_end"))
+            .select("customer_id", "reference_month"))
+
+
 def training_rows(
     bills: DataFrame,
     customers: DataFrame,
@@ -615,11 +634,24 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})
     lineage = lakehouse.lineage_column(versions).alias(schemas.LINEAGE_COLUMN)
 
-    scoring = build_features(bills, customers, scoring_keys(customers, ref), fc.months, events,
-                             readings_between(readings, ref, ref, fc.interval_days), interval).select("*", lineage)
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
+    # Past months train draws never-inspected negatives at (train.unlabelled_months) that the table lacks:
+    # built once, point in time like every month; a month already there (scored then) is kept as it is.
+    history: list[dt.date] = []
+    if cfg.train.unlabelled_share > 0:
+        existing = lakehouse.read_optional(spark, mf_path)
+        present = [r[0] for r in existing.df.select("reference_month").distinct().collect()] if existing else []
+        history = history_months(ref, cfg.train.unlabelled_months, present)
+    keys = scoring_keys(customers, ref)
+    if history:
+        keys = keys.unionByName(history_keys(customers, history))
+    months = [ref, *history]
+    scoring = build_features(bills, customers, keys, fc.months, events,
+                             readings_between(readings, min(months), ref, fc.interval_days), interval
+                             ).select("*", lineage)
+    written = ", ".join(f"'{m.isoformat()}'" for m in sorted(months))
     mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
-                                 where=f"reference_month = '{ref.isoformat()}'", partition_by=("reference_month",))
+                                 where=f"reference_month IN ({written})", partition_by=("reference_month",))
 
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)
     first = scalar(spark.range(1).select(lookback), "label look-back")
@@ -632,12 +664,15 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     version_text = ", ".join(f"{t} v{v}" for t, v in versions.items())
     counts = {
         "reference_month": ref.isoformat(),
+        "history_months": [m.isoformat() for m in history],
         "scoring_rows": lakehouse.read_pinned(spark, mf_path, schemas.MONTHLY_FEATURES, "features", mf_version)
         .df.where(F.col("reference_month") == F.lit(ref)).count(),
         "training_rows": lakehouse.read_pinned(spark, paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET,
                                                "features", ts_version).df.count(),
         "versions": versions,
     }
-    print(f"features: reference month {ref}, {counts['scoring_rows']:,} customers to score, "
+    built = (f" (and past month(s) {', '.join(m.isoformat() for m in history)} for unlabelled negatives)"
+             if history else "")
+    print(f"features: reference month {ref}, {counts['scoring_rows']:,} customers to score{built}, "
           f"{counts['training_rows']:,} labelled rows ({version_text})")
     return counts

@@ -16,10 +16,12 @@
 
 Point in time: the early model sees nothing from on or after the cut-off.
 Its vocabulary is learned from the early rows, and its never-inspected
-negatives come from the latest ``monthly_features`` month *before* the
-cut-off (none when the table holds no such month: the early model then
-trains on labelled rows only, and says so). Customers with any inspection in
-the training set are never drawn as unlabelled negatives.
+negatives come from ``monthly_features`` months *before* the cut-off: the
+latest such month and the ``train.unlabelled_months`` offsets before it that
+the table holds (:func:`unlabelled_months`; none when it holds no month
+before the cut-off: the early model then trains on labelled rows only, and
+says so). Customers with any inspection in the training set are never drawn
+as unlabelled negatives.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,16 +152,29 @@ def label_weights(df: DataFrame, mode: str) -> DataFrame:
     return df.withColumn("weight", F.when(p.isNotNull() & (p > 0), 1.0 / p).otherwise(F.lit(1.0)))
 
 
+def unlabelled_months(available: Iterable[dt.date], anchor: dt.date, offsets: Iterable[int]) -> list[dt.date]:
+    """The months unlabelled negatives are drawn at: ``anchor`` minus each offset (months), those ``available``."""
+    have = set(available)
+    return sorted({models.add_months(anchor, -m) for m in offsets} & have)
+
+
+def feature_months(features: DataFrame) -> list[dt.date]:
+    """The reference months ``features`` (``monthly_features`` rows) holds, oldest first."""
+    return sorted(r[0] for r in features.select("reference_month").distinct().collect())
+
+
 def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models.CustomerSplit | None, n: int,
                          weight: float, seed: int) -> DataFrame:
-    """About ``n`` never-inspected customers of ``features`` (one month of ``monthly_features``) as negatives.
+    """About ``n`` rows of never-inspected customers of ``features`` (``monthly_features`` months) as negatives.
 
     Positive-unlabelled training: the labels come from campaigns that chose
     suspicious customers, so a model trained on them alone never sees the
     ordinary population it will rank. Customers without any labelled
     inspection are drawn (by a seeded hash of the customer id, so the draw
     does not depend on partitioning), labelled 0 and given ``weight`` (some of
-    them steal unseen). Held-out customers of ``split`` are never drawn, so
+    them steal unseen). A drawn customer comes at every month ``features``
+    holds (drawing several months shows the ordinary population in several
+    seasons; ``n`` counts rows). Held-out customers of ``split`` are never drawn, so
     the test split stays labelled inspections only (``split`` None: no
     customer is held out, e.g. the time-based validation, which judges rows
     after a cut-off instead).
@@ -213,7 +228,10 @@ def fit_model(
 
 
 # --------------------------------------------------------------- recipes
-RECIPE_RUN_PARAMS = ("seed", "weighting", "unlabelled_share", "unlabelled_weight")  # logged by train, as train.<key>
+RECIPE_RUN_PARAMS = ("seed", "weighting", "unlabelled_share", "unlabelled_weight", "unlabelled_months")
+# What train did before it logged the key (runs that record the unlabelled negatives but not their months
+# drew them at the latest monthly_features month only).
+IMPLIED_BEFORE_LOGGED: dict[str, Any] = {"unlabelled_months": [0]}  # logged by train, as train.<key>
 
 
 @dataclass(frozen=True)
@@ -240,7 +258,8 @@ class Recipe:
     def describe(self) -> str:
         p = self.train
         text = (f"params {dict(sorted(p.params.items()))}, seed {p.seed}, weighting {p.weighting}, "
-                f"unlabelled_share {p.unlabelled_share:g} (weight {p.unlabelled_weight:g}), "
+                f"unlabelled_share {p.unlabelled_share:g} (weight {p.unlabelled_weight:g}, months "
+                f"{list(p.unlabelled_months)}), "
                 f"{len(self.numeric)} numeric inputs, categorical {list(p.categorical.columns)}")
         return text + (f"; from the config: {', '.join(self.from_config)}" if self.from_config else "")
 
@@ -274,6 +293,9 @@ def recipe_of(tc: TrainConf, run_params: Mapping[str, str], model: models.Daice)
         from_config.append("train.params")
     changes: dict[str, Any] = {"params": xgb or dict(tc.params)}
     for key in RECIPE_RUN_PARAMS:
+        if key not in run_params and key in IMPLIED_BEFORE_LOGGED and "unlabelled_share" in run_params:
+            changes[key] = IMPLIED_BEFORE_LOGGED[key]
+            continue
         if key not in run_params:
             from_config.append(f"train.{key}")
             continue
@@ -338,7 +360,7 @@ class TimeValidation:
             ``rule_score`` when the rows carry the rule's inputs) and one
             ``score_<name>`` column per recipe; empty when ``problem`` is set.
         unlabelled: never-inspected negatives each recipe's early model trained with.
-        unlabelled_month: the ``monthly_features`` month they were drawn from; None when none were.
+        unlabelled_months: the ``monthly_features`` months they were drawn from; empty when none were.
         negatives: where the early models' negatives came from, in words.
     """
 
@@ -347,7 +369,7 @@ class TimeValidation:
     counts: TimeCounts | None = None
     late: pd.DataFrame = field(default_factory=pd.DataFrame)
     unlabelled: dict[str, int] = field(default_factory=dict)
-    unlabelled_month: dt.date | None = None
+    unlabelled_months: tuple[dt.date, ...] = ()
     negatives: str = ""
 
     @property
@@ -395,7 +417,7 @@ class TimeValidation:
         return {"split": self.split.to_dict() if self.split else None, "problem": self.problem,
                 "counts": dataclasses.asdict(self.counts) if self.counts else None,
                 "unlabelled": dict(self.unlabelled),
-                "unlabelled_month": self.unlabelled_month.isoformat() if self.unlabelled_month else None,
+                "unlabelled_months": [m.isoformat() for m in self.unlabelled_months],
                 "definition": self.describe()}
 
 
@@ -424,8 +446,8 @@ def validate_by_time(
     the same early rows (a recipe that fits the same model as an earlier one
     is not fitted twice) and scores the same late rows; the rule scores them
     too. A recipe with ``unlabelled_share`` > 0 also trains with
-    never-inspected customers of ``features``' latest month before the
-    cut-off (see the module docstring).
+    never-inspected customers of ``features``' months before the cut-off:
+    the latest and its ``unlabelled_months`` offsets (see the module docstring).
 
     Args:
         training_set: labelled rows (customer_id, inspection_id, label,
@@ -455,18 +477,19 @@ def validate_by_time(
         return TimeValidation(split, problem, counts)
     early, late = split.split(training_set)
 
-    pool, month = None, None
+    pool: tuple[DataFrame, dt.date, list[dt.date]] | None = None
     negatives = "labelled inspections only (no recipe draws unlabelled negatives)"
     if features is None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         negatives = "labelled inspections only (no monthly_features to draw unlabelled negatives from)"
     if features is not None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         before = features.where(F.col("reference_month") < F.lit(split.cutoff))
-        row = before.agg(F.max("reference_month")).first()
-        month = row[0] if row is not None else None
-        if month is not None:
+        months_before = feature_months(before)
+        if months_before:
             inspected = training_set.select("customer_id").distinct()
-            pool = before.where(F.col("reference_month") == F.lit(month)).join(inspected, "customer_id", "left_anti")
-            negatives = f"never-inspected negatives from monthly_features {month.isoformat()}"
+            pool = (before.join(inspected, "customer_id", "left_anti"), months_before[-1], months_before)
+            drawn = sorted({m for r in recipes.values() if r.train.unlabelled_share > 0
+                            for m in unlabelled_months(months_before, months_before[-1], r.train.unlabelled_months)})
+            negatives = f"never-inspected negatives from monthly_features {', '.join(m.isoformat() for m in drawn)}"
         else:
             negatives = "labelled inspections only (monthly_features holds no month before the cut-off)"
             log.warning("time-based validation: monthly_features holds no month before the cut-off %s: "
@@ -489,13 +512,21 @@ def validate_by_time(
         scores, unlabelled[name] = _fit_before(spark, early, late, recipe, pool)
         base = base.merge(scores.rename(columns={"score": f"score_{name}"}), on="inspection_id", how="left")
         fitted.append((name, recipe))
-    used = month if pool is not None and any(unlabelled.values()) else None
+    used: tuple[dt.date, ...] = ()
+    if pool is not None and any(unlabelled.values()):
+        used = tuple(sorted({m for n, r in recipes.items() if unlabelled.get(n)
+                             for m in unlabelled_months(pool[2], pool[1], r.train.unlabelled_months)}))
     return TimeValidation(split, None, counts, base, unlabelled, used, negatives)
 
 
 def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: Recipe,
-                pool: DataFrame | None) -> tuple[pd.DataFrame, int]:
-    """Fit ``recipe`` on ``early`` (+ negatives drawn from ``pool``); (inspection_id, score) of ``late``, negatives."""
+                pool: tuple[DataFrame, dt.date, list[dt.date]] | None) -> tuple[pd.DataFrame, int]:
+    """Fit ``recipe`` on ``early`` (+ negatives drawn from ``pool``); (inspection_id, score) of ``late``, negatives.
+
+    ``pool``: the never-inspected ``monthly_features`` rows before the cut-off,
+    the latest of their months and all of them (the recipe draws at its
+    ``unlabelled_months`` offsets from that latest month).
+    """
     tc = recipe.train
     categorical = list(tc.categorical.columns)
     raw = list(dict.fromkeys(["region", *categorical]))
@@ -508,8 +539,11 @@ def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: 
     data = label_weights(early.select("customer_id", "inspection_id", "label", "reference_month", *raw, *field_cols,
                                       *numeric), tc.weighting)
     if pool is not None and tc.unlabelled_share > 0:
+        rows, anchor, available = pool
+        at = unlabelled_months(available, anchor, tc.unlabelled_months)
         want = int(round(tc.unlabelled_share * data.count()))
-        extra = unlabelled_negatives(pool, data, None, want, tc.unlabelled_weight, tc.seed)
+        extra = unlabelled_negatives(rows.where(F.col("reference_month").isin(at)), data, None, want,
+                                     tc.unlabelled_weight, tc.seed)
         if "weight" not in data.columns:
             data = data.withColumn("weight", F.lit(1.0))
         data = data.unionByName(extra)

@@ -31,6 +31,7 @@ judges challenger and champion recipes with the same function.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -48,18 +49,19 @@ from pyspark.sql import functions as F
 from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
 from ntl_spark.config import Config, TrainConf, as_dict
 from ntl_spark.encoding import CategoricalVocabulary
-from ntl_spark.errors import ConfigError, DataError
+from ntl_spark.errors import ConfigError, DataError, MissingInputError
 from ntl_spark.fitting import (  # noqa: F401  (build_estimator: part of this stage's API for benchmarks and tests)
     Recipe,
     build_estimator,
+    feature_months,
     fit_model,
     label_weights,
+    unlabelled_months,
     unlabelled_negatives,
     validate_by_time,
     with_score,
     worker_layout,
 )
-from ntl_spark.sparkutil import scalar
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +158,22 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     raw_train, raw_test = split.split(data)
     n_unlabelled = 0
     mf = None
+    drawn_at: list[dt.date] = []
     if tc.unlabelled_share > 0:
         mf = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONTHLY_FEATURES), schemas.MONTHLY_FEATURES,
                                    "features")
-        month = scalar(mf.df.agg(F.max("reference_month")), "monthly_features")
+        available = feature_months(mf.df)
+        if not available:
+            raise MissingInputError("monthly_features is empty: run the features job (train.unlabelled_share > 0 "
+                                    "draws never-inspected negatives from it)")
+        drawn_at = unlabelled_months(available, available[-1], tc.unlabelled_months)
+        lacking = sorted({models.add_months(available[-1], -m) for m in tc.unlabelled_months} - set(drawn_at))
+        if lacking:
+            log.warning("unlabelled negatives: monthly_features lacks the month(s) %s (train.unlabelled_months; "
+                        "the features job builds them)", ", ".join(m.isoformat() for m in lacking))
         versions = lakehouse.merge_lineage(versions, {schemas.MONTHLY_FEATURES: mf.version})
         want = int(round(tc.unlabelled_share * raw_train.count()))
-        extra = unlabelled_negatives(mf.df.where(F.col("reference_month") == F.lit(month)), raw_train, split, want,
+        extra = unlabelled_negatives(mf.df.where(F.col("reference_month").isin(drawn_at)), raw_train, split, want,
                                      tc.unlabelled_weight, tc.seed)
         if "weight" not in raw_train.columns:
             raw_train = raw_train.withColumn("weight", F.lit(1.0))
@@ -193,7 +204,8 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
             "n_train": n_train, "n_train_positive": n_pos,
             "categorical": ",".join(categorical), "n_encoded_features": len(vocabulary.feature_columns),
             "unlabelled_share": tc.unlabelled_share, "unlabelled_weight": tc.unlabelled_weight,
-            "n_train_unlabelled": n_unlabelled,
+            "n_train_unlabelled": n_unlabelled, "unlabelled_months": list(tc.unlabelled_months),
+            "unlabelled_drawn_months": ",".join(m.isoformat() for m in drawn_at) or "-",
         })
         tracking.log_data_versions(versions)
         mlflow.log_dict(vocabulary.to_dict(), "categories.json")

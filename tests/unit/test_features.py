@@ -102,6 +102,23 @@ def test_scoring_keys_only_active(spark):
     assert sorted(r.customer_id for r in keys.collect()) == ["A", "B"]
 
 
+def test_history_months_and_keys_for_unlabelled_negatives(spark):
+    # offsets 0 (the reference month itself) and months already in the table are not built again
+    assert features.history_months(D(2026, 9, 1), [0, 6, 12, 18], [D(2026, 3, 1), D(2026, 9, 1)]) == [
+        D(2025, 3, 1), D(2025, 9, 1)]
+    assert features.history_months(D(2026, 9, 1), [0], []) == []
+    cust = customers_df(spark, ["A"]).union(spark.createDataFrame([
+        Row("L", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2025, 6, 30), "active"),
+        Row("M", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2025, 7, 1), "active"),
+        Row("C", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2020, 1, 1), "inactive"),
+    ], schemas.CUSTOMERS_SCHEMA))
+    keys = features.history_keys(cust, [D(2025, 6, 1), D(2025, 9, 1)])
+    got = sorted((r.customer_id, r.reference_month) for r in keys.collect())
+    # a customer connected after a month's end has no row at that month
+    assert got == [("A", D(2025, 6, 1)), ("A", D(2025, 9, 1)), ("L", D(2025, 6, 1)), ("L", D(2025, 9, 1)),
+                   ("M", D(2025, 9, 1))]
+
+
 def test_series_features_tell_theft_from_look_alikes():
     import numpy as np
 

@@ -55,17 +55,30 @@ def test_recipe_is_read_back_from_the_training_run(spark):
                                       ["region"], 10, 1)
     model = models.Daice(None, ["f0", "f1", *vocab.feature_columns], vocab, "DAICE", "3", None)
     run = {"xgb.n_estimators": "5", "xgb.max_depth": "2", "xgb.learning_rate": "0.3", "seed": "11",
-           "weighting": "none", "unlabelled_share": "2.0", "unlabelled_weight": "0.5", "threshold": "0.5"}
+           "weighting": "none", "unlabelled_share": "2.0", "unlabelled_weight": "0.5", "unlabelled_months": "[0, 12]", "threshold": "0.5"}
     recipe = fitting.recipe_of(tc, run, model)
     assert recipe.train.params == {"n_estimators": 5, "max_depth": 2, "learning_rate": 0.3}
     assert (recipe.train.seed, recipe.train.unlabelled_share, recipe.train.unlabelled_weight) == (11, 2.0, 0.5)
+    assert recipe.train.unlabelled_months == [0, 12] and "months [0, 12]" in recipe.describe()
     assert recipe.numeric == ("f0", "f1") and recipe.train.categorical.columns == ["region"]
     assert recipe.from_config == ()
     # a run that recorded less: the rest from the configuration, and named
     old = fitting.recipe_of(tc, {"seed": "11"}, model)
     assert old.train.params == tc.params and old.from_config == (
-        "train.params", "train.weighting", "train.unlabelled_share", "train.unlabelled_weight")
+        "train.params", "train.weighting", "train.unlabelled_share", "train.unlabelled_weight",
+        "train.unlabelled_months")
+    # a run from before the months were logged drew its negatives at the latest month only
+    before = fitting.recipe_of(tc, {k: v for k, v in run.items() if k != "unlabelled_months"}, model)
+    assert before.train.unlabelled_months == [0] and before.from_config == ()
     assert "from the config: train.params" in old.describe()
     assert recipe.same_fit(fitting.recipe_of(tc, run, model)) and not recipe.same_fit(old)
     with pytest.raises(ConfigError, match="DAICE v3.*weighting"):
         fitting.recipe_of(tc, {**run, "weighting": "sometimes"}, model)
+
+
+def test_unlabelled_months_are_the_offsets_the_table_holds():
+    held = [dt.date(2025, 3, 1), dt.date(2025, 9, 1), dt.date(2026, 9, 1)]
+    assert fitting.unlabelled_months(held, dt.date(2026, 9, 1), [0, 6, 12, 18]) == [
+        dt.date(2025, 3, 1), dt.date(2025, 9, 1), dt.date(2026, 9, 1)]
+    assert fitting.unlabelled_months(held, dt.date(2026, 9, 1), [6]) == []
+    assert fitting.unlabelled_months(held, dt.date(2025, 9, 1), [0, 6]) == [dt.date(2025, 3, 1), dt.date(2025, 9, 1)]
