@@ -346,7 +346,7 @@ def test_a_model_that_records_no_split_is_not_judged_blindly(spark, registry):
 
 # ------------------------------------------------------------- the time split
 GOOD = {"xgb.n_estimators": 30, "xgb.max_depth": 3, "seed": 7, "weighting": "none", "unlabelled_share": 1.0,
-        "unlabelled_weight": 0.3}
+        "unlabelled_weight": 0.3, "unlabelled_months": [0, 6]}
 STUMP = {**GOOD, "xgb.n_estimators": 1, "xgb.max_depth": 1}  # one split of one tree: a poor recipe
 
 
@@ -358,8 +358,8 @@ def rule_inputs(ts: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def timed_registry(spark, tmp_path_factory):
-    """Inspections over 12 reference months (Oct 2025 .. Sep 2026), monthly_features for May (before the
-    cut-off) and September 2026, and two versions whose registered boosters are the same (the random split
+    """Inspections over 12 reference months (Oct 2025 .. Sep 2026), monthly_features for November 2025, May
+    2026 (before the cut-off) and September 2026, and two versions whose registered boosters are the same (the random split
     cannot tell them apart) but whose training runs recorded different recipes."""
     root = tmp_path_factory.mktemp("model_gate_time")
     cfg = make_config(root, "model.name=DAICE-time", "train.test_fraction=0.5", "train.campaign_size=20",
@@ -371,7 +371,8 @@ def timed_registry(spark, tmp_path_factory):
     spark.createDataFrame(ts).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
     mf = labelled(300, 9).drop(columns="label")
     mf.insert(0, "customer_id", [f"U{i:04d}" for i in range(len(mf))])  # never inspected
-    months = pd.concat([mf.assign(reference_month=dt.date(2026, 5, 1)), mf.assign(reference_month=dt.date(2026, 9, 1))])
+    months = pd.concat([mf.assign(reference_month=dt.date(m.year, m.month, 1))
+                        for m in (dt.date(2025, 11, 1), dt.date(2026, 5, 1), dt.date(2026, 9, 1))])
     spark.createDataFrame(months).write.format("delta").save(cfg.paths.table(schemas.MONTHLY_FEATURES))
     fit_on = labelled(600, 8)
     champion = register(spark, cfg, ["f0", "f1"], fit_on, name="DAICE-time", params=GOOD)
@@ -396,8 +397,9 @@ def test_the_time_split_judges_both_recipes_on_later_inspections(spark, timed_re
     late = ts[ts.reference_month >= dt.date(2026, 6, 1)]
     assert m["time.challenger.n"] == m["time.champion.n"] == len(late)
     assert m["time.challenger.positives"] == late.label.sum() and m["time.challenger.n_train"] == len(ts) - len(late)
-    # never-inspected negatives drawn from the month before the cut-off, not from the scoring month
-    assert m["time.challenger.n_unlabelled"] > 0 and out["time"]["unlabelled_month"] == "2026-05-01"
+    # never-inspected negatives drawn at the latest month before the cut-off and 6 months before it (the recipes'
+    # unlabelled_months), never at the scoring month
+    assert m["time.challenger.n_unlabelled"] > 0 and out["time"]["unlabelled_months"] == ["2025-11-01", "2026-05-01"]
     assert 0 < m["time.rule.rule_precision_at_k"] <= 1 and "time.champion.lift_over_rule" in m
     evidence = json.loads(Path(out["report"]).with_name("decision.json").read_text())
     assert evidence["split"] == {"requested": "time", "used": "time", "fallback": None}
@@ -407,7 +409,7 @@ def test_the_time_split_judges_both_recipes_on_later_inspections(spark, timed_re
     assert "Deciding split: time" in html and "recipes fitted before the cut-off" in html
     row = decisions(spark, cfg).iloc[-1]
     assert row.split == "time" and "cut-off 2026-06-01" in row.time_split
-    assert "never-inspected negatives from monthly_features 2026-05-01" in row.time_split
+    assert "never-inspected negatives from monthly_features 2025-11-01, 2026-05-01" in row.time_split
     assert dict(row.time_challenger_metrics)["pr_auc"] == pytest.approx(m["time.challenger.pr_auc"])
     assert dict(row.time_champion_metrics)["pr_auc"] == pytest.approx(m["time.champion.pr_auc"])
     assert client.get_model_version("DAICE-time", chall).tags["validation.split"] == "time"
