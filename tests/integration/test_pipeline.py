@@ -97,6 +97,11 @@ def test_mlflow_registry_holds_the_model_with_metrics(pipeline):
         assert f"data.{table}.version" in params
     # never-inspected customers joined the training split as down-weighted negatives
     assert int(params["n_train_unlabelled"]) > int(params["n_train"]) // 2 and params["unlabelled_weight"] == "0.3"
+    # ... at the latest monthly_features month and 6, 12 and 18 months before (built by the features job)
+    drawn = params["unlabelled_drawn_months"].split(",")
+    assert drawn == ["2025-03-01", "2025-09-01", "2026-03-01", "2026-09-01"]
+    held = DeltaTable(cfg.paths.table(schemas.MONTHLY_FEATURES)).to_pandas(columns=["reference_month"])
+    assert sorted(held.reference_month.astype(str).unique()) == drawn
 
 
 def test_model_carries_the_categories_learned_in_training(pipeline):
