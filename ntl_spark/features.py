@@ -520,8 +520,7 @@ def scoring_keys(customers: DataFrame, reference_month: dt.date) -> DataFrame:
 
 def history_months(reference_month: dt.date, offsets: Iterable[int], present: Iterable[dt.date]) -> list[dt.date]:
     """The months before ``reference_month`` at the given offsets (months) that are not ``present``, oldest first."""
-    have = set(present)
-    return sorted({models.add_months(reference_month, -m) for m in offsets if m > 0} - have)
+    return sorted(models.months_before(reference_month, [m for m in offsets if m > 0]) - set(present))
 
 
 def history_keys(customers: DataFrame, months: Iterable[dt.date]) -> DataFrame:
@@ -640,7 +639,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     history: list[dt.date] = []
     if cfg.train.unlabelled_share > 0:
         existing = lakehouse.read_optional(spark, mf_path)
-        present = [r[0] for r in existing.df.select("reference_month").distinct().collect()] if existing else []
+        present = models.reference_months(existing.df) if existing else []
         history = history_months(ref, cfg.train.unlabelled_months, present)
     keys = scoring_keys(customers, ref)
     if history:

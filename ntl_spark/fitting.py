@@ -154,13 +154,7 @@ def label_weights(df: DataFrame, mode: str) -> DataFrame:
 
 def unlabelled_months(available: Iterable[dt.date], anchor: dt.date, offsets: Iterable[int]) -> list[dt.date]:
     """The months unlabelled negatives are drawn at: ``anchor`` minus each offset (months), those ``available``."""
-    have = set(available)
-    return sorted({models.add_months(anchor, -m) for m in offsets} & have)
-
-
-def feature_months(features: DataFrame) -> list[dt.date]:
-    """The reference months ``features`` (``monthly_features`` rows) holds, oldest first."""
-    return sorted(r[0] for r in features.select("reference_month").distinct().collect())
+    return sorted(models.months_before(anchor, offsets) & set(available))
 
 
 def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models.CustomerSplit | None, n: int,
@@ -228,10 +222,11 @@ def fit_model(
 
 
 # --------------------------------------------------------------- recipes
+# logged by train, as train.<key>
 RECIPE_RUN_PARAMS = ("seed", "weighting", "unlabelled_share", "unlabelled_weight", "unlabelled_months")
 # What train did before it logged the key (runs that record the unlabelled negatives but not their months
 # drew them at the latest monthly_features month only).
-IMPLIED_BEFORE_LOGGED: dict[str, Any] = {"unlabelled_months": [0]}  # logged by train, as train.<key>
+IMPLIED_BEFORE_LOGGED: dict[str, Any] = {"unlabelled_months": [0]}
 
 
 @dataclass(frozen=True)
@@ -477,18 +472,17 @@ def validate_by_time(
         return TimeValidation(split, problem, counts)
     early, late = split.split(training_set)
 
-    pool: tuple[DataFrame, dt.date, list[dt.date]] | None = None
+    pool: tuple[DataFrame, list[dt.date]] | None = None
     negatives = "labelled inspections only (no recipe draws unlabelled negatives)"
     if features is None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         negatives = "labelled inspections only (no monthly_features to draw unlabelled negatives from)"
     if features is not None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         before = features.where(F.col("reference_month") < F.lit(split.cutoff))
-        months_before = feature_months(before)
-        if months_before:
+        held = models.reference_months(before)
+        if held:
             inspected = training_set.select("customer_id").distinct()
-            pool = (before.join(inspected, "customer_id", "left_anti"), months_before[-1], months_before)
-            drawn = sorted({m for r in recipes.values() if r.train.unlabelled_share > 0
-                            for m in unlabelled_months(months_before, months_before[-1], r.train.unlabelled_months)})
+            pool = (before.join(inspected, "customer_id", "left_anti"), held)
+            drawn = _pool_months(held, [r for r in recipes.values() if r.train.unlabelled_share > 0])
             negatives = f"never-inspected negatives from monthly_features {', '.join(m.isoformat() for m in drawn)}"
         else:
             negatives = "labelled inspections only (monthly_features holds no month before the cut-off)"
@@ -512,20 +506,22 @@ def validate_by_time(
         scores, unlabelled[name] = _fit_before(spark, early, late, recipe, pool)
         base = base.merge(scores.rename(columns={"score": f"score_{name}"}), on="inspection_id", how="left")
         fitted.append((name, recipe))
-    used: tuple[dt.date, ...] = ()
-    if pool is not None and any(unlabelled.values()):
-        used = tuple(sorted({m for n, r in recipes.items() if unlabelled.get(n)
-                             for m in unlabelled_months(pool[2], pool[1], r.train.unlabelled_months)}))
+    used = tuple(_pool_months(pool[1], [r for n, r in recipes.items() if unlabelled.get(n)])) if pool else ()
     return TimeValidation(split, None, counts, base, unlabelled, used, negatives)
 
 
+def _pool_months(held: list[dt.date], recipes: list[Recipe]) -> list[dt.date]:
+    """The months of ``held`` (oldest first) the ``recipes`` draw negatives at, from the latest of them."""
+    return sorted({m for r in recipes for m in unlabelled_months(held, held[-1], r.train.unlabelled_months)})
+
+
 def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: Recipe,
-                pool: tuple[DataFrame, dt.date, list[dt.date]] | None) -> tuple[pd.DataFrame, int]:
+                pool: tuple[DataFrame, list[dt.date]] | None) -> tuple[pd.DataFrame, int]:
     """Fit ``recipe`` on ``early`` (+ negatives drawn from ``pool``); (inspection_id, score) of ``late``, negatives.
 
-    ``pool``: the never-inspected ``monthly_features`` rows before the cut-off,
-    the latest of their months and all of them (the recipe draws at its
-    ``unlabelled_months`` offsets from that latest month).
+    ``pool``: the never-inspected ``monthly_features`` rows before the cut-off
+    and their months, oldest first (the recipe draws at its
+    ``unlabelled_months`` offsets from the latest of them).
     """
     tc = recipe.train
     categorical = list(tc.categorical.columns)
@@ -539,8 +535,8 @@ def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: 
     data = label_weights(early.select("customer_id", "inspection_id", "label", "reference_month", *raw, *field_cols,
                                       *numeric), tc.weighting)
     if pool is not None and tc.unlabelled_share > 0:
-        rows, anchor, available = pool
-        at = unlabelled_months(available, anchor, tc.unlabelled_months)
+        rows, held = pool
+        at = _pool_months(held, [recipe])
         want = int(round(tc.unlabelled_share * data.count()))
         extra = unlabelled_negatives(rows.where(F.col("reference_month").isin(at)), data, None, want,
                                      tc.unlabelled_weight, tc.seed)

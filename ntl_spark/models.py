@@ -19,7 +19,7 @@ Stages import these instead of importing each other.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +115,16 @@ def add_months(day: dt.date, months: int) -> dt.date:
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
     return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def months_before(month: dt.date, offsets: Iterable[int]) -> set[dt.date]:
+    """``month`` moved back by each of ``offsets`` months (0 = ``month`` itself)."""
+    return {add_months(month, -m) for m in offsets}
+
+
+def reference_months(df: DataFrame) -> list[dt.date]:
+    """The distinct ``reference_month`` values of ``df`` (e.g. ``monthly_features``), oldest first."""
+    return sorted(r[0] for r in df.select("reference_month").distinct().collect())
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,6 @@ from ntl_spark.errors import ConfigError, DataError, MissingInputError
 from ntl_spark.fitting import (  # noqa: F401  (build_estimator: part of this stage's API for benchmarks and tests)
     Recipe,
     build_estimator,
-    feature_months,
     fit_model,
     label_weights,
     unlabelled_months,
@@ -162,12 +161,12 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     if tc.unlabelled_share > 0:
         mf = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONTHLY_FEATURES), schemas.MONTHLY_FEATURES,
                                    "features")
-        available = feature_months(mf.df)
+        available = models.reference_months(mf.df)
         if not available:
             raise MissingInputError("monthly_features is empty: run the features job (train.unlabelled_share > 0 "
                                     "draws never-inspected negatives from it)")
         drawn_at = unlabelled_months(available, available[-1], tc.unlabelled_months)
-        lacking = sorted({models.add_months(available[-1], -m) for m in tc.unlabelled_months} - set(drawn_at))
+        lacking = sorted(models.months_before(available[-1], tc.unlabelled_months) - set(drawn_at))
         if lacking:
             log.warning("unlabelled negatives: monthly_features lacks the month(s) %s (train.unlabelled_months; "
                         "the features job builds them)", ", ".join(m.isoformat() for m in lacking))
