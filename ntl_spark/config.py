@@ -162,7 +162,8 @@ class TuneConf:
     timeout_s: int  # 0 = no time limit
     seed: int
     startup_trials: int  # random trials before TPE, and trials before pruning starts
-    validation_fraction: float  # customers whose inspections score the trials
+    split: str  # time: early inspections train the trials, late ones judge them; random: customers by hash
+    validation_fraction: float  # random split: customers whose inspections score the trials
     split_salt: str
     step_rounds: int  # boosting rounds between pruning checks
     max_rounds: int
@@ -172,6 +173,7 @@ class TuneConf:
         _check(self.trials >= 1, "tune.trials", self.trials, "must be >= 1")
         _check(self.timeout_s >= 0, "tune.timeout_s", self.timeout_s, "must be >= 0")
         _check(self.startup_trials >= 0, "tune.startup_trials", self.startup_trials, "must be >= 0")
+        _check(self.split in ("time", "random"), "tune.split", self.split, "must be time or random")
         _check(0.0 < self.validation_fraction < 1.0, "tune.validation_fraction", self.validation_fraction,
                "must be in (0, 1)")
         _check(bool(self.split_salt.strip()), "tune.split_salt", self.split_salt, "must not be empty")

@@ -1,12 +1,16 @@
-"""How a DAICE model is fitted, shared by the train job and the model gate.
+"""How a DAICE model is fitted, shared by the train job, the model gate and the tune job.
 
 - :func:`fit_model` (with :func:`build_estimator` and :func:`worker_layout`):
   the ``xgboost.spark`` estimator in the training layout;
 - :func:`label_weights` and :func:`unlabelled_negatives`: the training rows'
   weights and the positive-unlabelled negatives drawn from ``monthly_features``;
+  :func:`training_rows` puts both together for a recipe, drawing from an
+  :func:`unlabelled_pool` (the time split's and the tune job's trials);
 - :class:`Recipe` and :func:`recipe_of`: the settings a model is fitted with
   (``train.*`` and its numeric inputs), read back from a registered version's
   training run so a recipe can be fitted again on other rows;
+- :func:`time_split_of`: the cut-off of a ``training_set`` and whether it can
+  judge (the rows on each side), for the time-based validation and the tune job;
 - :func:`validate_by_time`: the time-based validation. The rows of a
   ``training_set`` before a cut-off (:class:`ntl_spark.models.TimeSplit`)
   fit one model per recipe, the later ones judge them, with the rules
@@ -430,6 +434,93 @@ def time_counts(split: models.TimeSplit, training_set: DataFrame) -> TimeCounts:
                       side(True, "customers"))
 
 
+def time_split_of(
+    training_set: DataFrame, months: int, min_customers: int = 1,
+) -> tuple[models.TimeSplit | None, TimeCounts | None, str | None]:
+    """The time split of ``training_set``'s last ``months`` reference months, its rows, and why it cannot judge.
+
+    Args:
+        training_set: labelled rows (customer_id, label, reference_month).
+        months: validation months (``train.time_validation_months``); 0 = none.
+        min_customers: fewest customers the late rows must hold.
+
+    Returns:
+        (split, counts, problem): ``problem`` is None when the split can train
+        and judge a model; otherwise it says why not (0 months, no
+        ``reference_month`` column, no rows, :meth:`TimeCounts.problem`), and
+        ``split`` / ``counts`` are None where they could not be computed.
+    """
+    if months < 1:
+        return None, None, "train.time_validation_months is 0"
+    if "reference_month" not in training_set.columns:
+        return None, None, "training_set has no reference_month column"
+    split = models.TimeSplit.ending(training_set, months)
+    if split is None:
+        return None, None, "training_set has no rows"
+    counts = time_counts(split, training_set)
+    problem = counts.problem(min_customers)
+    if problem is not None:
+        log.warning("no time-based validation at cut-off %s: %s", split.cutoff, problem)
+    return split, counts, problem
+
+
+@dataclass(frozen=True)
+class UnlabelledPool:
+    """The never-inspected customers' ``monthly_features`` rows that unlabelled negatives are drawn from.
+
+    Attributes:
+        rows: ``monthly_features`` rows of customers without any inspection in the training set.
+        months: the months ``rows`` hold, oldest first (a recipe draws at its
+            ``unlabelled_months`` offsets from the latest of them).
+    """
+
+    rows: DataFrame
+    months: list[dt.date]
+
+    def drawn_at(self, offsets: Iterable[int]) -> list[dt.date]:
+        """The months a recipe with these ``unlabelled_months`` offsets draws at."""
+        return unlabelled_months(self.months, self.months[-1], offsets)
+
+
+def unlabelled_pool(features: DataFrame, training_set: DataFrame, before: dt.date | None) -> UnlabelledPool | None:
+    """The rows of ``features`` that never-inspected negatives may be drawn from; None when it holds no month.
+
+    Args:
+        features: ``monthly_features`` (every month it holds).
+        training_set: the labelled rows; none of their customers is ever drawn.
+        before: keep only the months before this one (a time split's cut-off:
+            the early model must not see the future); None = every month.
+    """
+    rows = features if before is None else features.where(F.col("reference_month") < F.lit(before))
+    held = models.reference_months(rows)
+    if not held:
+        return None
+    inspected = training_set.select("customer_id").distinct()
+    return UnlabelledPool(rows.join(inspected, "customer_id", "left_anti"), held)
+
+
+def training_rows(labelled: DataFrame, tc: TrainConf, pool: UnlabelledPool | None) -> DataFrame:
+    """The rows a recipe fits on: ``labelled`` weighted by ``train.weighting``, and its unlabelled negatives.
+
+    With ``train.unlabelled_share`` > 0 and a ``pool``, about ``unlabelled_share``
+    never-inspected rows per labelled row are added (:func:`unlabelled_negatives`,
+    no customer held out), drawn at the recipe's ``unlabelled_months`` offsets
+    from the pool's latest month, each weighing ``unlabelled_weight``; the
+    labelled rows then carry a ``weight`` column too (1 unless ``ipw``).
+    Customers inspected on either side of a split are not in the pool, so
+    nothing is held out here.
+    """
+    data = label_weights(labelled, tc.weighting)
+    if pool is None or tc.unlabelled_share <= 0:
+        return data
+    want = int(round(tc.unlabelled_share * data.count()))
+    extra = unlabelled_negatives(pool.rows.where(F.col("reference_month").isin(pool.drawn_at(tc.unlabelled_months))),
+                                 data, None, want, tc.unlabelled_weight, tc.seed)
+    if "weight" not in data.columns:
+        data = data.withColumn("weight", F.lit(1.0))
+    return data.unionByName(extra)
+
+
 def validate_by_time(
     spark: SparkSession, training_set: DataFrame, months: int, recipes: Mapping[str, Recipe], rules_conf: Any,
     features: DataFrame | None = None, min_customers: int = 1,
@@ -458,31 +549,19 @@ def validate_by_time(
     """
     from ntl_spark import rules
 
-    if months < 1:
-        return TimeValidation(None, "train.time_validation_months is 0")
-    if "reference_month" not in training_set.columns:
-        return TimeValidation(None, "training_set has no reference_month column")
-    split = models.TimeSplit.ending(training_set, months)
-    if split is None:
-        return TimeValidation(None, "training_set has no rows")
-    counts = time_counts(split, training_set)
-    problem = counts.problem(min_customers)
-    if problem is not None:
-        log.warning("no time-based validation at cut-off %s: %s", split.cutoff, problem)
+    split, counts, problem = time_split_of(training_set, months, min_customers)
+    if split is None or problem is not None:
         return TimeValidation(split, problem, counts)
     early, late = split.split(training_set)
 
-    pool: tuple[DataFrame, list[dt.date]] | None = None
+    pool: UnlabelledPool | None = None
     negatives = "labelled inspections only (no recipe draws unlabelled negatives)"
     if features is None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
         negatives = "labelled inspections only (no monthly_features to draw unlabelled negatives from)"
     if features is not None and any(r.train.unlabelled_share > 0 for r in recipes.values()):
-        before = features.where(F.col("reference_month") < F.lit(split.cutoff))
-        held = models.reference_months(before)
-        if held:
-            inspected = training_set.select("customer_id").distinct()
-            pool = (before.join(inspected, "customer_id", "left_anti"), held)
-            drawn = _pool_months(held, [r for r in recipes.values() if r.train.unlabelled_share > 0])
+        pool = unlabelled_pool(features, training_set, split.cutoff)
+        if pool is not None:
+            drawn = _pool_months(pool, [r for r in recipes.values() if r.train.unlabelled_share > 0])
             negatives = f"never-inspected negatives from monthly_features {', '.join(m.isoformat() for m in drawn)}"
         else:
             negatives = "labelled inspections only (monthly_features holds no month before the cut-off)"
@@ -506,22 +585,21 @@ def validate_by_time(
         scores, unlabelled[name] = _fit_before(spark, early, late, recipe, pool)
         base = base.merge(scores.rename(columns={"score": f"score_{name}"}), on="inspection_id", how="left")
         fitted.append((name, recipe))
-    used = tuple(_pool_months(pool[1], [r for n, r in recipes.items() if unlabelled.get(n)])) if pool else ()
+    used = tuple(_pool_months(pool, [r for n, r in recipes.items() if unlabelled.get(n)])) if pool else ()
     return TimeValidation(split, None, counts, base, unlabelled, used, negatives)
 
 
-def _pool_months(held: list[dt.date], recipes: list[Recipe]) -> list[dt.date]:
-    """The months of ``held`` (oldest first) the ``recipes`` draw negatives at, from the latest of them."""
-    return sorted({m for r in recipes for m in unlabelled_months(held, held[-1], r.train.unlabelled_months)})
+def _pool_months(pool: UnlabelledPool, recipes: list[Recipe]) -> list[dt.date]:
+    """The months of ``pool`` the ``recipes`` draw negatives at, oldest first."""
+    return sorted({m for r in recipes for m in pool.drawn_at(r.train.unlabelled_months)})
 
 
 def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: Recipe,
-                pool: tuple[DataFrame, list[dt.date]] | None) -> tuple[pd.DataFrame, int]:
+                pool: UnlabelledPool | None) -> tuple[pd.DataFrame, int]:
     """Fit ``recipe`` on ``early`` (+ negatives drawn from ``pool``); (inspection_id, score) of ``late``, negatives.
 
     ``pool``: the never-inspected ``monthly_features`` rows before the cut-off
-    and their months, oldest first (the recipe draws at its
-    ``unlabelled_months`` offsets from the latest of them).
+    (:func:`training_rows` draws the recipe's negatives from it).
     """
     tc = recipe.train
     categorical = list(tc.categorical.columns)
@@ -532,17 +610,8 @@ def _fit_before(spark: SparkSession, early: DataFrame, late: DataFrame, recipe: 
                         f"features job (features.months must match the model's)")
     field_cols = [c for c in ("selection_probability",) if c in early.columns]
     numeric = [F.col(c).cast("double").alias(c) for c in recipe.numeric]
-    data = label_weights(early.select("customer_id", "inspection_id", "label", "reference_month", *raw, *field_cols,
-                                      *numeric), tc.weighting)
-    if pool is not None and tc.unlabelled_share > 0:
-        rows, held = pool
-        at = _pool_months(held, [recipe])
-        want = int(round(tc.unlabelled_share * data.count()))
-        extra = unlabelled_negatives(rows.where(F.col("reference_month").isin(at)), data, None, want,
-                                     tc.unlabelled_weight, tc.seed)
-        if "weight" not in data.columns:
-            data = data.withColumn("weight", F.lit(1.0))
-        data = data.unionByName(extra)
+    labelled = early.select("customer_id", "inspection_id", "label", "reference_month", *raw, *field_cols, *numeric)
+    data = training_rows(labelled, tc, pool)
     workers, _ = worker_layout(spark, tc)
     data = data.repartition(workers).cache()
     try:

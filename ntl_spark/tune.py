@@ -1,33 +1,61 @@
 """Tune: hyperparameter search for DAICE with Optuna (TPE sampler, median pruning), tracked in MLflow.
 
-In: the ``training_set`` Delta table and the ``tune`` section of the
-configuration. Out: an MLflow parent run (``<model.name>-tune``) with one
-child run per trial (its parameters, the objective and PR-AUC on the
-validation customers, or the round it was pruned at), the search's plots
-(optimisation history, parameter importances, parallel coordinates) and
-``best_params.json`` as artifacts, ``tune.best.*`` tags on the parent run;
-and a YAML configuration layer (``tune.output``, default
-``<paths.root>/tuned_params.yaml``) holding ``train.params``, which the
-train job reads when ``train.params_from`` names it.
+In: the ``training_set`` Delta table, ``monthly_features`` (when
+``train.unlabelled_share`` > 0: the never-inspected negatives) and the ``tune``
+section of the configuration. Out: an MLflow parent run
+(``<model.name>-tune``) with one child run per trial (its parameters, the
+objective and PR-AUC on the validation rows, or the round it was pruned at),
+the split that judged the trials and why (``tune.split_used``,
+``tune.split_reason``, ``tune.cutoff``, parameters and tags), the rows on each
+side (``n_train``, ``n_train_unlabelled``, ``n_validation``, positives), the
+search's plots (optimisation history, parameter importances, parallel
+coordinates) and ``best_params.json`` as artifacts, ``tune.best.*`` tags on
+the parent run; and a YAML configuration layer (``tune.output``, default
+``<paths.root>/tuned_params.yaml``) holding ``train.params``, which the train
+job reads when ``train.params_from`` names it.
 
-Objective: precision at the campaign size (``train.campaign_size``, scaled to
-the validation rows as a share of all rows) of xgboost trained on the
-training customers and scored on the validation customers, a salted hash of
-customer_id (``tune.split_salt``, ``tune.validation_fraction``) so that a
-customer's inspections sit on one side only. Trials train native xgboost on
-the driver (the labelled set is small: one row per inspection) in steps of
-``tune.step_rounds`` rounds; after each step the objective is reported and a
-trial worse than the median of earlier trials at that step is pruned.
-Categorical columns are encoded with levels learned from the training
-customers only (``ntl_spark.encoding``), as the train job does.
+Objective: precision at the campaign size of xgboost trained on one side of a
+split and scored on the other. ``tune.split: time`` (the default) is the time
+split of the train job and the model gate (``models.TimeSplit``,
+``fitting.time_split_of``): the inspections before the last
+``train.time_validation_months`` reference months train, the later ones judge,
+at ``min(train.campaign_size, validation rows)`` as train's ``time_*`` metrics
+and the gate count it: what a model faces in production. When the time split
+cannot judge (``train.time_validation_months`` 0, no ``reference_month``
+column, one class on a side, fewer late customers than
+``validation.blessing.min_held_out_customers``, the gate's floor) the random
+split judges instead, with a warning, and the run and the job's last lines
+say why. ``tune.split: random`` (or that fallback): a salted hash of
+customer_id (``tune.split_salt``, ``tune.validation_fraction``,
+``models.CustomerSplit``) so that a customer's inspections sit on one side
+only, at the campaign size scaled to the validation rows as a share of all
+labelled rows.
+
+The trials train as the train job's recipe does, on either split
+(``fitting.training_rows``): labelled rows weighted by ``train.weighting``
+and, when ``train.unlabelled_share`` > 0, never-inspected customers of
+``monthly_features`` as negatives weighing ``train.unlabelled_weight``, drawn
+at the ``train.unlabelled_months`` offsets before the latest month the table
+holds (time split: the latest month *before* the cut-off, as the time-based
+validation draws; customers inspected on either side are never drawn). Without
+``monthly_features``, or without a month before the cut-off, the trials train
+on labelled rows only and the run says so (``tune.negatives``). Trials train
+native xgboost on the driver with those weights (the labelled set is small:
+one row per inspection) in steps of ``tune.step_rounds`` rounds; after each
+step the objective is reported and a trial worse than the median of earlier
+trials at that step is pruned. Categorical columns are encoded with levels
+learned from the training rows only (``ntl_spark.encoding``), as the train
+job does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +65,7 @@ import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import evaluate, lakehouse, schemas, tracking
+from ntl_spark import evaluate, fitting, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config, TuneConf, join_path
 from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import DataError
@@ -45,11 +73,88 @@ from ntl_spark.errors import DataError
 log = logging.getLogger(__name__)
 
 
+TIME, RANDOM = "time", "random"
+
+
 def validation_split(df: DataFrame, salt: str, fraction: float) -> tuple[DataFrame, DataFrame]:
     """(train, validation) rows: validation = customers with ``pmod(xxhash64(salt, customer_id), 10000) < fraction * 10000``."""
-    bucket = F.pmod(F.xxhash64(F.lit(salt), F.col("customer_id")), F.lit(10_000))
-    is_val = bucket < F.lit(int(round(fraction * 10_000)))
-    return df.where(~is_val), df.where(is_val)
+    return models.CustomerSplit(salt, fraction).split(df)
+
+
+@dataclass(frozen=True)
+class TrialSplit:
+    """Which inspections train the trials and which judge them.
+
+    Attributes:
+        used: :data:`TIME` or :data:`RANDOM`.
+        reason: in words: the time split's cut-off and rows, or why the random split judges.
+        time: the time split when ``used`` is :data:`TIME`; None otherwise.
+    """
+
+    used: str
+    reason: str
+    time: models.TimeSplit | None = None
+
+    @property
+    def cutoff(self) -> dt.date | None:
+        return self.time.cutoff if self.time is not None else None
+
+    def split(self, df: DataFrame, tc: TuneConf) -> tuple[DataFrame, DataFrame]:
+        """(train, validation) rows of ``df``: early and late rows, or customers by ``tune.split_salt``."""
+        if self.time is not None:
+            return self.time.split(df)
+        return validation_split(df, tc.split_salt, tc.validation_fraction)
+
+
+def choose_split(training_set: DataFrame, tc: TuneConf, months: int, min_customers: int) -> TrialSplit:
+    """The split that judges the trials: ``tune.split``, or the random one when the time split cannot judge.
+
+    Args:
+        training_set: the labelled rows (``reference_month`` for the time split).
+        tc: the ``tune`` section (``split``, and the random split's salt and fraction).
+        months: ``train.time_validation_months``.
+        min_customers: fewest customers the late rows must hold (``validation.blessing.min_held_out_customers``).
+    """
+    random_split = models.CustomerSplit(tc.split_salt, tc.validation_fraction).describe()
+    if tc.split == RANDOM:
+        return TrialSplit(RANDOM, f"tune.split is random: customers with {random_split} judge")
+    split, counts, problem = fitting.time_split_of(training_set, months, min_customers)
+    if split is None or counts is None or problem is not None:
+        reason = f"time split unavailable ({problem}): customers with {random_split} judge"
+        log.warning("tune: %s", reason)
+        return TrialSplit(RANDOM, reason)
+    return TrialSplit(TIME, f"cut-off {split.cutoff.isoformat()}: {split.describe()}; {counts.early_rows} "
+                            f"inspections train, {counts.late_rows} ({counts.late_customers} customers, "
+                            f"{counts.late_positives} irregular) judge", split)
+
+
+def unlabelled_source(
+    spark: SparkSession, cfg: Config, training_set: DataFrame, cutoff: dt.date | None,
+) -> tuple[fitting.UnlabelledPool | None, str, int | None]:
+    """Where the trials' never-inspected negatives come from.
+
+    Returns:
+        the pool (None: labelled rows only), where the negatives come from in
+        words, and the ``monthly_features`` version read (None when not read).
+    """
+    tc = cfg.train
+    if tc.unlabelled_share <= 0:
+        return None, "labelled inspections only (train.unlabelled_share is 0)", None
+    mf = lakehouse.read_optional(spark, cfg.paths.table(schemas.MONTHLY_FEATURES))
+    pool = fitting.unlabelled_pool(mf.df, training_set, cutoff) if mf is not None else None
+    drawn = pool.drawn_at(tc.unlabelled_months) if pool is not None else []
+    if pool is not None and drawn:
+        return pool, f"never-inspected negatives from monthly_features {', '.join(m.isoformat() for m in drawn)}", \
+            mf.version if mf is not None else None
+    if mf is None:
+        why = "no monthly_features table to draw unlabelled negatives from"
+    elif pool is None:
+        why = (f"monthly_features holds no month before the cut-off {cutoff.isoformat()}" if cutoff is not None
+               else "monthly_features holds no month")
+    else:
+        why = f"monthly_features holds none of the train.unlabelled_months {list(tc.unlabelled_months)}"
+    log.warning("tune: the trials train on labelled inspections only: %s", why)
+    return None, f"labelled inspections only ({why})", mf.version if mf is not None else None
 
 
 def suggest(trial: Any, tc: TuneConf) -> dict[str, Any]:
@@ -66,13 +171,16 @@ def suggest(trial: Any, tc: TuneConf) -> dict[str, Any]:
 
 def objective_factory(
     x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, k: int, tc: TuneConf,
-    seed: int, threads: int,
+    seed: int, threads: int, w_train: np.ndarray | None = None,
 ) -> Any:
-    """The Optuna objective: precision at ``k`` on the validation rows, reported every ``step_rounds`` rounds."""
+    """The Optuna objective: precision at ``k`` on the validation rows, reported every ``step_rounds`` rounds.
+
+    ``w_train``: the training rows' weights (None: each counts once).
+    """
     import optuna
     import xgboost as xgb
 
-    dtrain = xgb.DMatrix(x_train, label=y_train, missing=np.nan)
+    dtrain = xgb.DMatrix(x_train, label=y_train, weight=w_train, missing=np.nan)
     dval = xgb.DMatrix(x_val, missing=np.nan)
 
     def objective(trial: Any) -> float:
@@ -142,10 +250,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """Search XGBoost parameters, log every trial, write the best where train picks them up.
 
     Returns:
-        best value, best parameters, trials (complete and pruned), the output file and the MLflow run id.
+        best value, best parameters, trials (complete and pruned), the output file, the MLflow run id, the
+        split used and why, its cut-off (None: random split) and the rows on each side.
 
     Raises:
-        DataError: the training or validation customers lack one of the classes.
+        DataError: the training or validation rows lack one of the classes; ``train.weighting: ipw``
+            without ``selection_probability`` in the training set.
     """
     import optuna
 
@@ -154,26 +264,45 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     pinned = lakehouse.read_pinned(spark, cfg.paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, "features")
     numeric = schemas.numeric_feature_columns(cfg.features.months)
     categorical = list(train_conf.categorical.columns)
-    missing = [c for c in ["customer_id", "label", *numeric, *categorical] if c not in pinned.df.columns]
+    missing = [c for c in ["customer_id", "inspection_id", "label", *numeric, *categorical]
+               if c not in pinned.df.columns]
     if missing:
         raise DataError(f"training_set v{pinned.version} lacks {missing}: rerun the features job")
-    data = pinned.df.select("customer_id", "label", *categorical, *[F.col(c).cast("double") for c in numeric])
-    raw_train, raw_val = validation_split(data, tc.split_salt, tc.validation_fraction)
-    cc = train_conf.categorical
-    vocabulary = CategoricalVocabulary.fit(raw_train, categorical, cc.max_levels, cc.min_count)
-    cols = numeric + vocabulary.feature_columns
-    train_pdf: Any = vocabulary.transform(raw_train).select("label", *cols).toPandas()
+    chosen = choose_split(pinned.df, tc, train_conf.time_validation_months,
+                          cfg.validation.blessing.min_held_out_customers)
+    field_cols = [c for c in ("reference_month", "selection_probability") if c in pinned.df.columns]
+    data = pinned.df.select("customer_id", "inspection_id", "label", *field_cols, *categorical,
+                            *[F.col(c).cast("double") for c in numeric])
+    labelled_train, raw_val = chosen.split(data, tc)
+    pool, negatives, mf_version = unlabelled_source(spark, cfg, pinned.df, chosen.cutoff)
+    # the train job's recipe: label weights, never-inspected negatives (computed once: fit and collect read it)
+    raw_train = fitting.training_rows(labelled_train, train_conf, pool).cache()
+    try:
+        cc = train_conf.categorical
+        vocabulary = CategoricalVocabulary.fit(raw_train, categorical, cc.max_levels, cc.min_count)
+        cols = numeric + vocabulary.feature_columns
+        weighted = "weight" in raw_train.columns
+        train_pdf: Any = vocabulary.transform(raw_train).select(
+            "inspection_id", "label", *(["weight"] if weighted else []), *cols).toPandas()
+    finally:
+        raw_train.unpersist()
     val_pdf: Any = vocabulary.transform(raw_val).select("label", *cols).toPandas()
     y_train, y_val = train_pdf["label"].to_numpy(dtype=int), val_pdf["label"].to_numpy(dtype=int)
+    w_train = train_pdf["weight"].to_numpy(dtype=float) if weighted else None
     for side, y in (("training", y_train), ("validation", y_val)):
         if len(y) == 0 or y.min() == y.max():
-            raise DataError(f"tune: the {side} customers have {len(y)} rows and {int(y.sum())} irregular: "
-                            f"need both classes (tune.validation_fraction={tc.validation_fraction})")
-    total = len(y_train) + len(y_val)
-    k = max(1, min(len(y_val), round(train_conf.campaign_size * len(y_val) / total)))
+            raise DataError(f"tune: the {side} rows of the {chosen.used} split have {len(y)} rows and "
+                            f"{int(y.sum())} irregular: need both classes ({chosen.reason})")
+    n_unlabelled = int(train_pdf["inspection_id"].isna().sum())
+    n_labelled = len(y_train) - n_unlabelled
+    if chosen.time is not None:  # as train's time_* metrics and the gate's time split count it
+        k = max(1, min(train_conf.campaign_size, len(y_val)))
+    else:
+        k = max(1, min(len(y_val), round(train_conf.campaign_size * len(y_val) / (n_labelled + len(y_val)))))
     threads = max(1, spark.sparkContext.defaultParallelism)
     objective = objective_factory(train_pdf[cols].to_numpy(dtype=float), y_train, val_pdf[cols].to_numpy(dtype=float),
-                                  y_val, k, tc, tc.seed, threads)
+                                  y_val, k, tc, tc.seed, threads, w_train)
+    cutoff = chosen.cutoff.isoformat() if chosen.cutoff is not None else "-"
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=tc.seed, n_startup_trials=min(tc.startup_trials, tc.trials))
@@ -184,9 +313,19 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         mlflow.log_params({"tune.trials": tc.trials, "tune.timeout_s": tc.timeout_s, "tune.seed": tc.seed,
                            "tune.validation_fraction": tc.validation_fraction, "tune.split_salt": tc.split_salt,
                            "tune.step_rounds": tc.step_rounds, "tune.max_rounds": tc.max_rounds,
-                           "campaign_size_validation": k, "n_train": len(y_train), "n_validation": len(y_val),
-                           "n_validation_positive": int(y_val.sum()), "data.training_set.version": pinned.version,
+                           "tune.split": tc.split, "tune.split_used": chosen.used, "tune.split_reason": chosen.reason,
+                           "tune.cutoff": cutoff, "tune.negatives": negatives,
+                           "time_validation_months": train_conf.time_validation_months,
+                           "weighting": train_conf.weighting, "unlabelled_share": train_conf.unlabelled_share,
+                           "unlabelled_weight": train_conf.unlabelled_weight,
+                           "unlabelled_months": list(train_conf.unlabelled_months),
+                           "campaign_size_validation": k, "n_train": len(y_train),
+                           "n_train_unlabelled": n_unlabelled, "n_train_positive": int(y_train.sum()),
+                           "n_validation": len(y_val), "n_validation_positive": int(y_val.sum()),
+                           "data.training_set.version": pinned.version,
+                           **({"data.monthly_features.version": mf_version} if mf_version is not None else {}),
                            "optuna.version": optuna.__version__})
+        mlflow.set_tags({"tune.split_used": chosen.used, "tune.split_reason": chosen.reason})
         study.optimize(objective, n_trials=tc.trials, timeout=tc.timeout_s or None, gc_after_trial=False)
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:
@@ -203,7 +342,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
             f"# Written by the tune job (MLflow run {parent.info.run_id}, trial {best.number}, precision@{k} "
-            f"{best_value:.4f} on the validation customers). Used by train when train.params_from names this file.\n"
+            f"{best_value:.4f} on the {chosen.used} split's validation rows, cut-off {cutoff}). Used by train when "
+            f"train.params_from names this file.\n"
             + yaml.safe_dump({"train": {"params": params}}, sort_keys=True))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -217,9 +357,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         run_id = parent.info.run_id
     print(f"tune: {len(study.trials)} trials ({len(complete)} complete, {pruned} pruned), best trial {best.number} "
           f"precision@{k} {best_value:.3f} on {len(y_val)} validation rows: {params}")
+    print(f"tune: judged on the {chosen.used} split: {chosen.reason}")
+    print(f"tune: trials trained on {n_labelled} inspections and {n_unlabelled} unlabelled negatives: {negatives}")
     print(f"tune: best parameters written to {out} (train reads them with --set train.params_from={out})")
     return {"best_value": best_value, "best_params": params, "trials": len(study.trials),
-            "complete": len(complete), "pruned": pruned, "output": str(out), "run_id": run_id}
+            "complete": len(complete), "pruned": pruned, "output": str(out), "run_id": run_id,
+            "split_used": chosen.used, "split_reason": chosen.reason, "cutoff": chosen.cutoff,
+            "n_train": len(y_train), "n_train_unlabelled": n_unlabelled, "n_validation": len(y_val)}
 
 
 def suggest_names(params: dict[str, Any]) -> dict[str, Any]:

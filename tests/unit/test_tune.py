@@ -36,6 +36,9 @@ def test_tune_logs_trials_and_train_picks_up_the_best(spark, tmp_path):
     spark.createDataFrame(training_set(500, 3)).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
     out = tune.run(spark, cfg)
     assert out["trials"] == 3 and out["complete"] + out["pruned"] == 3 and out["complete"] >= 1
+    # no reference_month to cut at: the random customer split judges, and the run says why
+    assert out["split_used"] == "random" and out["cutoff"] is None
+    assert "time split unavailable (training_set has no reference_month column)" in out["split_reason"]
     assert 0.0 < out["best_value"] <= 1.0  # the signal column makes the top of the ranking better than chance
     written = yaml.safe_load(Path(out["output"]).read_text())["train"]["params"]
     assert written == out["best_params"] and {"n_estimators", "max_depth", "learning_rate"} <= set(written)
@@ -44,6 +47,11 @@ def test_tune_logs_trials_and_train_picks_up_the_best(spark, tmp_path):
     client = tracking.setup(cfg)
     parent = client.get_run(out["run_id"])
     assert parent.data.tags["tune.best.max_depth"] == str(written["max_depth"])
+    logged = parent.data.params
+    assert logged["tune.split"] == "time" and logged["tune.split_used"] == "random"
+    assert logged["tune.split_reason"] == out["split_reason"] == parent.data.tags["tune.split_reason"]
+    assert logged["tune.cutoff"] == "-" and logged["n_train_unlabelled"] == "0"
+    assert int(logged["n_train"]) + int(logged["n_validation"]) == 500
     children = client.search_runs([parent.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{out['run_id']}'")
     assert len(children) == 3
@@ -83,3 +91,49 @@ def test_time_based_validation_trains_before_the_cut_off(spark):
     assert not flat.judged and "all regular" in (flat.problem or "") and flat.late.empty
     with pytest.raises(ValueError, match="no scores"):
         flat.metrics("model", 0.5, 20)
+
+
+def test_tune_judges_on_the_inspections_after_the_cut_off(spark, tmp_path):
+    import datetime as dt
+
+    months = [dt.date(2025, m, 1) for m in range(1, 7)]
+    cfg = make_config(tmp_path, f"features.months={MONTHS}", "tune.trials=2", "tune.startup_trials=1",
+                      "tune.step_rounds=5", "tune.max_rounds=10", "train.campaign_size=200",
+                      "train.time_validation_months=2", "train.unlabelled_share=1.0", "train.unlabelled_weight=0.3",
+                      "train.unlabelled_months=[0, 2]")
+    df = training_set(300, 7)
+    df["reference_month"] = [months[i % len(months)] for i in range(len(df))]
+    spark.createDataFrame(df).write.format("delta").save(cfg.paths.table(schemas.TRAINING_SET))
+    # never-inspected customers at every month, the months after the cut-off included; and an inspected one
+    population = training_set(80, 8).drop(columns=["label", "inspection_id"])
+    population["customer_id"] = [f"U{i:05d}" for i in range(len(population))]
+    population.loc[0, "customer_id"] = df.customer_id[0]
+    features = pd.concat([population.assign(reference_month=m) for m in months], ignore_index=True)
+    spark.createDataFrame(features).write.format("delta").save(cfg.paths.table(schemas.MONTHLY_FEATURES))
+
+    out = tune.run(spark, cfg)
+    cutoff = dt.date(2025, 5, 1)
+    late = df[df.reference_month >= cutoff]
+    assert out["split_used"] == "time" and out["cutoff"] == cutoff
+    assert out["split_reason"].startswith("cut-off 2025-05-01: ")
+    # the trials are judged on exactly the late inspections and train on the early ones plus negatives
+    assert out["n_validation"] == len(late) == 100
+    assert out["n_train_unlabelled"] > 0 and out["n_train"] == len(df) - len(late) + out["n_train_unlabelled"]
+    # share 1.0 asks for 200 negatives, more than the pool holds at the two months drawn (the latest before the
+    # cut-off and 2 months before it): every never-inspected customer at both, none at a later month
+    assert out["n_train_unlabelled"] == 2 * (len(population) - 1)
+
+    parent = tracking.setup(cfg).get_run(out["run_id"])
+    logged = parent.data.params
+    assert logged["tune.split_used"] == parent.data.tags["tune.split_used"] == "time"
+    assert logged["tune.cutoff"] == "2025-05-01" and logged["n_validation"] == str(len(late))
+    assert logged["n_validation_positive"] == str(int(late.label.sum()))
+    assert logged["campaign_size_validation"] == str(len(late))  # min(campaign size, late rows), as train's time_*
+    assert logged["tune.negatives"] == "never-inspected negatives from monthly_features 2025-02-01, 2025-04-01"
+    assert logged["n_train_unlabelled"] == str(out["n_train_unlabelled"])
+
+
+def test_tune_split_is_time_or_random(tmp_path):
+    assert make_config(tmp_path).tune.split == "time" and make_config(tmp_path, "tune.split=random").tune.split == "random"
+    with pytest.raises(ConfigError, match="tune.split.*must be time or random"):
+        make_config(tmp_path, "tune.split=weekly")
