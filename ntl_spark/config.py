@@ -182,6 +182,34 @@ class TuneConf:
 
 
 @dataclasses.dataclass(frozen=True)
+class TuneDeepConf:
+    """Hyperparameter search for DeepDAICE (``ntl_spark.tune_deep``): architecture, units, learning rate."""
+
+    trials: int
+    timeout_s: int  # 0 = no time limit
+    seed: int
+    startup_trials: int  # random trials before TPE, and trials before pruning starts
+    epochs: int  # most epochs a trial trains (early stopping on validation PR-AUC as train_deep)
+    architectures: list[str]
+    units: list[int]
+    learning_rate_min: float
+    learning_rate_max: float
+    output: str  # empty = <paths.root>/tuned_deep.yaml
+
+    def validate(self) -> None:
+        _check(self.trials >= 1, "tune_deep.trials", self.trials, "must be >= 1")
+        _check(self.timeout_s >= 0, "tune_deep.timeout_s", self.timeout_s, "must be >= 0")
+        _check(self.startup_trials >= 0, "tune_deep.startup_trials", self.startup_trials, "must be >= 0")
+        _check(self.epochs >= 1, "tune_deep.epochs", self.epochs, "must be >= 1")
+        _check(bool(self.architectures) and all(a in ARCHITECTURES for a in self.architectures),
+               "tune_deep.architectures", self.architectures, f"must be a non-empty list of {', '.join(ARCHITECTURES)}")
+        _check(bool(self.units) and all(isinstance(u, int) and u >= 1 for u in self.units), "tune_deep.units",
+               self.units, "must be a non-empty list of ints >= 1")
+        _check(0.0 < self.learning_rate_min <= self.learning_rate_max, "tune_deep.learning_rate_min",
+               (self.learning_rate_min, self.learning_rate_max), "need 0 < learning_rate_min <= learning_rate_max")
+
+
+@dataclasses.dataclass(frozen=True)
 class RulesConf:
     """The rules baseline (``ntl_spark.rules``) every model is compared with."""
 
@@ -470,6 +498,10 @@ class DeepConf:
     row_group_mb: int
     prefetch: int
     score_batch: int  # windows per inference call in scoring
+    # the same data, configuration and seed give the same model: training reads with one Petastorm
+    # thread (seeded row-group order) and TensorFlow runs its ops deterministically
+    deterministic: bool
+    params_from: str  # YAML written by the tune_deep job (its deep.* keys replace these); empty = none
 
     def validate(self) -> None:
         _check(self.architecture in ARCHITECTURES, "deep.architecture", self.architecture,
@@ -943,6 +975,7 @@ class Config:
     features: FeaturesConf
     rules: RulesConf
     tune: TuneConf
+    tune_deep: TuneDeepConf
     model: ModelConf
     train: TrainConf
     score: ScoreConf
@@ -1186,6 +1219,24 @@ def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
     out = _build(Config, merged)
     out.validate()
     return out
+
+
+def read_tuned(params_from: str, key: str, path: Sequence[str], job: str) -> dict[str, Any]:
+    """The mapping at ``path`` of a YAML file a search job wrote, named by config key ``key``.
+
+    Raises:
+        ConfigError: the file is missing or holds no non-empty mapping at ``path`` (names the file and ``job``).
+    """
+    where = Path(params_from.removeprefix("file://"))
+    if not where.is_file():
+        raise ConfigError(f"config key '{key}': {params_from!r} does not exist: run the {job} job first, "
+                          f"or leave it empty")
+    data: Any = yaml.safe_load(where.read_text()) or {}
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"config key '{key}': {params_from!r} has no {'.'.join(path)} mapping")
+    return data
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:

@@ -42,8 +42,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, lakehouse, schemas, tracking
-from ntl_spark.config import Config, DeepConf, as_dict
-from ntl_spark.errors import DataError
+from ntl_spark.config import Config, DeepConf, as_dict, read_tuned
+from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.models import CustomerSplit
 
 log = logging.getLogger(__name__)
@@ -280,8 +280,10 @@ def petastorm_dataset(
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
 
+    # the converter lists its files in the order the file system returns them: sorted, the same rows in
+    # the same order every time (seeded shuffling then gives the same batches)
     reader = make_batch_reader(
-        converter.file_urls, num_epochs=epochs, workers_count=workers, reader_pool_type="thread",
+        sorted(converter.file_urls), num_epochs=epochs, workers_count=workers, reader_pool_type="thread",
         shuffle_row_groups=shuffle, seed=seed if shuffle else None,
     )
     try:
@@ -322,58 +324,137 @@ def training_windows(spark: SparkSession, cfg: Config) -> tuple[DataFrame, int, 
     return df, pinned.version, lakehouse.merge_lineage(lakehouse.lineage_of(df), {schemas.WINDOWS: pinned.version})
 
 
-def run(spark: SparkSession, cfg: Config) -> DeepResult:
-    """Train, evaluate, log and register one DeepDAICE model."""
+@dataclass
+class Feed:
+    """The three customer splits of the training windows, ready for Keras.
+
+    ``train`` and ``test`` are Petastorm converters (Parquet under the
+    converter cache); the validation windows are read once into memory
+    (``x_val``, ``y_val``, in the converter's file order) so that every epoch,
+    and every trial of a search, is judged on exactly the same rows.
+    """
+
+    shape: Shape
+    windows_version: int
+    versions: dict[str, int]
+    counts: dict[str, dict[int, int]]
+    test_split: CustomerSplit
+    val_split: CustomerSplit
+    converters: dict[str, Any]
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+    @property
+    def n_train(self) -> int:
+        return sum(self.counts["train"].values())
+
+    @property
+    def weights(self) -> dict[int, float]:
+        return class_weights(self.n_train, self.counts["train"].get(1, 0))
+
+    def delete(self) -> None:
+        """Remove the converters' cached Parquet."""
+        for c in self.converters.values():
+            c.delete()
+
+
+def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
+    """Split the usable training windows three ways and materialise them for Petastorm.
+
+    Raises:
+        DataError: a split is empty or the training windows lack a class.
+    """
     dc = cfg.deep
-    client = tracking.setup(cfg)
     windows, wversion, versions = training_windows(spark, cfg)
     shape = window_shape(windows, dc.day_summaries)
     test_split, val_split = deep_splits(dc)
     rest, test_df = test_split.split(windows)
     train_df, val_df = val_split.split(rest)
+    parts = (("train", train_df), ("validation", val_df), ("test", test_df))
     counts = {
         name: {int(r["label"]): int(r["n"]) for r in part.groupBy("label").agg(F.count("*").alias("n")).collect()}
-        for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))
+        for name, part in parts
     }
-    n_train = sum(counts["train"].values())
-    weights = class_weights(n_train, counts["train"].get(1, 0))
-    n_val = sum(counts["validation"].values())
-    if n_val == 0 or sum(counts["test"].values()) == 0:
+    if not counts["validation"] or not counts["test"]:
         raise DataError(f"windows: too few customers for train/validation/test splits: {counts}")
-
+    n_train = sum(counts["train"].values())
+    class_weights(n_train, counts["train"].get(1, 0))  # both classes, or a clear error before any work
     set_cache_dir(spark, cfg)
-    converters = {name: make_converter(part, dc.row_group_mb)
-                  for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))}
+    converters = {name: make_converter(part, dc.row_group_mb) for name, part in parts}
     try:
-        import keras
+        x_val, y_val = read_arrays(converters.pop("validation"), shape, dc.batch_size)
+    except BaseException:
+        for c in converters.values():
+            c.delete()
+        raise
+    return Feed(shape, wversion, versions, counts, test_split, val_split, converters, x_val, y_val)
 
+
+def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of ``converter`` as (model input, label) arrays, in file order; the converter is deleted."""
+    xs, ys = [], []
+    try:
+        with petastorm_dataset(converter, shape, batch_size, epochs=1, workers=1, shuffle=False) as ds:
+            for x, y in ds:
+                xs.append(x.numpy())
+                ys.append(y.numpy())
+    finally:
+        converter.delete()
+    if not xs:
+        return np.zeros((0, shape.days, shape.features), np.float32), np.zeros((0, 1), np.float32)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
+    """Train ``model`` on the feed's training windows, early stopping on validation PR-AUC; the history.
+
+    With ``deep.deterministic`` the training rows are read by one Petastorm
+    thread (row groups in the seeded shuffle order) and TensorFlow's ops run
+    deterministically, so the same data, configuration and seed give the same
+    weights, epochs and scores on the same machine.
+    """
+    import keras
+    import tensorflow as tf
+
+    if dc.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(dc.seed)
+    steps = max(1, math.ceil(feed.n_train / dc.batch_size))
+    stop = keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
+                                         restore_best_weights=True)
+    workers = 1 if dc.deterministic else dc.reader_workers
+    with petastorm_dataset(feed.converters["train"], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
+                           dc.seed) as train_ds:
+        out = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=(feed.x_val, feed.y_val),
+                        validation_batch_size=dc.batch_size, class_weight=feed.weights,
+                        callbacks=[stop, *(callbacks or [])], verbose=2)
+    return {k: [float(v) for v in vals] for k, vals in out.history.items()}
+
+
+def run(spark: SparkSession, cfg: Config) -> DeepResult:
+    """Train, evaluate, log and register one DeepDAICE model."""
+    dc = with_tuned_params(cfg.deep)
+    client = tracking.setup(cfg)
+    feed = prepare_feed(spark, cfg)
+    shape, counts, n_train = feed.shape, feed.counts, feed.n_train
+    try:
         model = build_model(shape, dc)
-        steps = max(1, math.ceil(n_train / dc.batch_size))
-        val_steps = max(1, math.ceil(n_val / dc.batch_size))
-        stop = keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
-                                             restore_best_weights=True)
         with mlflow.start_run(run_name=f"{dc.model_name}-train") as run_:
             mlflow.log_params(tracking.run_params("deep", {
                 k: v for k, v in as_dict(dc).items() if k not in ("enabled",)}))
             mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
                                "input_features": shape.features,
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
-                               "n_train_positive": counts["train"].get(1, 0), "n_validation": n_val,
-                               "class_weight_1": round(weights[1], 4),
-                               "split.test": test_split.describe(), "split.validation": val_split.describe()})
-            tracking.log_data_versions(versions)
+                               "n_train_positive": counts["train"].get(1, 0), "n_validation": len(feed.y_val),
+                               "class_weight_1": round(feed.weights[1], 4),
+                               "split.test": feed.test_split.describe(), "split.validation": feed.val_split.describe()})
+            tracking.log_data_versions(feed.versions)
 
-            with petastorm_dataset(converters["train"], shape, dc.batch_size, None, dc.reader_workers,
-                                   dc.prefetch, True, dc.seed) as train_ds, \
-                    petastorm_dataset(converters["validation"], shape, dc.batch_size, None, dc.reader_workers,
-                                      dc.prefetch, False) as val_ds:
-                fit = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                                validation_steps=val_steps, class_weight=weights, callbacks=[stop], verbose=2)
-            history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+            history = fit(model, feed, dc)
             for epoch in range(len(history.get("loss", []))):
                 mlflow.log_metrics({f"epoch_{k}": vals[epoch] for k, vals in history.items()}, step=epoch)
 
-            y, s = predict_converter(model, converters["test"], shape, dc.batch_size, dc.reader_workers)
+            y, s = predict_converter(model, feed.converters["test"], shape, dc.batch_size, dc.reader_workers)
             k = min(dc.campaign_size, len(y))
             m = evaluate.binary_metrics(y, s, dc.threshold, k)
             mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
@@ -388,17 +469,42 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                 (d / "test_scores.json").write_text(json.dumps({"label": y.tolist(), "score": s.tolist()}))
                 mlflow.log_artifacts(tmp, artifact_path="evaluation")
 
-            mv = log_and_register(client, model, shape, dc, wversion)
+            mv = log_and_register(client, model, shape, dc, feed.windows_version)
             result = DeepResult(run_.info.run_id, dc.model_name, mv, m, history)
     finally:
-        for c in converters.values():
-            c.delete()
+        feed.delete()
 
     print(f"train_deep: {dc.model_name} v{result.model_version} ({dc.architecture}) run {result.run_id}  "
           f"{len(history.get('loss', []))} epochs, train n={n_train}  test n={int(m['n'])} "
           f"positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  ROC-AUC {m['roc_auc']:.3f}  "
           f"precision@{k} {m['precision_at_k']:.3f}")
     return result
+
+
+# the deep.* keys a tune_deep search chooses (and deep.params_from may replace)
+TUNED_KEYS = ("architecture", "units", "learning_rate")
+
+
+def with_tuned_params(dc: DeepConf) -> DeepConf:
+    """``dc`` with the keys the tune_deep job wrote (``deep.params_from``) in place of the configured ones.
+
+    Raises:
+        ConfigError: the file is missing, holds no ``deep`` mapping, a key other than ``TUNED_KEYS``, or a
+            value the ``deep`` section refuses (each names the file or key).
+    """
+    import dataclasses
+
+    if not dc.params_from:
+        return dc
+    tuned = read_tuned(dc.params_from, "deep.params_from", ("deep",), "tune_deep")
+    unknown = sorted(set(tuned) - set(TUNED_KEYS))
+    if unknown:
+        raise ConfigError(f"config key 'deep.params_from': {dc.params_from!r} sets {unknown}; "
+                          f"a tuned layer may set only {list(TUNED_KEYS)}")
+    out = dataclasses.replace(dc, **tuned)
+    out.validate()
+    log.info("train_deep: %s from %s", tuned, dc.params_from)
+    return out
 
 
 def deep_splits(dc: DeepConf) -> tuple[CustomerSplit, CustomerSplit]:

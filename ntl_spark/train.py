@@ -47,9 +47,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, lakehouse, models, registry, schemas, tracking
-from ntl_spark.config import Config, TrainConf, as_dict
+from ntl_spark.config import Config, TrainConf, as_dict, read_tuned
 from ntl_spark.encoding import CategoricalVocabulary
-from ntl_spark.errors import ConfigError, DataError, MissingInputError
+from ntl_spark.errors import DataError, MissingInputError
 from ntl_spark.fitting import (  # noqa: F401  (build_estimator: part of this stage's API for benchmarks and tests)
     Recipe,
     build_estimator,
@@ -81,19 +81,10 @@ def with_tuned_params(tc: TrainConf) -> TrainConf:
     """
     import dataclasses
 
-    import yaml
-
     if not tc.params_from:
         return tc
-    path = Path(tc.params_from.removeprefix("file://"))
-    if not path.is_file():
-        raise ConfigError(f"config key 'train.params_from': {tc.params_from!r} does not exist: run the tune job "
-                          f"first, or leave it empty")
-    data = yaml.safe_load(path.read_text()) or {}
-    tuned = data.get("train", {}).get("params") if isinstance(data, dict) else None
-    if not isinstance(tuned, dict) or not tuned:
-        raise ConfigError(f"config key 'train.params_from': {tc.params_from!r} has no train.params mapping")
-    log.info("train: parameters from %s: %s", path, tuned)
+    tuned = read_tuned(tc.params_from, "train.params_from", ("train", "params"), "tune")
+    log.info("train: parameters from %s: %s", tc.params_from, tuned)
     return dataclasses.replace(tc, params={**tc.params, **tuned})
 
 

@@ -234,15 +234,16 @@ def save_plots(study: Any, folder: Path) -> list[Path]:
     return out
 
 
-def output_path(cfg: Config) -> Path:
-    """Where the best parameters are written (``tune.output``, default ``<paths.root>/tuned_params.yaml``).
+def output_path(cfg: Config, configured: str | None = None, default: str = "tuned_params.yaml",
+                key: str = "tune.output") -> Path:
+    """Where a search writes its best parameters: ``configured`` (``tune.output`` when None), else ``<paths.root>/<default>``.
 
     Raises:
         ValueError: the location is a URI (a configuration layer is a local file).
     """
-    where = cfg.tune.output or join_path(cfg.paths.root_uri, "tuned_params.yaml")
+    where = (cfg.tune.output if configured is None else configured) or join_path(cfg.paths.root_uri, default)
     if "://" in where and not where.startswith("file://"):
-        raise ValueError(f"tune.output: the tuned parameters are a local YAML file, got URI {where!r}")
+        raise ValueError(f"{key}: the tuned parameters are a local YAML file, got URI {where!r}")
     return Path(where.removeprefix("file://"))
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from deep_helpers import deep_config, write_windows
 from pyspark.sql import functions as F
 
-from ntl_spark import deep, deep_score, schemas, tracking
+from ntl_spark import deep, deep_score, schemas, tracking, tune_deep
+from ntl_spark.errors import ConfigError
 
 TINY = ("deep.epochs=3", "deep.units=8", "deep.batch_size=16", "deep.learning_rate=0.01", "deep.patience=5",
         "deep.row_group_mb=1", "score.scored_on=2026-10-01")
@@ -93,3 +98,57 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     # a rerun on the same day replaces the rows instead of adding to them
     deep_score.run(spark, lake)
     assert spark.read.format("delta").load(lake.paths.table(schemas.SCORES)).count() == 6
+
+
+def test_same_data_config_and_seed_give_the_same_model(spark, lake, tmp_path):
+    """deep.deterministic: two trainings of the same windows agree on every epoch and every held-out score."""
+    cfg = deep_config(lake.paths.root, *TINY, "deep.register=false")
+    first, second = deep.run(spark, cfg), deep.run(spark, cfg)
+    assert first.history == second.history and len(first.history["val_pr_auc"]) == 3
+    client = tracking.setup(cfg)
+    scores = [json.loads(Path(client.download_artifacts(r.run_id, "evaluation/test_scores.json", str(tmp_path / r.run_id)))
+                         .read_text()) for r in (first, second)]
+    assert scores[0] == scores[1] and len(scores[0]["score"]) > 0
+
+
+def test_tuned_layer_replaces_architecture_units_and_learning_rate(lake, tmp_path):
+    layer = tmp_path / "tuned_deep.yaml"
+    layer.write_text(yaml.safe_dump({"deep": {"architecture": "gru", "units": 12, "learning_rate": 0.002}}))
+    dc = deep.with_tuned_params(deep_config(tmp_path, f"deep.params_from={layer}").deep)
+    assert (dc.architecture, dc.units, dc.learning_rate) == ("gru", 12, 0.002)
+    layer.write_text(yaml.safe_dump({"deep": {"architecture": "transformer"}}))
+    with pytest.raises(ConfigError, match="deep.architecture"):
+        deep.with_tuned_params(deep_config(tmp_path, f"deep.params_from={layer}").deep)
+    layer.write_text(yaml.safe_dump({"deep": {"epochs": 99}}))
+    with pytest.raises(ConfigError, match="may set only"):
+        deep.with_tuned_params(deep_config(tmp_path, f"deep.params_from={layer}").deep)
+    with pytest.raises(ConfigError, match="deep.params_from.*does not exist.*tune_deep"):
+        deep.with_tuned_params(deep_config(tmp_path, f"deep.params_from={tmp_path}/nope.yaml").deep)
+
+
+def test_tune_deep_logs_trials_and_train_deep_picks_up_the_best(spark, lake, tmp_path):
+    cfg = deep_config(lake.paths.root, *TINY, "deep.register=false", "tune_deep.trials=3", "tune_deep.epochs=2",
+                      "tune_deep.startup_trials=1", "tune_deep.architectures=[cnn,gru]", "tune_deep.units=[4,8]",
+                      f"tune_deep.output={tmp_path}/tuned_deep.yaml")
+    out = tune_deep.run(spark, cfg)
+    assert out["trials"] == 3 and out["complete"] + out["pruned"] == 3 and out["complete"] >= 1
+    written = yaml.safe_load(Path(out["output"]).read_text())["deep"]
+    assert written == out["best_params"] and set(written) == set(deep.TUNED_KEYS)
+    assert written["architecture"] in ("cnn", "gru") and written["units"] in (4, 8)
+    assert 0.0 < out["best_value"] <= 1.0
+
+    client = tracking.setup(cfg)
+    parent = client.get_run(out["run_id"])
+    assert parent.data.params["data.windows.version"] == "0" and parent.data.tags["tune.best.units"] == str(written["units"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{out['run_id']}'")
+    assert len(children) == 3 and {c.data.tags.get("tune.state") for c in children} <= {"complete", "pruned"}
+    best = next(c for c in children if c.data.params["trial"] == str(parent.data.tags["tune.best.trial"]))
+    assert best.data.metrics["pr_auc"] == pytest.approx(out["best_value"])
+    assert {"tune/best_params.json", "tune/trials.json"} <= {a.path for a in client.list_artifacts(out["run_id"], "tune")}
+
+    # train_deep trains with the tuned values and records them
+    trained = deep.run(spark, deep_config(lake.paths.root, *TINY, "deep.register=false",
+                                          f"deep.params_from={out['output']}"))
+    params = client.get_run(trained.run_id).data.params
+    assert (params["deep.architecture"], params["deep.units"]) == (written["architecture"], str(written["units"]))

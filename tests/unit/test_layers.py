@@ -23,6 +23,8 @@ ALLOWED_STAGE_IMPORTS = {
     "deep_score": {"deep"},
     # the monitor measures drift with the data gate's own PSI, so both judge the same numbers the same way
     "monitor": {"validate"},
+    # DeepDAICE's search trains each trial exactly as train_deep does, and writes its plots and layer as tune does
+    "tune_deep": {"deep", "tune"},
 }
 
 
