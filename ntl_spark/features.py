@@ -512,10 +512,12 @@ def latest_month(bills: DataFrame) -> dt.date:
 
 
 def scoring_keys(customers: DataFrame, reference_month: dt.date) -> DataFrame:
-    """Every active customer connected by the reference month, at that month."""
-    return customers.where(F.col("status") == "active").select(
-        "customer_id", F.lit(reference_month).cast("date").alias("reference_month")
-    )
+    """Every active customer connected by the end of the reference month, at that month.
+
+    A customer connected later has no bill in the month being scored (every
+    feature would be missing), so it is ranked from the next month on.
+    """
+    return history_keys(customers, [reference_month])
 
 
 def history_months(reference_month: dt.date, offsets: Iterable[int], present: Iterable[dt.date]) -> list[dt.date]:

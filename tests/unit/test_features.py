@@ -93,13 +93,17 @@ def test_categorical_attributes_are_carried_raw_not_encoded(spark):
     assert not [c for c in out.columns if c.startswith(("region_", "tariff_")) or c == "is_smart"]
 
 
-def test_scoring_keys_only_active(spark):
+def test_scoring_keys_only_active_and_connected_by_the_end_of_the_month(spark):
     cust = customers_df(spark, ["A", "B"]).union(
-        spark.createDataFrame([Row("C", None, "conventional", "SUR", "general", 3.0, "X", None, None,
-                                   D(2020, 1, 1), "inactive")], schemas.CUSTOMERS_SCHEMA)
+        spark.createDataFrame([
+            Row("C", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2020, 1, 1), "inactive"),
+            Row("E", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2026, 1, 31), "active"),
+            Row("F", None, "conventional", "SUR", "general", 3.0, "X", None, None, D(2026, 2, 1), "active"),
+        ], schemas.CUSTOMERS_SCHEMA)
     )
-    keys = features.scoring_keys(cust, D(2026, 1, 1))
-    assert sorted(r.customer_id for r in keys.collect()) == ["A", "B"]
+    keys = features.scoring_keys(cust, D(2026, 1, 1)).collect()
+    assert sorted(r.customer_id for r in keys) == ["A", "B", "E"]
+    assert {r.reference_month for r in keys} == {D(2026, 1, 1)}
 
 
 def test_history_months_and_keys_for_unlabelled_negatives(spark):
