@@ -430,6 +430,11 @@ class WindowsConf:
     # [0] = one window ending the day before. Keep them short: an irregular outcome says
     # theft ran on d, not since when (windows.training_keys).
     train_end_offsets: list[int]
+    # Positive-unlabelled training windows: this share of the never-inspected active smart-meter
+    # customers (a salted hash of the id), one window ending each of unlabelled_offsets days before
+    # the scoring end, label 0 and no inspection (train_deep weighs them deep.unlabelled_weight). 0 = none.
+    unlabelled_share: float
+    unlabelled_offsets: list[int]
     # Windows per Arrow batch while windows are assembled (a batch holds their day rows).
     batch_rows: int
     # Readings per Arrow batch while readings are pivoted into readings_daily.
@@ -454,6 +459,10 @@ class WindowsConf:
                self.intervals_per_day, "must be 24, 48, 96, 144 or 288")
         _check(0.0 <= self.min_coverage <= 1.0, "windows.min_coverage", self.min_coverage, "must be in [0, 1]")
         _check(self.batch_rows >= 1, "windows.batch_rows", self.batch_rows, "must be >= 1")
+        _check(0.0 <= self.unlabelled_share <= 1.0, "windows.unlabelled_share", self.unlabelled_share,
+               "must be in [0, 1]")
+        _check(all(isinstance(o, int) and o >= 0 for o in self.unlabelled_offsets), "windows.unlabelled_offsets",
+               self.unlabelled_offsets, "must be ints >= 0 (days before the scoring end)")
         _check(bool(self.train_end_offsets) and min(self.train_end_offsets) >= 0, "windows.train_end_offsets",
                self.train_end_offsets, "must list at least one offset, each >= 0")
         _check(self.pivot_batch_rows >= 1, "windows.pivot_batch_rows", self.pivot_batch_rows, "must be >= 1")
@@ -502,6 +511,8 @@ class DeepConf:
     # thread (seeded row-group order) and TensorFlow runs its ops deterministically
     deterministic: bool
     params_from: str  # YAML written by the tune_deep job (its deep.* keys replace these); empty = none
+    # weight of a never-inspected customer's window (windows.unlabelled_share) in the loss; labelled = 1
+    unlabelled_weight: float
 
     def validate(self) -> None:
         _check(self.architecture in ARCHITECTURES, "deep.architecture", self.architecture,
@@ -516,6 +527,8 @@ class DeepConf:
         _check(self.reader_workers >= 1, "deep.reader_workers", self.reader_workers, "must be >= 1")
         _check(self.row_group_mb >= 1, "deep.row_group_mb", self.row_group_mb, "must be >= 1")
         _check(self.score_batch >= 1, "deep.score_batch", self.score_batch, "must be >= 1")
+        _check(0.0 < self.unlabelled_weight <= 1.0, "deep.unlabelled_weight", self.unlabelled_weight,
+               "must be in (0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

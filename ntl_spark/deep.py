@@ -176,7 +176,7 @@ def to_model_input_np(kwh: np.ndarray, alarms: np.ndarray, shape: Shape) -> np.n
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
-def class_weights(n: int, positives: int) -> dict[int, float]:
+def class_weights(n: float, positives: int) -> dict[int, float]:
     """Balanced weights: each class contributes half of the loss."""
     if positives <= 0 or positives >= n:
         raise DataError(f"need both classes to train: {positives} irregular of {n} windows")
@@ -240,11 +240,13 @@ def set_cache_dir(spark: SparkSession, cfg: Config) -> str:
     return url
 
 
-def make_converter(df: DataFrame, row_group_mb: int) -> Any:
-    """Materialise the feed columns of ``df`` for Petastorm (label as float32)."""
+def make_converter(df: DataFrame, row_group_mb: int, unlabelled_weight: float = 1.0) -> Any:
+    """Materialise the feed columns of ``df`` for Petastorm (label as float32; weight: 1, or
+    ``unlabelled_weight`` for a window without an inspection, see ``windows.unlabelled_keys``)."""
     from petastorm.spark import make_spark_converter
 
-    feed = df.select("kwh", "alarms", F.col("label").cast("float").alias("label"))
+    weight = F.when(F.col("inspection_id").isNull(), F.lit(unlabelled_weight)).otherwise(F.lit(1.0))
+    feed = df.select("kwh", "alarms", F.col("label").cast("float").alias("label"), weight.cast("float").alias("weight"))
     return make_spark_converter(feed, parquet_row_group_size_bytes=row_group_mb * 1024 * 1024)
 
 
@@ -258,8 +260,12 @@ def petastorm_dataset(
     prefetch: int = 0,
     shuffle: bool = True,
     seed: int = 0,
+    class_weight: dict[int, float] | None = None,
 ) -> Iterator[Any]:
     """A ``tf.data`` dataset of (window tensor, label) batches read through Petastorm.
+
+    With ``class_weight`` the batches are (window tensor, label, weight):
+    each row's ``weight`` column times its class's weight.
 
     Whole row groups go through ``tf.data`` as one element each (reshaped and,
     when ``shuffle``, permuted in one op) and are then re-cut to
@@ -275,6 +281,7 @@ def petastorm_dataset(
         prefetch: tf.data prefetch depth (0 = autotune).
         shuffle: shuffle row groups and the rows within each.
         seed: shuffling seed.
+        class_weight: label -> weight; None = no weights in the batches.
     """
     import tensorflow as tf
     from petastorm import make_batch_reader
@@ -287,13 +294,17 @@ def petastorm_dataset(
         shuffle_row_groups=shuffle, seed=seed if shuffle else None,
     )
     try:
-        def prepare(batch: Any) -> tuple[Any, Any]:
+        def prepare(batch: Any) -> tuple[Any, ...]:
             x = to_model_input(batch.kwh, batch.alarms, shape)
             y = tf.reshape(batch.label, (-1, 1))
+            parts = [x, y]
+            if class_weight is not None:
+                w = tf.where(batch.label > 0.5, class_weight[1], class_weight[0]) * batch.weight
+                parts.append(tf.reshape(w, (-1,)))
             if shuffle:
                 order = tf.random.shuffle(tf.range(tf.shape(x)[0]))
-                x, y = tf.gather(x, order), tf.gather(y, order)
-            return x, y
+                parts = [tf.gather(p, order) for p in parts]
+            return tuple(parts)
 
         ds = make_petastorm_dataset(reader).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.rebatch(batch_size).prefetch(prefetch or tf.data.AUTOTUNE)
@@ -344,13 +355,23 @@ class Feed:
     x_val: np.ndarray
     y_val: np.ndarray
 
+    unlabelled_weight: float = 1.0
+
     @property
     def n_train(self) -> int:
-        return sum(self.counts["train"].values())
+        """Training windows, labelled and unlabelled."""
+        return sum(self.counts["train"].values()) + self.n_unlabelled
+
+    @property
+    def n_unlabelled(self) -> int:
+        return sum(self.counts.get("unlabelled", {}).values())
 
     @property
     def weights(self) -> dict[int, float]:
-        return class_weights(self.n_train, self.counts["train"].get(1, 0))
+        """Balanced class weights over the weighted training windows (an unlabelled one counts its weight)."""
+        positives = self.counts["train"].get(1, 0)
+        negatives = self.counts["train"].get(0, 0) + self.unlabelled_weight * self.n_unlabelled
+        return class_weights(positives + negatives, positives)
 
     def delete(self) -> None:
         """Remove the converters' cached Parquet."""
@@ -368,9 +389,11 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
     windows, wversion, versions = training_windows(spark, cfg)
     shape = window_shape(windows, dc.day_summaries)
     test_split, val_split = deep_splits(dc)
-    rest, test_df = test_split.split(windows)
-    train_df, val_df = val_split.split(rest)
-    parts = (("train", train_df), ("validation", val_df), ("test", test_df))
+    # never-inspected customers' windows (windows.unlabelled_share) only train; the labelled ones split three ways
+    unlabelled = windows.where(F.col("inspection_id").isNull())
+    rest, test_df = test_split.split(windows.where(F.col("inspection_id").isNotNull()))
+    labelled_train, val_df = val_split.split(rest)
+    parts = (("train", labelled_train), ("validation", val_df), ("test", test_df), ("unlabelled", unlabelled))
     counts = {
         name: {int(r["label"]): int(r["n"]) for r in part.groupBy("label").agg(F.count("*").alias("n")).collect()}
         for name, part in parts
@@ -380,14 +403,17 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
     n_train = sum(counts["train"].values())
     class_weights(n_train, counts["train"].get(1, 0))  # both classes, or a clear error before any work
     set_cache_dir(spark, cfg)
-    converters = {name: make_converter(part, dc.row_group_mb) for name, part in parts}
+    train_df = labelled_train.unionByName(unlabelled) if counts["unlabelled"] else labelled_train
+    converters = {name: make_converter(part, dc.row_group_mb, dc.unlabelled_weight)
+                  for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))}
     try:
         x_val, y_val = read_arrays(converters.pop("validation"), shape, dc.batch_size)
     except BaseException:
         for c in converters.values():
             c.delete()
         raise
-    return Feed(shape, wversion, versions, counts, test_split, val_split, converters, x_val, y_val)
+    return Feed(shape, wversion, versions, counts, test_split, val_split, converters, x_val, y_val,
+                dc.unlabelled_weight)
 
 
 def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -424,10 +450,9 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
                                          restore_best_weights=True)
     workers = 1 if dc.deterministic else dc.reader_workers
     with petastorm_dataset(feed.converters["train"], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
-                           dc.seed) as train_ds:
+                           dc.seed, feed.weights) as train_ds:
         out = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=(feed.x_val, feed.y_val),
-                        validation_batch_size=dc.batch_size, class_weight=feed.weights,
-                        callbacks=[stop, *(callbacks or [])], verbose=2)
+                        validation_batch_size=dc.batch_size, callbacks=[stop, *(callbacks or [])], verbose=2)
     return {k: [float(v) for v in vals] for k, vals in out.history.items()}
 
 
@@ -445,7 +470,8 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
             mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
                                "input_features": shape.features,
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
-                               "n_train_positive": counts["train"].get(1, 0), "n_validation": len(feed.y_val),
+                               "n_train_positive": counts["train"].get(1, 0),
+                               "n_train_unlabelled": feed.n_unlabelled, "n_validation": len(feed.y_val),
                                "class_weight_1": round(feed.weights[1], 4),
                                "split.test": feed.test_split.describe(), "split.validation": feed.val_split.describe()})
             tracking.log_data_versions(feed.versions)

@@ -356,6 +356,34 @@ def training_keys(inspections: DataFrame, customers: DataFrame, end_offsets: Seq
     )
 
 
+def unlabelled_keys(inspections: DataFrame, customers: DataFrame, ends: Sequence[dt.date], share: float,
+                    salt: str = "unlabelled-windows") -> DataFrame:
+    """Training window keys of never-inspected smart-meter customers: negatives of positive-unlabelled training.
+
+    The labels come from campaigns that chose suspicious customers, so a
+    network trained on them alone never sees the ordinary smart-meter curves it
+    will rank (as ``fitting.unlabelled_negatives`` for DAICE). About ``share``
+    of the active smart-meter customers without any inspection are drawn (a
+    salted hash of the customer id: the same customers whatever the
+    partitioning), one window ending on each of ``ends``, with label 0 and no
+    inspection (``inspection_id`` null marks them; train_deep weighs them
+    ``deep.unlabelled_weight``, since some of them steal unseen).
+
+    Returns:
+        purpose, end_date, meter_id, customer_id, region, inspection_id (null), label (0).
+    """
+    _require(inspections, ["customer_id"], "inspections")
+    _require(customers, ["customer_id", "meter_id", "meter_type", "region", "status"], "customers")
+    bucket = F.pmod(F.xxhash64(F.lit(salt), F.col("customer_id")), F.lit(1_000_000))
+    drawn = (customers.where((F.col("meter_type") == "smart") & F.col("meter_id").isNotNull()
+                             & (F.col("status") == "active") & (bucket < F.lit(int(min(1.0, share) * 1_000_000))))
+             .join(inspections.select("customer_id").distinct(), "customer_id", "left_anti"))
+    at = customers.sparkSession.createDataFrame([(e,) for e in sorted(set(ends))], "end_date date")
+    return drawn.crossJoin(F.broadcast(at)).select(
+        F.lit(PURPOSE_TRAIN).alias("purpose"), "end_date", "meter_id", "customer_id", "region",
+        F.lit(None).cast("string").alias("inspection_id"), F.lit(0).alias("label"))
+
+
 def scoring_keys(customers: DataFrame, end_date: dt.date) -> DataFrame:
     """One scoring window key per active smart-meter customer, ending on ``end_date``."""
     _require(customers, ["customer_id", "meter_id", "meter_type", "region", "status"], "customers")
@@ -726,6 +754,9 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
               if wc.training and inspections_in is not None else (None, None))
     if inspections_in is not None and bounds[0] is not None:
         tkeys = training_keys(inspections_in.df, customers, wc.train_end_offsets)
+        if wc.unlabelled_share > 0 and wc.unlabelled_offsets:
+            ends = [end - dt.timedelta(days=o) for o in wc.unlabelled_offsets]
+            tkeys = tkeys.unionByName(unlabelled_keys(inspections_in.df, customers, ends, wc.unlabelled_share))
         # only inspections whose window can reach min_coverage of the readings period
         need = max(1, math.ceil(wc.min_coverage * wc.days))
         overlap = F.datediff(F.least("end_date", F.lit(bounds[1])),

@@ -71,8 +71,11 @@ def write_tiny_lake(spark: SparkSession, cfg: Config, meters: int, days: int, se
 
 
 def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: int = 6, days: int = 14,
-                  intervals: int = 24, seed: int = 1) -> None:
-    """A hand-made ``windows`` table: irregular training windows drop to 30 % in their last 5 days."""
+                  intervals: int = 24, seed: int = 1, unlabelled: int = 0) -> None:
+    """A hand-made ``windows`` table: irregular training windows drop to 30 % in their last 5 days.
+
+    ``unlabelled``: extra training windows of never-inspected customers (``U<i>``: no inspection, label 0).
+    """
     rng = np.random.default_rng(seed)
     codes = schemas.EVENT_CODES
     rows = []
@@ -92,5 +95,10 @@ def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: 
             x.ravel().astype(float).tolist(), [], alarms.ravel().tolist(),
             ",".join(codes), 1.0, 1.0, {"readings": 0, "events": 0},
         ))
+    for i in range(unlabelled):
+        x = rng.gamma(4.0, 0.25, size=(days, intervals))
+        rows.append(("train", LAST_DAY, f"MU{i}", f"U{i}", "SUR", None, 0, days, intervals, 1 + len(codes),
+                     (x / x.mean()).ravel().astype(float).tolist(), [], [0.0] * (days * len(codes)),
+                     ",".join(codes), 1.0, 1.0, {"readings": 0, "events": 0}))
     df = spark.createDataFrame(rows, schemas.WINDOWS_SCHEMA)
     df.write.format("delta").mode("overwrite").partitionBy("purpose").save(cfg.paths.table(schemas.WINDOWS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,32 @@ def test_tune_deep_logs_trials_and_train_deep_picks_up_the_best(spark, lake, tmp
                                           f"deep.params_from={out['output']}"))
     params = client.get_run(trained.run_id).data.params
     assert (params["deep.architecture"], params["deep.units"]) == (written["architecture"], str(written["units"]))
+
+
+def test_unlabelled_windows_only_train_and_weigh_less(spark, tmp_path):
+    cfg = deep_config(tmp_path, *TINY, "deep.register=false", "deep.unlabelled_weight=0.25")
+    write_windows(spark, cfg, unlabelled=40)
+    feed = deep.prepare_feed(spark, cfg)
+    try:
+        assert feed.n_unlabelled == 40 and feed.n_train == sum(feed.counts["train"].values()) + 40
+        labelled = spark.read.format("delta").load(cfg.paths.table(schemas.WINDOWS)).where(
+            "purpose = 'train' AND inspection_id IS NOT NULL")
+        # validation and test hold labelled windows only
+        assert len(feed.y_val) == sum(feed.counts["validation"].values())
+        assert len(feed.y_val) + sum(feed.counts["test"].values()) + sum(feed.counts["train"].values()) == labelled.count()
+        # balanced over weighted windows: an unlabelled window counts a quarter of a negative
+        pos, neg = feed.counts["train"][1], feed.counts["train"][0] + 0.25 * 40
+        assert feed.weights[1] == pytest.approx((pos + neg) / (2 * pos))
+        assert feed.weights[0] == pytest.approx((pos + neg) / (2 * neg))
+        seen = {}
+        with deep.petastorm_dataset(feed.converters["train"], feed.shape, 256, epochs=1, workers=1, shuffle=False,
+                                    class_weight=feed.weights) as ds:
+            for _, y, w in ds:
+                for label, weight in zip(y.numpy().ravel(), w.numpy(), strict=True):
+                    seen.setdefault(round(float(weight), 5), set()).add(int(label))
+        assert set(seen) == {round(feed.weights[1], 5), round(feed.weights[0], 5), round(0.25 * feed.weights[0], 5)}
+        model = deep.build_model(feed.shape, cfg.deep)
+        history = deep.fit(model, feed, cfg.deep)
+        assert len(history["loss"]) == 3 and all(math.isfinite(v) for v in history["loss"])
+    finally:
+        feed.delete()

@@ -393,3 +393,33 @@ def test_readings_daily_refreshes_only_the_days_an_ingest_replaced(spark, tmp_pa
     windows.refresh_readings_daily(spark, cfg)
     assert DeltaTable.forPath(spark, dpath).history(1).first()["version"] == version
     assert rversion == DeltaTable.forPath(spark, cfg.paths.table(schemas.READINGS)).history(1).first()["version"]
+
+
+def test_unlabelled_keys_draw_never_inspected_active_smart_meters(spark):
+    rows = [(f"C{i}", f"M{i}", "smart", "NORTE", "residential", 3.0, None, None, None, D0, "active") for i in range(200)]
+    rows += [("X1", "MX1", "smart", "SUR", "residential", 3.0, None, None, None, D0, "inactive"),
+             ("X2", None, "conventional", "SUR", "residential", 3.0, None, None, None, D0, "active")]
+    customers = spark.createDataFrame(rows, schemas.CUSTOMERS_SCHEMA)
+    inspections = spark.createDataFrame(
+        [("I1", "C1", dt.date(2026, 7, 10), "no_access", None, None, None),
+         ("I2", "C2", dt.date(2026, 7, 10), "regular", None, None, None)], schemas.INSPECTIONS_SCHEMA)
+    ends = [dt.date(2026, 8, 31), dt.date(2026, 7, 17)]
+    every = windows.unlabelled_keys(inspections, customers, ends, 1.0).collect()
+    # every active smart meter without any inspection (whatever its outcome), one window per end date
+    assert {r.customer_id for r in every} == {f"C{i}" for i in range(200)} - {"C1", "C2"}
+    assert len(every) == 2 * 198 and {r.end_date for r in every} == set(ends)
+    assert all(r.label == 0 and r.inspection_id is None and r.purpose == "train" for r in every)
+    half = {r.customer_id for r in windows.unlabelled_keys(inspections, customers, ends, 0.5).collect()}
+    assert 60 < len(half) < 140  # a hash of the id: about half, the same ones every run
+    assert half == {r.customer_id for r in windows.unlabelled_keys(inspections, customers, ends, 0.5).collect()}
+
+
+def test_run_adds_windows_of_never_inspected_meters_before_the_scoring_end(spark, tiny_lake):
+    cfg = tiny_lake(5, 95, "windows.unlabelled_share=1.0", "windows.unlabelled_offsets=[5]")
+    built = windows.run(spark, cfg)
+    table = spark.read.format("delta").load(cfg.paths.table(schemas.WINDOWS)).where("purpose = 'train'")
+    unl = table.where("inspection_id IS NULL").collect()
+    # C0..C2 are inspected (C2 without access: still not a never-inspected customer); C3 and C4 are not
+    assert sorted(r.customer_id for r in unl) == ["C3", "C4"]
+    assert {(r.label, r.end_date) for r in unl} == {(0, built["scoring_end"] - dt.timedelta(days=5))}
+    assert built["train_windows"] == 3 * 2 + 2 and len(unl[0].kwh) == 90 * 96  # I0, I1 at 3 end offsets each
