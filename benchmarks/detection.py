@@ -121,6 +121,7 @@ def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.Dat
     seconds["score_deep"] = time.time() - t
     m = trained.metrics
     return scores, {"scoring_end": str(built["scoring_end"]), "train_windows": built["train_windows"],
+                    "train_unlabelled": built.get("train_unlabelled", 0),
                     "score_windows": built["score_windows"], "epochs": len(trained.history.get("loss", [])),
                     "held_out": {k: round(float(m[k]), 4) for k in ("n", "positives", "roc_auc", "pr_auc")}}
 
@@ -242,8 +243,9 @@ def smart_section(smart: dict[str, Any] | None, reading_days: int) -> str:
         return ""
     h = smart["held_out"]
     return (
-        f"Smart-meter customers ({reading_days} days of readings; DeepDAICE trained on {smart['train_windows']:,} "
-        f"windows of the inspection history, {smart['epochs']} epochs, held-out windows: ROC-AUC {h['roc_auc']:.3f}, "
+        f"Smart-meter customers ({reading_days} days of readings; DeepDAICE trained on "
+        f"{smart['train_windows'] - smart.get('train_unlabelled', 0):,} windows of the inspection history and "
+        f"{smart.get('train_unlabelled', 0):,} of never-inspected customers, {smart['epochs']} epochs, held-out windows: ROC-AUC {h['roc_auc']:.3f}, "
         f"PR-AUC {h['pr_auc']:.3f}, n={int(h['n'])}, {int(h['positives'])} irregular): {smart['customers']:,} "
         f"customers with DAICE, DeepDAICE and rule scores (of {smart['smart_customers_scored_by_daice']:,} smart-meter "
         f"customers DAICE scored), {smart['positives']} stealing on {smart['scoring_end']} "

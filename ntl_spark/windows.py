@@ -694,11 +694,15 @@ def window_statistics(windows_df: DataFrame, min_coverage: float) -> DataFrame:
     with at least one alarm day. Reads the scalar columns, the sparse missing
     positions and the alarm channels, never the 8,640 kWh values.
     """
-    _require(windows_df, ["purpose", "days", "intervals", "missing", "alarms", "scale", "coverage"], "windows")
+    _require(windows_df, ["purpose", "days", "intervals", "missing", "alarms", "scale", "coverage", "inspection_id"],
+             "windows")
     alarm_days = F.size(F.filter("alarms", lambda v: v > 0))
+    usable = F.col("coverage") >= min_coverage
     return windows_df.groupBy("purpose").agg(
         F.count(F.lit(1)).alias("windows"),
-        F.count(F.when(F.col("coverage") >= min_coverage, 1)).alias("usable"),
+        F.count(F.when(usable, 1)).alias("usable"),
+        # training: the never-inspected customers' windows (windows.unlabelled_keys); scoring: all of them
+        F.count(F.when(usable & F.col("inspection_id").isNull(), 1)).alias("usable_without_inspection"),
         F.mean("coverage").alias("coverage_mean"),
         F.percentile_approx("coverage", 0.05, 1000).alias("coverage_p05"),
         F.percentile_approx("coverage", 0.5, 1000).alias("coverage_p50"),
@@ -800,6 +804,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     result = {
         "scoring_end": end,
         "train_windows": count(PURPOSE_TRAIN, "usable"),
+        "train_unlabelled": count(PURPOSE_TRAIN, "usable_without_inspection"),
         "train_low_coverage": count(PURPOSE_TRAIN, "windows") - count(PURPOSE_TRAIN, "usable"),
         "train_outside_readings": skipped,
         "score_windows": count(PURPOSE_SCORE, "usable"),
@@ -809,7 +814,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         "path": wpath,
     }
     print(f"windows: {wc.days}x{wc.intervals_per_day} + {len(codes) if alarms else 0} alarm channels; "
-          f"train {result['train_windows']:,} (+{result['train_low_coverage']:,} below coverage "
+          f"train {result['train_windows']:,} ({result['train_unlabelled']:,} of never-inspected customers; "
+          f"+{result['train_low_coverage']:,} below coverage "
           f"{wc.min_coverage}, {skipped:,} inspections outside the readings period); "
           f"score {result['score_windows']:,} ending {end} (+{result['score_low_coverage']:,} below coverage); "
           f"windows Delta v{version} ({version_text})")

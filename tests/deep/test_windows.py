@@ -260,18 +260,22 @@ def test_run_writes_90x96_windows_and_reruns_idempotently(spark, tiny_lake):
 
 def test_window_statistics_per_purpose(spark):
     """Counts, coverage, missing share, scale and alarm windows of written windows, per purpose."""
-    schema = "purpose string, days int, intervals int, missing array<int>, alarms array<float>, scale float, coverage float"
-    rows = [("score", 2, 4, [], [0.0, 0.0], 1.0, 1.0),
-            ("score", 2, 4, [0, 1, 2, 3], [0.0, 1.0], 3.0, 0.5),
-            ("score", 2, 4, [5, 6], [0.0, 0.0], 2.0, 0.75),
-            ("train", 2, 4, [0, 1, 2, 3, 4, 5], [2.0, 1.0], 0.5, 0.25)]
+    schema = ("purpose string, days int, intervals int, missing array<int>, alarms array<float>, scale float, "
+              "coverage float, inspection_id string")
+    rows = [("score", 2, 4, [], [0.0, 0.0], 1.0, 1.0, None),
+            ("score", 2, 4, [0, 1, 2, 3], [0.0, 1.0], 3.0, 0.5, None),
+            ("score", 2, 4, [5, 6], [0.0, 0.0], 2.0, 0.75, None),
+            ("train", 2, 4, [0, 1, 2, 3, 4, 5], [2.0, 1.0], 0.5, 0.25, "I1"),
+            ("train", 2, 4, [], [0.0, 0.0], 1.0, 1.0, "I2"),
+            ("train", 2, 4, [], [0.0, 0.0], 1.0, 1.0, None)]
     got = {r.purpose: r for r in windows.window_statistics(spark.createDataFrame(rows, schema), 0.6).collect()}
     score, train = got["score"], got["train"]
     assert (score.windows, score.usable, score.with_alarms) == (3, 2, 1)
     assert score.coverage_mean == pytest.approx(0.75) and score.coverage_p05 == pytest.approx(0.5)
     assert score.coverage_p50 == pytest.approx(0.75) and score.scale_p50 == pytest.approx(2.0)
     assert score.missing_share == pytest.approx(6 / 24) and score.scale_p99 == pytest.approx(3.0)
-    assert (train.windows, train.usable, train.with_alarms, train.missing_share) == (1, 0, 1, pytest.approx(0.75))
+    assert (train.windows, train.usable, train.with_alarms, train.missing_share) == (3, 2, 1, pytest.approx(6 / 24))
+    assert (train.usable_without_inspection, score.usable_without_inspection) == (1, 2)
 
 
 def test_pivot_from_files_matches_pivot_through_spark(spark, tmp_path):
@@ -423,3 +427,4 @@ def test_run_adds_windows_of_never_inspected_meters_before_the_scoring_end(spark
     assert sorted(r.customer_id for r in unl) == ["C3", "C4"]
     assert {(r.label, r.end_date) for r in unl} == {(0, built["scoring_end"] - dt.timedelta(days=5))}
     assert built["train_windows"] == 3 * 2 + 2 and len(unl[0].kwh) == 90 * 96  # I0, I1 at 3 end offsets each
+    assert built["train_unlabelled"] == 2
