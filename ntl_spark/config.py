@@ -170,9 +170,7 @@ class TuneConf:
     output: str  # empty = <paths.root>/tuned_params.yaml
 
     def validate(self) -> None:
-        _check(self.trials >= 1, "tune.trials", self.trials, "must be >= 1")
-        _check(self.timeout_s >= 0, "tune.timeout_s", self.timeout_s, "must be >= 0")
-        _check(self.startup_trials >= 0, "tune.startup_trials", self.startup_trials, "must be >= 0")
+        _check_search("tune", self.trials, self.timeout_s, self.startup_trials)
         _check(self.split in ("time", "random"), "tune.split", self.split, "must be time or random")
         _check(0.0 < self.validation_fraction < 1.0, "tune.validation_fraction", self.validation_fraction,
                "must be in (0, 1)")
@@ -197,9 +195,7 @@ class TuneDeepConf:
     output: str  # empty = <paths.root>/tuned_deep.yaml
 
     def validate(self) -> None:
-        _check(self.trials >= 1, "tune_deep.trials", self.trials, "must be >= 1")
-        _check(self.timeout_s >= 0, "tune_deep.timeout_s", self.timeout_s, "must be >= 0")
-        _check(self.startup_trials >= 0, "tune_deep.startup_trials", self.startup_trials, "must be >= 0")
+        _check_search("tune_deep", self.trials, self.timeout_s, self.startup_trials)
         _check(self.epochs >= 1, "tune_deep.epochs", self.epochs, "must be >= 1")
         _check(bool(self.architectures) and all(a in ARCHITECTURES for a in self.architectures),
                "tune_deep.architectures", self.architectures, f"must be a non-empty list of {', '.join(ARCHITECTURES)}")
@@ -1040,6 +1036,13 @@ class Config:
 def _check(ok: bool, key: str, value: object, why: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}': {why} (got {value!r})")
+
+
+def _check_search(section: str, trials: int, timeout_s: int, startup_trials: int) -> None:
+    """The budget keys every search section has (``tune``, ``tune_deep``)."""
+    _check(trials >= 1, f"{section}.trials", trials, "must be >= 1")
+    _check(timeout_s >= 0, f"{section}.timeout_s", timeout_s, "must be >= 0")
+    _check(startup_trials >= 0, f"{section}.startup_trials", startup_trials, "must be >= 0")
 
 
 def _parse_date(key: str, value: str) -> dt.date:

@@ -187,8 +187,7 @@ def unlabelled_negatives(features: DataFrame, labelled: DataFrame, split: models
     if total == 0 or n <= 0:
         return labelled.drop("weight").limit(0).withColumn("weight", F.lit(weight))
     # a hash of the customer, not rand(): the same customers whatever the partitioning (local or cluster)
-    bucket = F.pmod(F.xxhash64(F.lit(f"unlabelled-{seed}"), F.col("customer_id")), F.lit(1_000_000))
-    drawn = pool.where(bucket < F.lit(int(min(1.0, n / total) * 1_000_000)))
+    drawn = pool.where(models.drawn(f"unlabelled-{seed}", n / total))
     cols = []
     for f in labelled.schema.fields:
         if f.name == "weight":  # labelled rows weighted already (ipw): the drawn rows get ``weight`` below

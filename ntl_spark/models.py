@@ -108,6 +108,19 @@ class CustomerSplit:
         return cls(str(d["salt"]), float(d["fraction"]), str(d.get("method", SALTED)))
 
 
+DRAW_BUCKETS = 1_000_000
+
+
+def drawn(salt: str, share: float) -> Column:
+    """Boolean column: the row's customer falls in the first ``share`` of a salted hash of its id.
+
+    ``pmod(xxhash64(salt, customer_id), DRAW_BUCKETS) < share * DRAW_BUCKETS``: the
+    same customers whatever the partitioning (local or cluster) or the row order.
+    """
+    bucket = F.pmod(F.xxhash64(F.lit(salt), F.col("customer_id")), F.lit(DRAW_BUCKETS))
+    return bucket < F.lit(int(min(1.0, share) * DRAW_BUCKETS))
+
+
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` moved by ``months`` months, as Spark's ``add_months`` (a day past the month's end: its last day)."""
     import calendar

@@ -234,6 +234,72 @@ def save_plots(study: Any, folder: Path) -> list[Path]:
     return out
 
 
+def new_study(name: str, seed: int, trials: int, startup_trials: int, warmup_steps: int) -> Any:
+    """A maximising Optuna study: TPE after ``startup_trials`` random trials, median pruning after as many
+    trials and ``warmup_steps`` reported steps of a trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(startup_trials, trials))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps)
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner, study_name=name)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The best trial of a finished search and how many trials completed or were pruned."""
+
+    trial: int
+    value: float
+    params: dict[str, Any]
+    complete: int
+    pruned: int
+
+
+def record_search(study: Any, job: str, metric: str, out: Path, layer: tuple[str, ...], run_id: str,
+                  label: str, judged: str, consumer: str, key: str) -> SearchOutcome:
+    """Log a finished search to the active (parent) run and write its best values as a YAML layer.
+
+    Logs ``best.<metric>``, ``trials.complete`` and ``trials.pruned``, ``tune.best.*`` tags, the
+    search's plots, ``best_params.json`` and ``trials.json`` (artifacts under ``tune/``); writes the
+    best values at ``layer`` (the keys ``config.read_tuned`` reads them back from) in ``out``, under a
+    comment naming the run, the trial and its ``label`` value ``judged`` on what, and the ``consumer``
+    job that reads the file when config key ``key`` names it.
+
+    Raises:
+        DataError: no trial completed.
+    """
+    import optuna
+
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    if not complete:
+        raise DataError(f"{job}: none of {len(study.trials)} trials completed")
+    best = study.best_trial
+    value = float(best.value if best.value is not None else float("nan"))
+    params = suggest_names(best.params)
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    mlflow.log_metrics({f"best.{metric}": value, "trials.complete": complete, "trials.pruned": pruned})
+    mlflow.set_tags({"tune.best.trial": str(best.number), "tune.best.value": f"{value:.6f}",
+                     **{f"tune.best.{n}": str(v) for n, v in params.items()}})
+    document: dict[str, Any] = params
+    for part in reversed(layer):
+        document = {part: document}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# Written by the {job} job (MLflow run {run_id}, trial {best.number}, {label} {value:.4f} "
+                   f"{judged}). Used by {consumer} when {key} names this file.\n"
+                   + yaml.safe_dump(document, sort_keys=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        save_plots(study, folder)
+        (folder / "best_params.json").write_text(json.dumps(
+            {"trial": best.number, metric: value, "params": params}, indent=1))
+        (folder / "trials.json").write_text(json.dumps(
+            [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
+             for t in study.trials], indent=1, default=float))
+        mlflow.log_artifacts(tmp, artifact_path="tune")
+    return SearchOutcome(best.number, value, params, complete, pruned)
+
+
 def output_path(cfg: Config, configured: str | None = None, default: str = "tuned_params.yaml",
                 key: str = "tune.output") -> Path:
     """Where a search writes its best parameters: ``configured`` (``tune.output`` when None), else ``<paths.root>/<default>``.
@@ -305,11 +371,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                                   y_val, k, tc, tc.seed, threads, w_train)
     cutoff = chosen.cutoff.isoformat() if chosen.cutoff is not None else "-"
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=tc.seed, n_startup_trials=min(tc.startup_trials, tc.trials))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=tc.step_rounds)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
-                                study_name=f"{cfg.model.name}-tune")
+    out = output_path(cfg)
+    study = new_study(f"{cfg.model.name}-tune", tc.seed, tc.trials, tc.startup_trials, tc.step_rounds)
     with mlflow.start_run(run_name=f"{cfg.model.name}-tune") as parent:
         mlflow.log_params({"tune.trials": tc.trials, "tune.timeout_s": tc.timeout_s, "tune.seed": tc.seed,
                            "tune.validation_fraction": tc.validation_fraction, "tune.split_salt": tc.split_salt,
@@ -328,41 +391,18 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                            "optuna.version": optuna.__version__})
         mlflow.set_tags({"tune.split_used": chosen.used, "tune.split_reason": chosen.reason})
         study.optimize(objective, n_trials=tc.trials, timeout=tc.timeout_s or None, gc_after_trial=False)
-        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if not complete:
-            raise DataError(f"tune: none of {len(study.trials)} trials completed")
-        best = study.best_trial
-        best_value = float(best.value if best.value is not None else float("nan"))
-        params = {**suggest_names(best.params)}
-        pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-        mlflow.log_metrics({"best.precision_at_k": best_value, "trials.complete": len(complete),
-                            "trials.pruned": pruned})
-        mlflow.set_tags({"tune.best.trial": str(best.number), "tune.best.value": f"{best_value:.6f}",
-                         **{f"tune.best.{n}": str(v) for n, v in params.items()}})
-        out = output_path(cfg)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(
-            f"# Written by the tune job (MLflow run {parent.info.run_id}, trial {best.number}, precision@{k} "
-            f"{best_value:.4f} on the {chosen.used} split's validation rows, cut-off {cutoff}). Used by train when "
-            f"train.params_from names this file.\n"
-            + yaml.safe_dump({"train": {"params": params}}, sort_keys=True))
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            save_plots(study, folder)
-            (folder / "best_params.json").write_text(json.dumps(
-                {"trial": best.number, "precision_at_k": best_value, "params": params}, indent=1))
-            (folder / "trials.json").write_text(json.dumps(
-                [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
-                 for t in study.trials], indent=1, default=float))
-            mlflow.log_artifacts(tmp, artifact_path="tune")
+        best = record_search(study, "tune", "precision_at_k", out, ("train", "params"),
+                             parent.info.run_id, f"precision@{k}",
+                             f"on the {chosen.used} split's validation rows, cut-off {cutoff}", "train",
+                             "train.params_from")
         run_id = parent.info.run_id
-    print(f"tune: {len(study.trials)} trials ({len(complete)} complete, {pruned} pruned), best trial {best.number} "
-          f"precision@{k} {best_value:.3f} on {len(y_val)} validation rows: {params}")
+    print(f"tune: {len(study.trials)} trials ({best.complete} complete, {best.pruned} pruned), best trial "
+          f"{best.trial} precision@{k} {best.value:.3f} on {len(y_val)} validation rows: {best.params}")
     print(f"tune: judged on the {chosen.used} split: {chosen.reason}")
     print(f"tune: trials trained on {n_labelled} inspections and {n_unlabelled} unlabelled negatives: {negatives}")
     print(f"tune: best parameters written to {out} (train reads them with --set train.params_from={out})")
-    return {"best_value": best_value, "best_params": params, "trials": len(study.trials),
-            "complete": len(complete), "pruned": pruned, "output": str(out), "run_id": run_id,
+    return {"best_value": best.value, "best_params": best.params, "trials": len(study.trials),
+            "complete": best.complete, "pruned": best.pruned, "output": str(out), "run_id": run_id,
             "split_used": chosen.used, "split_reason": chosen.reason, "cutoff": chosen.cutoff,
             "n_train": len(y_train), "n_train_unlabelled": n_unlabelled, "n_validation": len(y_val)}
 

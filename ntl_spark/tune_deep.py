@@ -26,15 +26,11 @@ earlier trials at that epoch is pruned.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
-import yaml
 from pyspark.sql import SparkSession
 
 from ntl_spark import deep, evaluate, tracking, tune
@@ -116,11 +112,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             raise DataError(f"tune_deep: the validation customers have {len(feed.y_val)} windows and "
                             f"{val_positive} irregular: need both classes (deep.validation_fraction="
                             f"{dc.validation_fraction})")
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=tc.seed, n_startup_trials=min(tc.startup_trials, tc.trials))
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=1)
-        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
-                                    study_name=f"{dc.model_name}-tune")
+        study = tune.new_study(f"{dc.model_name}-tune", tc.seed, tc.trials, tc.startup_trials, 1)
         with mlflow.start_run(run_name=f"{dc.model_name}-tune") as parent:
             mlflow.log_params({**{f"tune_deep.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
                                   for k, v in dataclasses.asdict(tc).items() if k != "output"},
@@ -132,36 +124,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             tracking.log_data_versions(feed.versions)
             study.optimize(objective_factory(feed, dc, tc), n_trials=tc.trials, timeout=tc.timeout_s or None,
                            gc_after_trial=True)
-            complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-            if not complete:
-                raise DataError(f"tune_deep: none of {len(study.trials)} trials completed")
-            best = study.best_trial
-            best_value = float(best.value if best.value is not None else float("nan"))
-            params = tune.suggest_names({**best.params, "units": int(best.params["units"])})
-            pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-            mlflow.log_metrics({"best.pr_auc": best_value, "trials.complete": len(complete),
-                                "trials.pruned": pruned})
-            mlflow.set_tags({"tune.best.trial": str(best.number), "tune.best.value": f"{best_value:.6f}",
-                             **{f"tune.best.{n}": str(v) for n, v in params.items()}})
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(
-                f"# Written by the tune_deep job (MLflow run {parent.info.run_id}, trial {best.number}, validation "
-                f"PR-AUC {best_value:.4f} on {len(feed.y_val)} windows). Used by train_deep when deep.params_from "
-                f"names this file.\n" + yaml.safe_dump({"deep": params}, sort_keys=True))
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                tune.save_plots(study, folder)
-                (folder / "best_params.json").write_text(json.dumps(
-                    {"trial": best.number, "pr_auc": best_value, "params": params}, indent=1))
-                (folder / "trials.json").write_text(json.dumps(
-                    [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
-                     for t in study.trials], indent=1, default=float))
-                mlflow.log_artifacts(tmp, artifact_path="tune")
+            best = tune.record_search(study, "tune_deep", "pr_auc", out, ("deep",), parent.info.run_id,
+                                      "validation PR-AUC", f"on {len(feed.y_val)} windows", "train_deep",
+                                      "deep.params_from")
             run_id = parent.info.run_id
     finally:
         feed.delete()
-    print(f"tune_deep: {len(study.trials)} trials ({len(complete)} complete, {pruned} pruned), best trial "
-          f"{best.number} validation PR-AUC {best_value:.3f} on {len(feed.y_val)} windows: {params}")
+    print(f"tune_deep: {len(study.trials)} trials ({best.complete} complete, {best.pruned} pruned), best trial "
+          f"{best.trial} validation PR-AUC {best.value:.3f} on {len(feed.y_val)} windows: {best.params}")
     print(f"tune_deep: best values written to {out} (train_deep reads them with --set deep.params_from={out})")
-    return {"best_value": best_value, "best_params": params, "trials": len(study.trials),
-            "complete": len(complete), "pruned": pruned, "output": str(out), "run_id": run_id}
+    return {"best_value": best.value, "best_params": best.params, "trials": len(study.trials),
+            "complete": best.complete, "pruned": best.pruned, "output": str(out), "run_id": run_id}

@@ -66,7 +66,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import lakehouse, schemas
+from ntl_spark import lakehouse, models, schemas
 from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 from ntl_spark.sparkutil import arrow_batch_rows, first_row, scalar
@@ -374,9 +374,8 @@ def unlabelled_keys(inspections: DataFrame, customers: DataFrame, ends: Sequence
     """
     _require(inspections, ["customer_id"], "inspections")
     _require(customers, ["customer_id", "meter_id", "meter_type", "region", "status"], "customers")
-    bucket = F.pmod(F.xxhash64(F.lit(salt), F.col("customer_id")), F.lit(1_000_000))
     drawn = (customers.where((F.col("meter_type") == "smart") & F.col("meter_id").isNotNull()
-                             & (F.col("status") == "active") & (bucket < F.lit(int(min(1.0, share) * 1_000_000))))
+                             & (F.col("status") == "active") & models.drawn(salt, share))
              .join(inspections.select("customer_id").distinct(), "customer_id", "left_anti"))
     at = customers.sparkSession.createDataFrame([(e,) for e in sorted(set(ends))], "end_date date")
     return drawn.crossJoin(F.broadcast(at)).select(
