@@ -111,3 +111,20 @@ def test_bad_scan_settings_fail_at_load(overrides: list[str], message: str) -> N
 def test_day_first_settings_load() -> None:
     cfg = load_config("test", ["hbase.key_pattern='{salt}|{yyyymmdd}|{meter_id}'", "hbase.salt_buckets=16"])
     assert KeyLayout.of(cfg.hbase) == DAY_FIRST
+
+
+def test_cell_values_decode_as_the_contract_says() -> None:
+    import numpy as np
+
+    from ntl_spark.io.hbase import decode_values
+
+    # decimal text: empty = missing; the fast path and the value-by-value fallback agree
+    clean = np.array([b"1.5", b"", b"0.25", b"1e-3", b"7"], dtype=object)
+    np.testing.assert_array_equal(decode_values(clean, "string"), [1.5, np.nan, 0.25, 0.001, 7.0])
+    messy = np.array([b" 2.5", b"abc", b"\xff", b"", b"3"], dtype=object)  # spaces parse; junk is missing
+    np.testing.assert_array_equal(decode_values(messy, "string"), [2.5, np.nan, np.nan, np.nan, 3.0])
+    # 8-byte big-endian doubles: other lengths are missing
+    packed = np.array([np.float64(4.5).byteswap().tobytes() if np.little_endian else np.float64(4.5).tobytes(),
+                       b"", b"\x00"], dtype=object)
+    np.testing.assert_array_equal(decode_values(packed, "double"), [4.5, np.nan, np.nan])
+    assert decode_values(np.array([], dtype=object), "string").shape == (0,)
