@@ -27,6 +27,11 @@ than rebuilding the year. Also the region-parallel figure: the year read by
 Raw figures go to ``benchmarks/ingest_hbase.jsonl`` (``results.record``).
 
     .venv/bin/python benchmarks/ingest_hbase.py --day-range [--dr-meters 300 --dr-days 365] [--no-results]
+
+``--connector`` adds the same day and year read through the hbase-spark
+connector (``hbase.reader: connector``, the path for Kerberos-secured
+clusters; here without Kerberos) on the meter-first table, jars from
+``scripts/fetch-jars.sh hbase-spark``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import platform
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +60,7 @@ from ntl_spark.config import load_config  # noqa: E402
 from ntl_spark.io import hbase, jdbc  # noqa: E402
 
 FIRST_DAY = dt.date(2026, 6, 1)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def build_readings(meters: int, days: int, seed: int = 1, first: dt.date = FIRST_DAY) -> pd.DataFrame:
@@ -138,8 +145,16 @@ def day_range(args: argparse.Namespace) -> int:
     print(f"each table: {args.dr_meters} meters x {args.dr_days} days = {args.dr_meters * args.dr_days:,} rows, "
           f"{cells:,} cells; one day = {args.dr_meters:,} rows")
 
-    from ntl_spark.session import build_session
+    from ntl_spark.session import build_session, jar_paths
 
+    if args.connector:
+        # the hbase-spark connector and its HBase client jars (scripts/fetch-jars.sh hbase-spark), as
+        # spark-submit --jars would bring them
+        extra = sorted(str(j) for j in (REPO / "var" / "jars-hbase-spark").glob("*.jar"))
+        if not extra:
+            raise SystemExit("no connector jars in var/jars-hbase-spark: run scripts/fetch-jars.sh hbase-spark")
+        jars = ",".join(jar_paths(str(REPO / cfg.spark.jars_dir)) + extra)
+        cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf={**cfg.spark.conf, "spark.jars": jars}))
     spark = build_session(cfg, app_name="bench-dayrange")
 
     def read(hb, start: dt.date, end: dt.date, ids, want_rows: int) -> dict:  # noqa: ANN001
@@ -193,6 +208,24 @@ def day_range(args: argparse.Namespace) -> int:
         for key, run in runs.items():
             times[key], plans[key], cpu[key] = timed(read, run)
             plain[key], _, cpu[f"{key}_direct"] = timed(direct, run)
+        via_connector: dict[str, Any] = {}
+        if args.connector and hbase.KeyLayout.of(hb).meter_major:
+            conn = dataclasses.replace(hb, reader="connector", zookeeper_quorum=args.zookeeper)
+
+            def connector_read(start: dt.date, end: dt.date, ids, conn=conn) -> int:  # noqa: ANN001
+                df = hbase.read_readings(spark, conn, start, end, ids)
+                return df.count()
+
+            connector_read(day, day, meters)  # warm-up: the connector's ZooKeeper and region lookups
+            via_connector["one_day_s"], via_connector["one_day_cells"], _ = timed(connector_read, (day, day, meters))
+            via_connector["year_s"], via_connector["year_cells"], via_connector["year_cpu_s"] = timed(
+                connector_read, (first, last, meters))
+            via_connector["region_parallel"] = plain["year"] / via_connector["year_s"]
+            lines.append(f"| one day, {args.dr_meters} known meters ({name}) | hbase-spark connector (JVM) | "
+                         f"{via_connector['one_day_s']:.2f} | - | - | one key range per meter |")
+            lines.append(f"| the whole year ({args.dr_days} days) ({name}) | hbase-spark connector (JVM) | "
+                         f"{via_connector['year_s']:.2f} | {via_connector['year_s'] / via_connector['one_day_s']:.1f}x "
+                         "| - | one key range per meter |")
         for key, label in labels.items():
             p = plans[key]
             requests = f"{p['scans']} scans" + (f" ({p['filtered_scans']} with the regex)" if p["filtered_scans"] else "")
@@ -210,7 +243,8 @@ def day_range(args: argparse.Namespace) -> int:
                          "cpu_s": cpu, "year_busy": cpu["year"] / (cores * times["year"]),
                          # what two region tasks could reach if they cost the single scan's core-seconds and
                          # kept every core busy
-                         "region_parallel_ceiling": cores * plain["year"] / cpu["year_direct"]}
+                         "region_parallel_ceiling": cores * plain["year"] / cpu["year_direct"],
+                         **({"connector": via_connector} if via_connector else {})}
         print(f"{name}: one day {times['one_day']:.2f} s, regex {times['one_day_regex']:.2f} s, "
               f"year {times['year']:.2f} s: year/day {times['year'] / times['one_day']:.1f}x "
               f"(target >= 50x), regex/day {times['one_day_regex'] / times['one_day']:.1f}x; direct "
@@ -246,6 +280,10 @@ def day_range(args: argparse.Namespace) -> int:
         *[f"| the same reads in core-seconds of the whole machine ({n}): HBase + Thrift + Spark + Python | "
           f"{f['cpu_s']['year']:.1f} ({f['year_busy']:.0%} of {cores} cores busy) | {f['cpu_s']['year_direct']:.1f} "
           f"| ceiling {f['region_parallel_ceiling']:.2f}x |" for n, f in figures.items()],
+        *[f"| the year through the hbase-spark connector ({n}; `hbase.reader: connector`, the Kerberos path, run "
+          f"here without Kerberos), meter-days/s | {meter_days / f['connector']['year_s']:,.0f} ({f['tasks']} region "
+          f"tasks, {f['connector']['year_cpu_s']:.1f} core-s) | {meter_days / f['year_direct_s']:,.0f} (one happybase "
+          f"scan) | {f['connector']['region_parallel']:.2f}x |" for n, f in figures.items() if "connector" in f],
         "",
         "The ceiling is what the region tasks would reach on this machine if they cost no more core-seconds "
         "than the single scan and kept every core busy: the HBase server and its Thrift gateway run on the "
@@ -257,12 +295,14 @@ def day_range(args: argparse.Namespace) -> int:
         "mode": "day-range", "meters": args.dr_meters, "days": args.dr_days, "day": day,
         "regions": args.dr_regions, "repeats": args.repeats, "master": cfg.spark.master,
         "batch_size": cfg.hbase.batch_size, "get_max_days": cfg.hbase.get_max_days, "layouts": layouts,
-        "overrides": args.set,
+        "overrides": args.set, "connector": args.connector,
     }, headlines=[
         *[Headline(f"one day vs the year, {n} (rebuild / increment)", f["year_over_day"], 50.0, "higher")
           for n, f in figures.items()],
         *[Headline(f"HBase read, region-parallel / one scan, {n}", f["region_parallel"], 1.8, "higher")
           for n, f in figures.items()],
+        *[Headline(f"HBase read through the connector, region-parallel / one happybase scan, {n}",
+                   f["connector"]["region_parallel"], 1.8, "higher") for n, f in figures.items() if "connector" in f],
     ], load_start=load_start, dry=args.no_results)
     return 0
 
@@ -282,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dr-days", type=int, default=365)
     ap.add_argument("--dr-regions", type=int, default=2, help="regions of each day-range table")
     ap.add_argument("--layout", choices=["meter_first", "day_first", "both"], default="both")
+    ap.add_argument("--connector", action="store_true",
+                    help="--day-range: also read the meter-first table through the hbase-spark connector "
+                         "(jars from scripts/fetch-jars.sh hbase-spark)")
+    ap.add_argument("--zookeeper", default="127.0.0.1:2181", help="the connector's hbase.zookeeper.quorum")
     ap.add_argument("--set", action="append", default=[], help="config override, e.g. hbase.port=9091")
     args = ap.parse_args(argv)
     if args.day_range:
