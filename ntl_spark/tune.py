@@ -157,6 +157,14 @@ def unlabelled_source(
     return None, f"labelled inspections only ({why})", mf.version if mf is not None else None
 
 
+def _in_key_order(df: DataFrame, columns: list[str]) -> Any:
+    """``columns`` of ``df`` as pandas, rows in key order (customer, month, inspection; never-inspected rows
+    have no inspection): the trials' row subsamples then do not depend on how Spark partitioned the rows."""
+    keys = [c for c in ("customer_id", "reference_month", "inspection_id") if c in df.columns]
+    pdf: Any = df.select(*dict.fromkeys([*keys, "inspection_id", *columns])).toPandas()
+    return pdf.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
+
+
 def suggest(trial: Any, tc: TuneConf) -> dict[str, Any]:
     """XGBoost parameters of one trial (the names ``train.params`` uses)."""
     return {
@@ -349,11 +357,11 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         vocabulary = CategoricalVocabulary.fit(raw_train, categorical, cc.max_levels, cc.min_count)
         cols = numeric + vocabulary.feature_columns
         weighted = "weight" in raw_train.columns
-        train_pdf: Any = vocabulary.transform(raw_train).select(
-            "inspection_id", "label", *(["weight"] if weighted else []), *cols).toPandas()
+        train_pdf: Any = _in_key_order(vocabulary.transform(raw_train), [
+            "label", *(["weight"] if weighted else []), *cols])
     finally:
         raw_train.unpersist()
-    val_pdf: Any = vocabulary.transform(raw_val).select("label", *cols).toPandas()
+    val_pdf: Any = _in_key_order(vocabulary.transform(raw_val), ["label", *cols])
     y_train, y_val = train_pdf["label"].to_numpy(dtype=int), val_pdf["label"].to_numpy(dtype=int)
     w_train = train_pdf["weight"].to_numpy(dtype=float) if weighted else None
     for side, y in (("training", y_train), ("validation", y_val)):

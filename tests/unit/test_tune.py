@@ -137,3 +137,16 @@ def test_tune_split_is_time_or_random(tmp_path):
     assert make_config(tmp_path).tune.split == "time" and make_config(tmp_path, "tune.split=random").tune.split == "random"
     with pytest.raises(ConfigError, match="tune.split.*must be time or random"):
         make_config(tmp_path, "tune.split=weekly")
+
+
+def test_trial_rows_come_in_key_order_whatever_the_partitioning(spark):
+    rows = [(f"C{i % 7:02d}", f"2026-0{1 + i % 3}-01", None if i % 4 == 0 else f"I{i:03d}", i % 2, float(i))
+            for i in range(60)]
+    df = spark.createDataFrame(rows, "customer_id string, reference_month string, inspection_id string, "
+                                     "label int, x double")
+    one = tune._in_key_order(df.repartition(1), ["label", "x"])
+    many = tune._in_key_order(df.repartition(5, "x").sortWithinPartitions(df.x.desc()), ["label", "x"])
+    pd.testing.assert_frame_equal(one, many)
+    keys = list(zip(one.customer_id, one.reference_month, one.inspection_id.fillna(""), strict=True))
+    assert keys == sorted(keys)  # never-inspected rows (no inspection) first within a customer-month
+    assert list(one.columns) == ["customer_id", "reference_month", "inspection_id", "label", "x"]
