@@ -8,24 +8,21 @@
 #                                     (jvm/hbase-spark/pom.xml) into var/jars-hbase-spark
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = hbase-spark ]; then
-  dest=var/jars-hbase-spark
-  if compgen -G "$dest/hbase-spark-*.jar" >/dev/null && [ "$dest/.stamp" -nt jvm/hbase-spark/pom.xml ]; then
-    exit 0
+
+fetch() { # pom dest marker-glob: copy the pom's runtime dependencies into dest unless already there
+  local pom="$1" dest="$2" marker="$3"
+  if compgen -G "$dest/$marker" >/dev/null && [ "$dest/.stamp" -nt "$pom" ]; then
+    return 0
   fi
   mkdir -p "$dest"
-  mvn -q -B -f jvm/hbase-spark/pom.xml dependency:copy-dependencies \
-    -DoutputDirectory="$(pwd)/$dest" -Dmdep.overWriteReleases=true
+  mvn -q -B -f "$pom" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$(pwd)/$dest" -Dmdep.overWriteReleases=true
   touch "$dest/.stamp"
   echo "jars in $dest:" && ls "$dest"
-  exit 0
+}
+
+if [ "${1:-}" = hbase-spark ]; then
+  fetch jvm/hbase-spark/pom.xml var/jars-hbase-spark 'hbase-spark-*.jar'
+else
+  fetch jvm/pom.xml "${1:-var/jars}" 'delta-spark_2.12-*.jar'
 fi
-dest="${1:-var/jars}"
-if compgen -G "$dest/delta-spark_2.12-*.jar" >/dev/null && [ "$dest/.stamp" -nt jvm/pom.xml ]; then
-  exit 0
-fi
-mkdir -p "$dest"
-mvn -q -B -f jvm/pom.xml dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$(pwd)/$dest" -Dmdep.overWriteReleases=true
-touch "$dest/.stamp"
-echo "jars in $dest:" && ls "$dest"
