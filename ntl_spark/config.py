@@ -1058,14 +1058,27 @@ def _parse_month(key: str, value: str) -> dt.date:
     return day
 
 
+# Mappings whose keys contain dots themselves: everything after the prefix is one key
+# (``spark.conf.spark.kerberos.keytab=...`` sets spark.conf["spark.kerberos.keytab"]).
+DOTTED_KEY_MAPS = (("spark", "conf"),)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse ``a.b.c=value`` into (["a", "b", "c"], value); the value is read as YAML."""
+    """Parse ``a.b.c=value`` into (["a", "b", "c"], value); the value is read as YAML.
+
+    Under a mapping of ``DOTTED_KEY_MAPS`` the rest of the key is one key:
+    ``spark.conf.spark.sql.shuffle.partitions=8`` -> (["spark", "conf", "spark.sql.shuffle.partitions"], 8).
+    """
     if "=" not in text:
         raise ConfigError(f"override '{text}' is not key=value")
     key, raw = text.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
         raise ConfigError(f"override '{text}' has an empty key")
+    for prefix in DOTTED_KEY_MAPS:
+        n = len(prefix)
+        if tuple(parts[:n]) == prefix and len(parts) > n + 1:
+            parts = [*parts[:n], ".".join(parts[n:])]
     try:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError as e:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the project environment on first use: a venv with the pinned
-# packages (requirements.lock) and the package itself, plus the JVM jars.
+# packages (requirements.lock) and the package itself, plus the JVM jars; as
+# root, the Debian packages the tests drive (chromium, the MIT Kerberos KDC).
 # Safe to re-run: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,18 @@ if ! command -v chromium >/dev/null 2>&1; then
       >var/bootstrap-chromium.log 2>&1 || { tail -20 var/bootstrap-chromium.log >&2; echo "[bootstrap] chromium install failed" >&2; exit 1; }
   else
     echo "[bootstrap] chromium not found: install it (apt-get install chromium) for the console's browser tests" >&2
+  fi
+fi
+# The Kerberos test (tests/integration/test_hbase_kerberos.py) runs MIT Kerberos's KDC from Debian packages.
+if ! command -v krb5kdc >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[bootstrap] installing the MIT Kerberos KDC for the Kerberos test (log in var/bootstrap-krb5.log)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends krb5-kdc krb5-admin-server krb5-user \
+        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+               krb5-kdc krb5-admin-server krb5-user; }; } \
+      >var/bootstrap-krb5.log 2>&1 || { tail -20 var/bootstrap-krb5.log >&2; echo "[bootstrap] krb5-kdc install failed" >&2; exit 1; }
+  else
+    echo "[bootstrap] krb5kdc not found: install krb5-kdc, krb5-admin-server and krb5-user for the Kerberos test" >&2
   fi
 fi
 echo "[bootstrap] ready"

@@ -3,6 +3,15 @@
 #   hbase     standalone HBase 2.6 (master + in-process region server + ZooKeeper)
 #             and its Thrift1 gateway (happybase talks to it), jars from jvm/hbase/pom.xml
 #             (`thrift` alone: the Thrift1 gateway, e.g. `restart thrift`)
+#             With NTL_HBASE_KERBEROS=1 HBase is Kerberos-secured (SASL/GSSAPI RPC, the
+#             `kdc` below is started first): master and region server log in as
+#             hbase/localhost@$NTL_KRB5_REALM, clients need a Kerberos login (the
+#             hbase-spark connector with spark.kerberos.principal/keytab); the Thrift1
+#             gateway logs in with the same keytab and serves plain Thrift (happybase),
+#             the unsecured gateway a secure cluster may offer for loading.
+#   kdc       MIT Kerberos KDC (Debian krb5-kdc) for realm $NTL_KRB5_REALM (default NTL.TEST),
+#             database, krb5.conf and keytabs under var/kdc: hbase/localhost (hbase.keytab)
+#             and the jobs' principal ntl (ntl.keytab)
 #   postgres  PostgreSQL (Debian packages), the stand-in for Oracle on the same
 #             Spark JDBC code path: database `ntl`, user `ntl`; the web console's
 #             database `ntl_console` (same user)
@@ -15,7 +24,7 @@
 #             proxied (--serve-artifacts) into var/mlflow-server/artifacts
 #   cluster   postgres + hdfs + spark + mlflow
 #
-# Usage: scripts/services.sh start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all]
+# Usage: scripts/services.sh start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|kdc|all]
 #        scripts/services.sh ports        # the ports this checkout uses (chosen now for stopped servers)
 #        scripts/services.sh overrides    # --set arguments pointing a job at these servers
 #
@@ -47,6 +56,9 @@
 #   NTL_SPARK_MASTER_PORT  Spark standalone master port          (default: 7077)
 #   NTL_SPARK_WORKER_MEMORY memory each worker offers executors  (default: 3g)
 #   NTL_MLFLOW_PORT        mlflow server port                    (default: 5000)
+#   NTL_KDC_PORT           Kerberos KDC port (TCP and UDP)        (default: 60088)
+#   NTL_KRB5_REALM         Kerberos realm                        (default: NTL.TEST)
+#   NTL_HBASE_KERBEROS     1 = Kerberos-secured HBase            (default: 0)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -73,11 +85,19 @@ PG_RUN="$PG_DIR/run"
 PG_LOG="$PG_DIR/postgres.log"
 
 HB_DIR="$VAR/hbase"
-HB_LIB="$HB_DIR/lib"
+HB_LIB="${NTL_HBASE_LIB:-$HB_DIR/lib}"  # NTL_HBASE_LIB: share the jars of another services dir
 HB_CONF="$HB_DIR/conf"
 HB_LOGS="$HB_DIR/logs"
 HB_RUN="$HB_DIR/run"
 HB_HEAP="${NTL_HBASE_HEAP:-1g}"
+
+HB_KERBEROS="${NTL_HBASE_KERBEROS:-0}"
+HB_CLIENT_CONF="$HB_DIR/client-conf"  # hbase-site.xml + core-site.xml for Kerberos clients
+
+KDC_DIR="$VAR/kdc"
+REALM="${NTL_KRB5_REALM:-NTL.TEST}"
+HB_PRINCIPAL="hbase/localhost@$REALM"  # explicit (no _HOST): clients resolve 127.0.0.1 to localhost
+CLIENT_PRINCIPAL="ntl@$REALM"
 
 HD_DIR="$VAR/hdfs"
 HD_LIB="$HD_DIR/lib"
@@ -107,7 +127,8 @@ ENV_FILE="$VAR/services.env"
 # shell variable:environment variable:default
 PORT_SPECS="PG_PORT:NTL_PG_PORT:5432 THRIFT_PORT:NTL_HBASE_THRIFT_PORT:9090 ZK_PORT:NTL_HBASE_ZK_PORT:2181
 MASTER_PORT:NTL_HBASE_MASTER_PORT:16000 RS_PORT:NTL_HBASE_RS_PORT:16020
-HDFS_PORT:NTL_HDFS_PORT:8020 SPARK_PORT:NTL_SPARK_MASTER_PORT:7077 MLFLOW_PORT:NTL_MLFLOW_PORT:5000"
+HDFS_PORT:NTL_HDFS_PORT:8020 SPARK_PORT:NTL_SPARK_MASTER_PORT:7077 MLFLOW_PORT:NTL_MLFLOW_PORT:5000
+KDC_PORT:NTL_KDC_PORT:60088"
 
 recorded_port() { # environment variable name -> its port in services.env, or nothing
   [ -f "$ENV_FILE" ] && sed -n "s/^$1=\([0-9][0-9]*\)\$/\1/p" "$ENV_FILE" | tail -1
@@ -172,6 +193,11 @@ write_env() { # record this checkout's ports (atomically: readers never see half
     echo "NTL_HDFS_CONF=$HD_CONF"
     echo "NTL_SPARK_MASTER_URL=spark://$HOST:$SPARK_PORT"
     echo "NTL_MLFLOW_URL=http://$HOST:$MLFLOW_PORT"
+    echo "NTL_KRB5_CONF=$KDC_DIR/krb5.conf"
+    echo "NTL_KRB5_REALM=$REALM"
+    echo "NTL_KRB5_PRINCIPAL=$CLIENT_PRINCIPAL"
+    echo "NTL_KRB5_KEYTAB=$KDC_DIR/ntl.keytab"
+    echo "NTL_HBASE_CLIENT_CONF=$HB_CLIENT_CONF"
   } >"$ENV_FILE.$$"
   mv "$ENV_FILE.$$" "$ENV_FILE"
 }
@@ -253,8 +279,27 @@ hbase_conf() {
   <property><name>hbase.thrift.server.socket.read.timeout</name><value>600000</value></property>
   <!-- scanners of the parallel reader live as long as a Spark task -->
   <property><name>hbase.client.scanner.timeout.period</name><value>600000</value></property>
+$(hbase_security_xml server)
 </configuration>
 EOF
+  rm -f "$HB_CONF/core-site.xml"
+  if [ "$HB_KERBEROS" = 1 ]; then
+    core_site_kerberos >"$HB_CONF/core-site.xml"  # Hadoop's UserGroupInformation reads core-site.xml only
+    # what a gateway host of a secure cluster has in /etc/hbase/conf and /etc/hadoop/conf
+    mkdir -p "$HB_CLIENT_CONF"
+    cat >"$HB_CLIENT_CONF/hbase-site.xml" <<EOF
+<?xml version="1.0"?>
+<!-- Generated by scripts/services.sh: client settings of the Kerberos-secured HBase at $HOST. -->
+<configuration>
+  <property><name>hbase.zookeeper.quorum</name><value>$HOST</value></property>
+  <property><name>hbase.zookeeper.property.clientPort</name><value>$ZK_PORT</value></property>
+$(hbase_security_xml client)
+</configuration>
+EOF
+    core_site_kerberos >"$HB_CLIENT_CONF/core-site.xml"
+  else
+    rm -rf "$HB_CLIENT_CONF"
+  fi
   cat >"$HB_CONF/log4j2.properties" <<EOF
 status = warn
 appender.file.type = RollingFile
@@ -278,10 +323,46 @@ logger.hbase.level = INFO
 EOF
 }
 
+hbase_security_xml() { # server|client -> the Kerberos properties of hbase-site.xml (none when not secured)
+  [ "$HB_KERBEROS" = 1 ] || return 0
+  cat <<EOF
+  <!-- Kerberos (NTL_HBASE_KERBEROS=1): SASL/GSSAPI on every RPC, realm $REALM of the local kdc -->
+  <property><name>hbase.security.authentication</name><value>kerberos</value></property>
+  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
+  <property><name>hbase.master.kerberos.principal</name><value>$HB_PRINCIPAL</value></property>
+  <property><name>hbase.regionserver.kerberos.principal</name><value>$HB_PRINCIPAL</value></property>
+EOF
+  [ "$1" = server ] || return 0
+  cat <<EOF
+  <property><name>hbase.master.keytab.file</name><value>$KDC_DIR/hbase.keytab</value></property>
+  <!-- delegation tokens, as on a secure cluster: Spark jobs (and the hbase-spark connector) ask for them -->
+  <property><name>hbase.coprocessor.region.classes</name><value>org.apache.hadoop.hbase.security.token.TokenProvider</value></property>
+  <property><name>hbase.regionserver.keytab.file</name><value>$KDC_DIR/hbase.keytab</value></property>
+  <!-- the Thrift1 gateway logs in as HBase's principal and serves plain Thrift (no hbase.thrift.security.qop) -->
+  <property><name>hbase.thrift.kerberos.principal</name><value>$HB_PRINCIPAL</value></property>
+  <property><name>hbase.thrift.keytab.file</name><value>$KDC_DIR/hbase.keytab</value></property>
+EOF
+}
+
+core_site_kerberos() {
+  cat <<EOF
+<?xml version="1.0"?>
+<!-- Generated by scripts/services.sh: Hadoop's login module (UserGroupInformation) uses Kerberos. -->
+<configuration>
+  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
+</configuration>
+EOF
+}
+
+krb5_opts() { # JVM options of a Kerberos-secured HBase process
+  [ "$HB_KERBEROS" = 1 ] && echo "-Djava.security.krb5.conf=$KDC_DIR/krb5.conf"
+  return 0
+}
+
 hbase_launch() { # name heap main-class args...
   local name="$1" heap="$2" main="$3"; shift 3
   # shellcheck disable=SC2046
-  nohup java -Xms128m "-Xmx$heap" $(java_opts) \
+  nohup java -Xms128m "-Xmx$heap" $(java_opts) $(krb5_opts) \
     -Dhbase.log.dir="$HB_LOGS" -Dhbase.log.file="hbase-$name.log" \
     -Dlog4j.configurationFile="file://$HB_CONF/log4j2.properties" \
     -Dhbase.home.dir="$HB_DIR" -Djava.io.tmpdir="$HB_DIR/tmp" \
@@ -302,6 +383,7 @@ EOF
 hbase_start() {
   command -v java >/dev/null || die "java not found (HBase needs Java 11+)"
   hbase_jars
+  [ "$HB_KERBEROS" != 1 ] || kdc_start
   if alive "$HB_RUN/master.pid"; then
     hbase_conf
     say "hbase master already running (pid $(cat "$HB_RUN/master.pid"))"
@@ -348,6 +430,7 @@ thrift_stop() {
 hbase_stop() {
   thrift_stop
   stop_pid "$HB_RUN/master.pid" "hbase master"
+  [ "$HB_KERBEROS" != 1 ] || kdc_stop
 }
 
 thrift_status() {
@@ -732,6 +815,101 @@ mlflow_status() {
   fi
 }
 
+# ------------------------------------------------------------------ Kerberos
+kdc_conf() {
+  mkdir -p "$KDC_DIR/db" "$KDC_DIR/run"
+  cat >"$KDC_DIR/krb5.conf" <<EOF
+# Generated by scripts/services.sh: clients of the local KDC (KRB5_CONFIG, java.security.krb5.conf).
+[libdefaults]
+  default_realm = $REALM
+  dns_lookup_realm = false
+  dns_lookup_kdc = false
+  dns_canonicalize_hostname = false
+  rdns = false
+  udp_preference_limit = 1
+  ticket_lifetime = 24h
+  renew_lifetime = 7d
+  forwardable = true
+[realms]
+  $REALM = {
+    kdc = $HOST:$KDC_PORT
+  }
+[domain_realm]
+  $HOST = $REALM
+  localhost = $REALM
+EOF
+  cat >"$KDC_DIR/kdc.conf" <<EOF
+# Generated by scripts/services.sh: the local KDC (KRB5_KDC_PROFILE), TCP only.
+[kdcdefaults]
+  kdc_listen = $HOST:$KDC_PORT
+  kdc_tcp_listen = $HOST:$KDC_PORT
+[realms]
+  $REALM = {
+    database_name = $KDC_DIR/db/principal
+    key_stash_file = $KDC_DIR/db/stash
+    acl_file = $KDC_DIR/db/kadm5.acl
+    supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+    max_life = 24h
+    max_renewable_life = 7d
+  }
+[logging]
+  kdc = FILE:$KDC_DIR/kdc.log
+EOF
+}
+
+kdc_env() { KRB5_CONFIG="$KDC_DIR/krb5.conf" KRB5_KDC_PROFILE="$KDC_DIR/kdc.conf" "$@"; }
+
+kdc_ready() { # the client principal gets a ticket from the KDC
+  kdc_env env KRB5CCNAME="FILE:$KDC_DIR/run/probe.cc" kinit -k -t "$KDC_DIR/ntl.keytab" "$CLIENT_PRINCIPAL" \
+    >/dev/null 2>&1 && rm -f "$KDC_DIR/run/probe.cc"
+}
+
+kdc_start() {
+  command -v krb5kdc >/dev/null && command -v kadmin.local >/dev/null \
+    || die "krb5kdc not found: install the Debian packages krb5-kdc, krb5-admin-server and krb5-user"
+  if alive "$KDC_DIR/run/kdc.pid"; then
+    kdc_conf
+    say "kdc already running (pid $(cat "$KDC_DIR/run/kdc.pid"))"
+  else
+    claim_port KDC_PORT
+    kdc_conf
+    if [ ! -f "$KDC_DIR/db/principal" ]; then
+      # a throw-away master key: the database holds only this machine's test principals
+      kdc_env kdb5_util create -s -r "$REALM" -P "$(head -c 24 /dev/urandom | base64)" >"$KDC_DIR/create.log" 2>&1 \
+        || { cat "$KDC_DIR/create.log" >&2; die "kdb5_util could not create the realm $REALM"; }
+    fi
+    nohup env KRB5_CONFIG="$KDC_DIR/krb5.conf" KRB5_KDC_PROFILE="$KDC_DIR/kdc.conf" \
+      krb5kdc -n -r "$REALM" >"$KDC_DIR/kdc.out" 2>&1 </dev/null &
+    echo $! >"$KDC_DIR/run/kdc.pid"
+    say "kdc starting (pid $(cat "$KDC_DIR/run/kdc.pid"), log $KDC_DIR/kdc.log)"
+  fi
+  local p kt
+  for p in "$HB_PRINCIPAL" "$CLIENT_PRINCIPAL"; do
+    case "$p" in hbase/*) kt="$KDC_DIR/hbase.keytab" ;; *) kt="$KDC_DIR/ntl.keytab" ;; esac
+    [ -s "$kt" ] && continue  # keys stay: a second ktadd would change them under running servers
+    kdc_env kadmin.local -q "addprinc -randkey $p" >>"$KDC_DIR/create.log" 2>&1
+    kdc_env kadmin.local -q "ktadd -k $kt $p" >>"$KDC_DIR/create.log" 2>&1 \
+      || { cat "$KDC_DIR/create.log" >&2; die "kadmin.local could not write the keytab of $p"; }
+  done
+  local waited=0
+  until kdc_ready; do
+    alive "$KDC_DIR/run/kdc.pid" || { tail -20 "$KDC_DIR/kdc.out" "$KDC_DIR/kdc.log" >&2 2>/dev/null; die "kdc exited during start-up"; }
+    [ "$waited" -lt "$TIMEOUT" ] || { tail -20 "$KDC_DIR/kdc.log" >&2; die "kdc not ready after ${TIMEOUT}s"; }
+    sleep 1; waited=$((waited + 1))
+  done
+  say "kdc ready: realm $REALM at $HOST:$KDC_PORT (krb5.conf $KDC_DIR/krb5.conf, keytabs $KDC_DIR/*.keytab)"
+}
+
+kdc_stop() { stop_pid "$KDC_DIR/run/kdc.pid" "kdc"; }
+
+kdc_status() {
+  if alive "$KDC_DIR/run/kdc.pid" && kdc_ready; then
+    say "kdc ready (pid $(cat "$KDC_DIR/run/kdc.pid")): realm $REALM at $HOST:$KDC_PORT"
+  else
+    say "kdc not ready"; return 1
+  fi
+}
+
 # ------------------------------------------------------------------ cluster
 cluster_start() { pg_start; hdfs_start; spark_start; mlflow_start; }
 cluster_stop() { mlflow_stop; spark_stop; hdfs_stop; }  # postgres may serve `all` too: stop it by name
@@ -752,21 +930,22 @@ ports() { # claim ports for the servers that are not running; record and print t
   alive "$HD_RUN/namenode.pid" || claim_port HDFS_PORT
   alive "$SP_DIR/run/master.pid" || claim_port SPARK_PORT
   alive "$ML_DIR/run/mlflow.pid" || claim_port MLFLOW_PORT
+  alive "$KDC_DIR/run/kdc.pid" || claim_port KDC_PORT
   write_env
   grep -v '^#' "$ENV_FILE"
 }
 
 # --------------------------------------------------------------------- main
 cmd="${1:-}"; what="${2:-all}"
-case "$what" in hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all) ;;
-  *) die "unknown service '$what' (hbase, thrift, postgres, hdfs, spark, mlflow, cluster or all)";; esac
+case "$what" in hbase|thrift|postgres|hdfs|spark|mlflow|cluster|kdc|all) ;;
+  *) die "unknown service '$what' (hbase, thrift, postgres, hdfs, spark, mlflow, cluster, kdc or all)";; esac
 run() { # action
   local rc=0
   case "$what" in
     hbase) "hbase_$1" || rc=$? ;;
     thrift) "thrift_$1" || rc=$? ;;
     postgres) "pg_$1" || rc=$? ;;
-    hdfs|spark|mlflow|cluster) "${what}_$1" || rc=$? ;;
+    hdfs|spark|mlflow|cluster|kdc) "${what}_$1" || rc=$? ;;
     all) "pg_$1" || rc=$?; "hbase_$1" || rc=$? ;;
   esac
   return "$rc"
@@ -778,6 +957,6 @@ case "$cmd" in
   restart) run stop; run start; write_env ;;
   ports) ports ;;
   overrides) echo "--set hbase.host=$HOST --set hbase.port=$THRIFT_PORT --set jdbc.url=jdbc:postgresql://$HOST:$PG_PORT/$PG_DB" ;;
-  *) echo "usage: $0 start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|all] | ports | overrides" >&2
+  *) echo "usage: $0 start|stop|status|restart [hbase|thrift|postgres|hdfs|spark|mlflow|cluster|kdc|all] | ports | overrides" >&2
      exit 2 ;;
 esac

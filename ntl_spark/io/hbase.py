@@ -1073,6 +1073,25 @@ def connector_mapping(hb: HbaseConf) -> str:
     return ", ".join(["rowkey STRING :key", *[f"i{c}" for c in cols]])
 
 
+# What the HBase client says when a secured cluster refuses it (HBase 2.x), and what it means.
+_AUTH_FAILURES = (
+    ("Found no valid authentication method", "the client has no Kerberos credentials (it ran as a simple, "
+     "unauthenticated user) and the cluster requires Kerberos"),
+    ("GSS initiate failed", "the Kerberos handshake failed (no valid ticket, an expired one, or a server "
+     "principal the KDC does not know)"),
+    ("Server not found in Kerberos database", "the KDC does not know the HBase server principal "
+     "(hbase.regionserver.kerberos.principal)"),
+)
+
+
+def connector_auth_failure(message: str) -> str | None:
+    """What an authentication failure in the connector's error ``message`` means, or None for other errors."""
+    for needle, meaning in _AUTH_FAILURES:
+        if needle in message:
+            return f"{meaning} ({needle!r})"
+    return None
+
+
 def read_readings_connector(
     spark: SparkSession,
     hb: HbaseConf,
@@ -1098,6 +1117,10 @@ def read_readings_connector(
 
     Returns:
         ``schemas.READINGS_SCHEMA`` DataFrame.
+
+    Raises:
+        HbaseReadError: a secured HBase refused the job's (missing) Kerberos credentials; the message
+            says what the job lacks. Other connector errors pass through unchanged.
     """
     from pyspark.sql import functions as F
 
@@ -1114,7 +1137,18 @@ def read_readings_connector(
     )
     if hb.zookeeper_quorum:
         reader = reader.option("hbase.zookeeper.quorum", hb.zookeeper_quorum)
-    wide = reader.load()
+    try:
+        wide = reader.load()
+    except Exception as e:  # Py4JJavaError: the connector's first contact with HBase (ZooKeeper, hbase:meta)
+        reason = connector_auth_failure(str(e))
+        if reason is None:
+            raise
+        raise HbaseReadError(
+            f"HBase table {hb.table!r} through the hbase-spark connector: {reason}. A Kerberos-secured HBase "
+            "needs the job's Kerberos login: spark-submit --principal/--keytab (spark.kerberos.principal and "
+            "spark.kerberos.keytab in spark.conf), delegation tokens from Oozie's hbase credentials, or a "
+            "ticket cache from kinit; and core-site.xml with hadoop.security.authentication=kerberos on the "
+            "driver's classpath (docs/sources.md)") from None
     if meter_ids is not None and layout.meter_major:
         cond = None
         for meter in sorted(set(meter_ids)):

@@ -243,3 +243,13 @@ def test_model_identity_is_one_section():
         load_config("test", ["model.champion=candidate"])
     with pytest.raises(ConfigError, match="model.challenger"):
         load_config("test", ["model.challenger=3"])
+
+
+def test_spark_conf_overrides_keep_the_dots_of_spark_keys():
+    assert parse_override("spark.conf.spark.kerberos.keytab=/etc/ntl.keytab") == (
+        ["spark", "conf", "spark.kerberos.keytab"], "/etc/ntl.keytab")
+    assert parse_override("spark.conf.spark.sql.shuffle.partitions=8") == (
+        ["spark", "conf", "spark.sql.shuffle.partitions"], 8)
+    assert parse_override("spark.master=yarn") == (["spark", "master"], "yarn")
+    cfg = load_config("local", ["spark.conf.spark.kerberos.principal=ntl@EXAMPLE.COM"])
+    assert cfg.spark.conf["spark.kerberos.principal"] == "ntl@EXAMPLE.COM"

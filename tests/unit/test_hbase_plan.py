@@ -8,6 +8,7 @@ import zlib
 import pytest
 
 from ntl_spark.config import ConfigError, load_config
+from ntl_spark.io import hbase
 from ntl_spark.io.hbase import KeyLayout, ScanTask, choose_strategy, plan_task, split_keys
 
 METER_FIRST = KeyLayout("{meter_id}|{yyyymmdd}")
@@ -128,3 +129,13 @@ def test_cell_values_decode_as_the_contract_says() -> None:
                        b"", b"\x00"], dtype=object)
     np.testing.assert_array_equal(decode_values(packed, "double"), [4.5, np.nan, np.nan])
     assert decode_values(np.array([], dtype=object), "string").shape == (0,)
+
+
+def test_connector_auth_failures_are_named_and_other_errors_are_not():
+    # the texts HBase 2.6's client raised against the Kerberos-secured server of scripts/services.sh
+    no_login = ("java.io.IOException: Call to address=127.0.0.1:16020 failed on local exception: "
+                "java.io.IOException: java.lang.RuntimeException: Found no valid authentication method from options")
+    assert "no Kerberos credentials" in hbase.connector_auth_failure(no_login)
+    bad_ticket = "javax.security.sasl.SaslException: GSS initiate failed [Caused by GSSException: ...]"
+    assert "handshake failed" in hbase.connector_auth_failure(bad_ticket)
+    assert hbase.connector_auth_failure("org.apache.hadoop.hbase.TableNotFoundException: readings") is None
