@@ -30,8 +30,15 @@ Raw figures go to ``benchmarks/ingest_hbase.jsonl`` (``results.record``).
 
 ``--connector`` adds the same day and year read through the hbase-spark
 connector (``hbase.reader: connector``, the path for Kerberos-secured
-clusters; here without Kerberos) on the meter-first table, jars from
-``scripts/fetch-jars.sh hbase-spark``.
+clusters) on the meter-first table, jars from ``scripts/fetch-jars.sh
+hbase-spark``. ``--kerberos DIR`` runs the whole benchmark against the
+Kerberos-secured HBase of services folder DIR (``NTL_SERVICES_DIR=DIR
+NTL_HBASE_KERBEROS=1 scripts/services.sh start hbase``, MIT KDC included):
+the connector logs in with the folder's keytab as a job does, and the KDC's
+log must show its service tickets.
+
+    NTL_SERVICES_DIR=var/kerberos NTL_HBASE_KERBEROS=1 NTL_HBASE_LIB=var/hbase/lib scripts/services.sh start hbase
+    .venv/bin/python benchmarks/ingest_hbase.py --day-range --layout meter_first --kerberos var/kerberos
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -123,10 +131,56 @@ def single_thread_scan(hb, start: dt.date, end: dt.date) -> int:  # noqa: ANN001
 LAYOUTS = {"meter_first": ("{meter_id}|{yyyymmdd}", 1), "day_first": ("{salt}|{yyyymmdd}|{meter_id}", 16)}
 
 
+def kdc_tickets(env: dict[str, str]) -> int:
+    """HBase service tickets the KDC issued to the jobs' principal (lines of the KDC's own log)."""
+    log = Path(env["NTL_KRB5_CONF"]).parent / "kdc.log"
+    pattern = re.compile(rf"ISSUE: .* {re.escape(env['NTL_KRB5_PRINCIPAL'])} for hbase/")
+    return sum(1 for line in log.read_text(errors="replace").splitlines() if pattern.search(line))
+
+
+def kerberos_setup(folder: str) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """Point the benchmark at the Kerberos-secured HBase of the services folder ``folder``.
+
+    Tables are created and loaded through its Thrift1 gateway (which logs in with HBase's keytab); the
+    admin tool that pre-splits them logs in with the jobs' keytab (``hbase.client.keytab.*``); the Spark
+    session logs in as a job does (``spark.kerberos.principal``/``keytab``, the client ``hbase-site.xml``
+    and ``core-site.xml`` on the driver's classpath). Returns the folder's services.env, config overrides
+    and Spark settings.
+    """
+    path = Path(folder) / "services.env"
+    if not path.is_file():
+        raise SystemExit(f"no {path}: NTL_SERVICES_DIR={folder} NTL_HBASE_KERBEROS=1 scripts/services.sh start hbase")
+    env = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    admin = Path(tempfile.mkdtemp(prefix="ntl-krb-admin-"))
+    for name in ("hbase-site.xml", "core-site.xml"):
+        text = (Path(env["NTL_HBASE_CLIENT_CONF"]) / name).read_text()
+        if name == "hbase-site.xml":
+            text = text.replace("</configuration>", (
+                f"  <property><name>hbase.client.keytab.file</name><value>{env['NTL_KRB5_KEYTAB']}</value></property>\n"
+                f"  <property><name>hbase.client.keytab.principal</name><value>{env['NTL_KRB5_PRINCIPAL']}</value>"
+                "</property>\n</configuration>"))
+        (admin / name).write_text(text)
+    os.environ["NTL_HBASE_CONF"] = str(admin)  # hbase.create_table's admin tool
+    os.environ["NTL_HBASE_LIB"] = env["NTL_HBASE_LIB"]
+    # every JVM started from here (the admin tool, the Spark driver) finds the KDC
+    os.environ["JAVA_TOOL_OPTIONS"] = f"-Djava.security.krb5.conf={env['NTL_KRB5_CONF']}"
+    overrides = [f"hbase.host={env['NTL_SERVICES_HOST']}", f"hbase.port={env['NTL_HBASE_THRIFT_PORT']}"]
+    spark_conf = {"spark.kerberos.principal": env["NTL_KRB5_PRINCIPAL"], "spark.kerberos.keytab": env["NTL_KRB5_KEYTAB"],
+                  "spark.driver.extraClassPath": env["NTL_HBASE_CLIENT_CONF"]}
+    return env, overrides, spark_conf
+
+
 def day_range(args: argparse.Namespace) -> int:
     """The ``--day-range`` benchmark: one day against the regex filter and the whole year."""
     load_start = os.getloadavg()
     root = tempfile.mkdtemp(prefix="ntl-bench-")
+    krb_env: dict[str, str] = {}
+    krb_spark: dict[str, str] = {}
+    if args.kerberos:
+        krb_env, krb_overrides, krb_spark = kerberos_setup(args.kerberos)
+        args.set = [*krb_overrides, *args.set]
+        args.zookeeper = f"{krb_env['NTL_SERVICES_HOST']}:{krb_env['NTL_HBASE_ZK_PORT']}"
+        args.connector = True
     cfg = load_config("local", [f"paths.root={root}", "spark.conf={spark.ui.enabled: 'false'}", *args.set])
     first = dt.date(2025, 1, 1)
     last = first + dt.timedelta(days=args.dr_days - 1)
@@ -154,7 +208,8 @@ def day_range(args: argparse.Namespace) -> int:
         if not extra:
             raise SystemExit("no connector jars in var/jars-hbase-spark: run scripts/fetch-jars.sh hbase-spark")
         jars = ",".join(jar_paths(str(REPO / cfg.spark.jars_dir)) + extra)
-        cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf={**cfg.spark.conf, "spark.jars": jars}))
+        cfg = dataclasses.replace(cfg, spark=dataclasses.replace(
+            cfg.spark, conf={**cfg.spark.conf, "spark.jars": jars, **krb_spark}))
     spark = build_session(cfg, app_name="bench-dayrange")
 
     def read(hb, start: dt.date, end: dt.date, ids, want_rows: int) -> dict:  # noqa: ANN001
@@ -213,17 +268,30 @@ def day_range(args: argparse.Namespace) -> int:
             conn = dataclasses.replace(hb, reader="connector", zookeeper_quorum=args.zookeeper)
 
             def connector_read(start: dt.date, end: dt.date, ids, conn=conn) -> int:  # noqa: ANN001
+                if krb_env:
+                    # In local mode the connector's task side (HBaseContext.applyCreds) marks the JVM's login
+                    # user PROXY, and the next read's driver side then finds no Kerberos login: log in again
+                    # from the keytab, as each new job would. On YARN the executors are other JVMs.
+                    spark._jvm.org.apache.hadoop.security.UserGroupInformation.loginUserFromKeytab(
+                        krb_env["NTL_KRB5_PRINCIPAL"], krb_env["NTL_KRB5_KEYTAB"])
                 df = hbase.read_readings(spark, conn, start, end, ids)
                 return df.count()
 
+            tickets = kdc_tickets(krb_env) if krb_env else 0
             connector_read(day, day, meters)  # warm-up: the connector's ZooKeeper and region lookups
             via_connector["one_day_s"], via_connector["one_day_cells"], _ = timed(connector_read, (day, day, meters))
             via_connector["year_s"], via_connector["year_cells"], via_connector["year_cpu_s"] = timed(
                 connector_read, (first, last, meters))
             via_connector["region_parallel"] = plain["year"] / via_connector["year_s"]
-            lines.append(f"| one day, {args.dr_meters} known meters ({name}) | hbase-spark connector (JVM) | "
+            if krb_env:
+                # the KDC's own record that the connector authenticated with Kerberos
+                via_connector["kerberos_tickets"] = kdc_tickets(krb_env) - tickets
+                if via_connector["kerberos_tickets"] <= 0:
+                    raise SystemExit("--kerberos: the KDC issued no HBase service ticket to the connector")
+            via = "hbase-spark connector (JVM, Kerberos)" if krb_env else "hbase-spark connector (JVM)"
+            lines.append(f"| one day, {args.dr_meters} known meters ({name}) | {via} | "
                          f"{via_connector['one_day_s']:.2f} | - | - | one key range per meter |")
-            lines.append(f"| the whole year ({args.dr_days} days) ({name}) | hbase-spark connector (JVM) | "
+            lines.append(f"| the whole year ({args.dr_days} days) ({name}) | {via} | "
                          f"{via_connector['year_s']:.2f} | {via_connector['year_s'] / via_connector['one_day_s']:.1f}x "
                          "| - | one key range per meter |")
         for key, label in labels.items():
@@ -254,11 +322,18 @@ def day_range(args: argparse.Namespace) -> int:
 
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = os.getloadavg()[0]
+    secured = ("Kerberos-secured HBase: the connector logged in with spark.kerberos.principal/keytab, "
+               + ", ".join(f"{f['connector'].get('kerberos_tickets', 0)} service tickets in the KDC's log"
+                           for f in figures.values() if "connector" in f)) if krb_env else "HBase without Kerberos"
+    server = ("HBase 2.6.1 standalone secured with Kerberos (SASL/GSSAPI RPC, MIT KDC from Debian packages; "
+              "`NTL_HBASE_KERBEROS=1 scripts/services.sh`), tables loaded and the happybase reads made through its "
+              "Thrift1 gateway, which logs in with HBase's keytab" if krb_env else
+              "HBase 2.6.1 standalone + Thrift1 (scripts/services.sh)")
     section = [
         f"\n## HBase daily increment (benchmarks/ingest_hbase.py --day-range), {dt.date.today():%Y-%m-%d}\n",
         f"Machine: {cores} cores, {mem_gib:.0f} GiB, shared with other jobs (load average {load_start[0]:.1f} at "
-        f"the start, {load:.1f} at the end), Python {platform.python_version()}; HBase 2.6.1 standalone + Thrift1 "
-        f"(scripts/services.sh), Spark {cfg.spark.master}. Each table: {args.dr_meters} meters x {args.dr_days} days "
+        f"the start, {load:.1f} at the end), Python {platform.python_version()}; {server}, "
+        f"Spark {cfg.spark.master}. Each table: {args.dr_meters} meters x {args.dr_days} days "
         f"({meter_days:,} rows, {cells:,} cells), pre-split into {args.dr_regions} regions; the day read is "
         f"{day} ({args.dr_meters} rows). Spark times are a count of the read (one task per "
         f"region), best of {args.repeats} after a warm-up; the no-Spark times run the same plan over the whole "
@@ -280,8 +355,8 @@ def day_range(args: argparse.Namespace) -> int:
         *[f"| the same reads in core-seconds of the whole machine ({n}): HBase + Thrift + Spark + Python | "
           f"{f['cpu_s']['year']:.1f} ({f['year_busy']:.0%} of {cores} cores busy) | {f['cpu_s']['year_direct']:.1f} "
           f"| ceiling {f['region_parallel_ceiling']:.2f}x |" for n, f in figures.items()],
-        *[f"| the year through the hbase-spark connector ({n}; `hbase.reader: connector`, the Kerberos path, run "
-          f"here without Kerberos), meter-days/s | {meter_days / f['connector']['year_s']:,.0f} ({f['tasks']} region "
+        *[f"| the year through the hbase-spark connector ({n}; `hbase.reader: connector`, {secured}), "
+          f"meter-days/s | {meter_days / f['connector']['year_s']:,.0f} ({f['tasks']} region "
           f"tasks, {f['connector']['year_cpu_s']:.1f} core-s) | {meter_days / f['year_direct_s']:,.0f} (one happybase "
           f"scan) | {f['connector']['region_parallel']:.2f}x |" for n, f in figures.items() if "connector" in f],
         "",
@@ -295,13 +370,14 @@ def day_range(args: argparse.Namespace) -> int:
         "mode": "day-range", "meters": args.dr_meters, "days": args.dr_days, "day": day,
         "regions": args.dr_regions, "repeats": args.repeats, "master": cfg.spark.master,
         "batch_size": cfg.hbase.batch_size, "get_max_days": cfg.hbase.get_max_days, "layouts": layouts,
-        "overrides": args.set, "connector": args.connector,
+        "overrides": args.set, "connector": args.connector, "kerberos": bool(krb_env),
     }, headlines=[
         *[Headline(f"one day vs the year, {n} (rebuild / increment)", f["year_over_day"], 50.0, "higher")
           for n, f in figures.items()],
         *[Headline(f"HBase read, region-parallel / one scan, {n}", f["region_parallel"], 1.8, "higher")
           for n, f in figures.items()],
-        *[Headline(f"HBase read through the connector, region-parallel / one happybase scan, {n}",
+        *[Headline(f"HBase read through the connector{' (Kerberos)' if krb_env else ''}, region-parallel / one "
+                   f"happybase scan, {n}",
                    f["connector"]["region_parallel"], 1.8, "higher") for n, f in figures.items() if "connector" in f],
     ], load_start=load_start, dry=args.no_results)
     return 0
@@ -326,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="--day-range: also read the meter-first table through the hbase-spark connector "
                          "(jars from scripts/fetch-jars.sh hbase-spark)")
     ap.add_argument("--zookeeper", default="127.0.0.1:2181", help="the connector's hbase.zookeeper.quorum")
+    ap.add_argument("--kerberos", metavar="DIR", default="",
+                    help="--day-range against the Kerberos-secured HBase of services folder DIR (started with "
+                         "NTL_SERVICES_DIR=DIR NTL_HBASE_KERBEROS=1 scripts/services.sh start hbase): implies "
+                         "--connector, which logs in with the folder's keytab")
     ap.add_argument("--set", action="append", default=[], help="config override, e.g. hbase.port=9091")
     args = ap.parse_args(argv)
     if args.day_range:
