@@ -7,6 +7,11 @@
 #   scripts/fetch-jars.sh hbase-spark the hbase-spark connector and its HBase client jars
 #                                     (jvm/hbase-spark/pom.xml) into var/jars-hbase-spark
 set -euo pipefail
+target="${1:-}"
+case "$target" in
+  ""|hbase-spark|/*) ;;
+  *) target="$(pwd)/$target" ;;  # a relative DEST is relative to where the script was called from
+esac
 cd "$(dirname "$0")/.."
 
 fetch() { # pom dest marker-glob: copy the pom's runtime dependencies into dest unless already there
@@ -15,14 +20,15 @@ fetch() { # pom dest marker-glob: copy the pom's runtime dependencies into dest 
     return 0
   fi
   mkdir -p "$dest"
+  dest="$(cd "$dest" && pwd)"
   mvn -q -B -f "$pom" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$(pwd)/$dest" -Dmdep.overWriteReleases=true
+    -DincludeScope=runtime -DoutputDirectory="$dest" -Dmdep.overWriteReleases=true
   touch "$dest/.stamp"
   echo "jars in $dest:" && ls "$dest"
 }
 
-if [ "${1:-}" = hbase-spark ]; then
+if [ "$target" = hbase-spark ]; then
   fetch jvm/hbase-spark/pom.xml var/jars-hbase-spark 'hbase-spark-*.jar'
 else
-  fetch jvm/pom.xml "${1:-var/jars}" 'delta-spark_2.12-*.jar'
+  fetch jvm/pom.xml "${target:-var/jars}" 'delta-spark_2.12-*.jar'
 fi
