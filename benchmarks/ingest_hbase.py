@@ -331,7 +331,8 @@ def day_range(args: argparse.Namespace) -> int:
               "HBase 2.6.1 standalone + Thrift1 (scripts/services.sh)")
     section = [
         f"\n## HBase daily increment (benchmarks/ingest_hbase.py --day-range), {dt.date.today():%Y-%m-%d}\n",
-        f"Machine: {cores} cores, {mem_gib:.0f} GiB, shared with other jobs (load average {load_start[0]:.1f} at "
+        f"Machine: {cores} cores, {mem_gib:.0f} GiB, {'quiet' if load_start[0] < 1 else 'shared with other jobs'} "
+        f"(load average {load_start[0]:.1f} at "
         f"the start, {load:.1f} at the end), Python {platform.python_version()}; {server}, "
         f"Spark {cfg.spark.master}. Each table: {args.dr_meters} meters x {args.dr_days} days "
         f"({meter_days:,} rows, {cells:,} cells), pre-split into {args.dr_regions} regions; the day read is "
