@@ -42,13 +42,14 @@ def make_config(root: Path, *overrides: str) -> Config:
     return load_config("test", [f"paths.root={root}", *overrides])
 
 
-def services_env() -> dict[str, str]:
+def services_env(folder: Path | str | None = None) -> dict[str, str]:
     """What ``scripts/services.sh`` recorded for this checkout (``services.env``: ports, JDBC URL, HBase conf).
 
     Each checkout has its own ports, so tests and jobs take them from here
     rather than from ``conf/``. Empty before the servers were first started.
+    ``folder``: another services folder (default ``$NTL_SERVICES_DIR`` or ``var``).
     """
-    folder = Path(os.environ.get("NTL_SERVICES_DIR", "var"))
+    folder = Path(folder if folder is not None else os.environ.get("NTL_SERVICES_DIR", "var"))
     path = (folder if folder.is_absolute() else REPO / folder) / "services.env"
     if not path.exists():
         return {}

@@ -46,11 +46,6 @@ PERIOD = ("2026-09-28", "2026-09-30")  # the generated readings' days
 SESSION_ZONE = "America/Montevideo"  # spark.sql.session.timeZone of every job (ntl_spark.session)
 
 
-def _env_file(folder: Path) -> dict[str, str]:
-    lines = (folder / "services.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-
-
 @pytest.fixture(scope="module")
 def secure() -> Iterator[dict[str, str]]:
     """KDC + Kerberos-secured HBase (and its plain Thrift gateway); their services.env. Stopped at the end."""
@@ -63,12 +58,11 @@ def secure() -> Iterator[dict[str, str]]:
     env = {**os.environ, "NTL_SERVICES_DIR": str(SECURE_DIR), "NTL_HBASE_KERBEROS": "1",
            # the jars the suite's HBase resolved (scripts/services.sh start hbase)
            "NTL_HBASE_LIB": services_env()["NTL_HBASE_LIB"]}
-    for name in ("NTL_HBASE_CONF",):  # the suite's plain HBase, not this one
-        env.pop(name, None)
+    env.pop("NTL_HBASE_CONF", None)  # the suite's plain HBase, not this one
     done = subprocess.run([str(SERVICES), "start", "hbase"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"secure HBase did not start:\n{done.stdout}\n{done.stderr}"
     try:
-        yield _env_file(SECURE_DIR)
+        yield services_env(SECURE_DIR)
     finally:
         subprocess.run([str(SERVICES), "stop", "hbase"], env=env, capture_output=True, timeout=300)
 
