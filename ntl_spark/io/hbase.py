@@ -1084,6 +1084,11 @@ _AUTH_FAILURES = (
 )
 
 
+def connector_missing(message: str, fmt: str) -> bool:
+    """Whether the connector's error ``message`` says Spark cannot find data source ``fmt`` (no jar)."""
+    return "DATA_SOURCE_NOT_FOUND" in message or f"ClassNotFoundException: {fmt}.DefaultSource" in message
+
+
 def connector_auth_failure(message: str) -> str | None:
     """What an authentication failure in the connector's error ``message`` means, or None for other errors."""
     for needle, meaning in _AUTH_FAILURES:
@@ -1119,6 +1124,7 @@ def read_readings_connector(
         ``schemas.READINGS_SCHEMA`` DataFrame.
 
     Raises:
+        ConfigError: the connector's jars are not on the classpath.
         HbaseReadError: a secured HBase refused the job's (missing) Kerberos credentials; the message
             says what the job lacks. Other connector errors pass through unchanged.
     """
@@ -1140,6 +1146,12 @@ def read_readings_connector(
     try:
         wide = reader.load()
     except Exception as e:  # Py4JJavaError: the connector's first contact with HBase (ZooKeeper, hbase:meta)
+        if connector_missing(str(e), hb.connector_format):
+            raise ConfigError(
+                f"config key 'hbase.reader': connector, but Spark cannot find data source {hb.connector_format!r}: "
+                "put the hbase-spark connector jars on the driver's and executors' classpath (Cloudera: the "
+                "parcel's hbase-spark jars; here: scripts/fetch-jars.sh hbase-spark, then spark.conf "
+                "spark.driver.extraClassPath with var/jars-hbase-spark/*; docs/sources.md)") from None
         reason = connector_auth_failure(str(e))
         if reason is None:
             raise

@@ -139,3 +139,12 @@ def test_connector_auth_failures_are_named_and_other_errors_are_not():
     bad_ticket = "javax.security.sasl.SaslException: GSS initiate failed [Caused by GSSException: ...]"
     assert "handshake failed" in hbase.connector_auth_failure(bad_ticket)
     assert hbase.connector_auth_failure("org.apache.hadoop.hbase.TableNotFoundException: readings") is None
+
+
+def test_a_missing_connector_jar_is_recognised():
+    fmt = "org.apache.hadoop.hbase.spark"
+    # what Spark 3.5 raised for hbase.reader=connector without the jars
+    assert hbase.connector_missing("org.apache.spark.SparkClassNotFoundException: [DATA_SOURCE_NOT_FOUND] Failed "
+                                   f"to find the data source: {fmt}.", fmt)
+    assert hbase.connector_missing(f"java.lang.ClassNotFoundException: {fmt}.DefaultSource", fmt)
+    assert not hbase.connector_missing("java.lang.ClassNotFoundException: org.apache.zookeeper.Watcher", fmt)
