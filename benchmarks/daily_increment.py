@@ -105,6 +105,8 @@ def main() -> int:
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--dry", action="store_true", help="print only: no raw figures, no RESULTS.md")
+    ap.add_argument("--profile", metavar="FILE", help="profile the day's ingest, refresh and gate (Python side, "
+                    "JVM calls included as waits) into FILE (pstats) and print the costliest calls")
     ap.add_argument("--ingest-year", action=argparse.BooleanOptionalAction, default=True,
                     help="time the ingest job over the whole year as part of the rebuild (default); "
                          "--no-ingest-year writes the year into bronze untimed (quicker)")
@@ -178,6 +180,11 @@ def main() -> int:
 
         day_cfg = apply_overrides(cfg, ["ingest.tables=[readings]", f"ingest.period_start={new_day}",
                                         f"ingest.period_end={new_day}"])
+        profiler = None
+        if args.profile:
+            import cProfile
+            profiler = cProfile.Profile()
+            profiler.enable()
         t = time.perf_counter()
         report = ingest.run(spark, day_cfg)[schemas.READINGS]
         ingest_s = time.perf_counter() - t
@@ -192,6 +199,11 @@ def main() -> int:
         t = time.perf_counter()
         gated = data_gate.run(spark, gate_cfg)
         gate_day_s = time.perf_counter() - t
+        if profiler is not None:
+            import pstats
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(r"ntl_spark|delta|pyspark/sql/(readwriter|dataframe)", 60)
         if not gated.refreshed or any(r.whole for r in gated.refreshed):
             raise SystemExit("the data gate recomputed the year after a one-day ingest: "
                              + "; ".join(r.describe() for r in gated.refreshed))

@@ -23,6 +23,7 @@ its previous version.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from pyspark.sql import types as T
 
 from ntl_spark import schemas
 from ntl_spark.errors import DataError, MissingInputError
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["replace", "append"]
 _TOKEN = "#ntl-write-"  # ends every commit's userMetadata: finds the version a write committed
@@ -54,14 +57,75 @@ def is_table(spark: SparkSession, path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, path))
 
 
+# Delta's public ``DeltaTable.history()`` builds and runs a query over the commits (~0.2-0.4 s a
+# call on 2 cores, whatever the limit), and every write and read here asks for a version or a commit.
+# The table's log answers the same in ~10-20 ms: DeltaLog's snapshot version and its commit files
+# (``getChanges``, commitInfo first). Those are Delta's internal Scala API (pinned: delta-spark 3.3.x);
+# where they cannot be reached (another Delta, Spark Connect) the public history answers instead.
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a Delta table's log."""
+
+    version: int
+    operation: str
+    note: str  # userMetadata ("" when none)
+
+
+_internal_log = [True]  # whether Delta's internal log API answered (False after it once failed)
+
+
+def _delta_log(spark: SparkSession, path: str) -> object | None:
+    if not _internal_log[0]:
+        return None
+    try:
+        return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - the public API below answers the same, slower
+        _internal_log[0] = False
+        log.warning("Delta's log API is not reachable (%s): table versions come from DeltaTable.history()", exc)
+        return None
+
+
 def version(spark: SparkSession, path: str) -> int | None:
     """Latest committed version of the Delta table at ``path`` (None when there is none)."""
     from delta.tables import DeltaTable
 
     if not is_table(spark, path):
         return None
+    delta_log = _delta_log(spark, path)
+    if delta_log is not None:
+        none = spark._jvm.scala.Option.apply(None)  # type: ignore[union-attr]
+        found = int(delta_log.update(False, none, none).version())  # type: ignore[attr-defined]
+        return None if found < 0 else found
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return None if row is None else int(row[0])
+
+
+def commits(spark: SparkSession, path: str, start: int, end: int) -> list[Commit]:
+    """The commits of the Delta table at ``path`` from version ``start`` to ``end`` (both included) whose
+    log entries are still kept, oldest first."""
+    from delta.tables import DeltaTable
+
+    if end < start:
+        return []
+    delta_log = _delta_log(spark, path)
+    if delta_log is None:
+        rows = (DeltaTable.forPath(spark, path).history()
+                .where((F.col("version") >= start) & (F.col("version") <= end))
+                .select("version", "operation", "userMetadata").collect())
+        return sorted((Commit(int(r["version"]), str(r["operation"]), str(r["userMetadata"] or "")) for r in rows),
+                      key=lambda c: c.version)
+    found = []
+    changes = delta_log.getChanges(start, end, False)  # type: ignore[attr-defined]
+    while changes.hasNext():
+        entry = changes.next()
+        actions = entry._2().iterator()
+        while actions.hasNext():
+            action = actions.next()
+            if action.getClass().getSimpleName() == "CommitInfo":  # written first in every commit file
+                note = action.userMetadata()
+                found.append(Commit(int(entry._1()), str(action.operation()), str(note.get()) if note.isDefined() else ""))
+                break
+    return found
 
 
 def read_pinned(
@@ -265,12 +329,7 @@ def logged_changes(spark: SparkSession, path: str, log_path: str, table: str, si
         (version -> Delta operation, version -> (replaced_start, replaced_end) or None), the inputs of
         :func:`plan_days`.
     """
-    from delta.tables import DeltaTable
-
-    history = (DeltaTable.forPath(spark, path).history()
-               .where((F.col("version") > since) & (F.col("version") <= current))
-               .select("version", "operation").collect())
-    commits = {int(r["version"]): str(r["operation"]) for r in history}
+    operations = {c.version: c.operation for c in commits(spark, path, since + 1, current)}
     replaced: dict[int, tuple[dt.date, dt.date] | None] = {}
     logged = read_optional(spark, log_path)
     if logged is not None and {"replaced_start", "replaced_end"} <= set(logged.df.columns):
@@ -278,7 +337,7 @@ def logged_changes(spark: SparkSession, path: str, log_path: str, table: str, si
                   .select("delta_version", "replaced_start", "replaced_end").collect()):
             ok = r["replaced_start"] is not None and r["replaced_end"] is not None
             replaced[int(r["delta_version"])] = (r["replaced_start"], r["replaced_end"]) if ok else None
-    return commits, replaced
+    return operations, replaced
 
 
 def changed_days(spark: SparkSession, path: str, log_path: str, table: str, since: int | None, current: int,
@@ -356,27 +415,24 @@ def write(
 
 def last_note(spark: SparkSession, path: str) -> str | None:
     """The ``note`` of the table's latest commit (None when there is no table or no note)."""
-    from delta.tables import DeltaTable
-
-    if not is_table(spark, path):
+    latest = version(spark, path)
+    if latest is None:
         return None
-    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
-    text = row[0] if row is not None else None
+    found = commits(spark, path, latest, latest)
+    text = found[-1].note if found else None
     if not text:
         return None
     return str(text).split(_TOKEN, 1)[0] or None
 
 
 def _committed_version(spark: SparkSession, path: str, token: str, before: int | None) -> int:
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, path).history(50).select("version", "userMetadata").collect()
-    for row in history:
-        if row["userMetadata"] and str(row["userMetadata"]).endswith(token):
-            return int(row["version"])
-    latest = int(history[0]["version"]) if history else None
-    if latest is not None and latest == before:
-        return latest  # Delta made no commit (e.g. nothing to replace and no rows): the table is unchanged
+    latest = version(spark, path)
+    if latest is not None:
+        for commit in reversed(commits(spark, path, max((before or -1) + 1, latest - 49), latest)):
+            if commit.note.endswith(token):
+                return commit.version
+        if latest == before:
+            return latest  # Delta made no commit (e.g. nothing to replace and no rows): the table is unchanged
     raise RuntimeError(f"write to {path}: its commit is not among the last 50 (latest {latest}, before {before})")
 
 
