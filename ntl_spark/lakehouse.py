@@ -215,10 +215,12 @@ def day_window(column: str, start: dt.date, end: dt.date, is_ts: bool) -> str:
     """SQL predicate keeping the days [start, end] of ``column``: a timestamp (local days of the session
     time zone) when ``is_ts``, else a date. The ingest replaces readings by it and readings_daily
     re-reads them by it, so both see the same rows."""
+    # typed literals, not strings: a string compared with the column is a cast that Delta's file skipping
+    # does not fold when a replaceWhere deletes, and the delete then reads every file of the table
     if is_ts:
-        return (f"{column} >= '{start.isoformat()} 00:00:00' AND "
-                f"{column} < '{(end + dt.timedelta(days=1)).isoformat()} 00:00:00'")
-    return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+        return (f"{column} >= TIMESTAMP '{start.isoformat()} 00:00:00' AND "
+                f"{column} < TIMESTAMP '{(end + dt.timedelta(days=1)).isoformat()} 00:00:00'")
+    return f"{column} >= DATE '{start.isoformat()}' AND {column} <= DATE '{end.isoformat()}'"
 
 
 def days_predicate(column: str, windows: Sequence[tuple[dt.date, dt.date]], is_ts: bool) -> str:
