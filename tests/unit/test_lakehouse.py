@@ -121,6 +121,31 @@ def test_versions_and_commits_from_the_log_match_the_public_history(spark, tmp_p
     assert [c.version for c in lakehouse.commits(spark, path, 1, 3)] == [2, 3]
 
 
+@pytest.mark.parametrize("is_ts", [True, False])
+def test_replacing_a_day_reads_no_file_of_other_days(spark, tmp_path, is_ts):
+    """The replaceWhere of one day skips the files of other days by their statistics: with another day's
+    file made unreadable, replacing a day still works (a string cast in the predicate read every file)."""
+    import datetime as dt
+
+    path = str(tmp_path / "t")
+    day_a, day_b = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+
+    def rows(day, v):
+        at = dt.datetime.combine(day, dt.time(6)) if is_ts else day
+        return spark.createDataFrame([("m1", at, v), ("m2", at, v)], f"k string, at {'timestamp' if is_ts else 'date'}, v double")
+
+    lakehouse.write(rows(day_a, 1.0).coalesce(1), path, "t")
+    lakehouse.write(rows(day_b, 2.0).coalesce(1), path, "t", mode="append")
+    day_a_files = [p for p in (tmp_path / "t").glob("*.parquet")
+                   if not spark.read.parquet(str(p)).where(F.col("v") == 1.0).isEmpty()]
+    assert len(day_a_files) == 1
+    day_a_files[0].write_bytes(b"not parquet")
+    v = lakehouse.write(rows(day_b, 3.0).coalesce(1), path, "t", where=lakehouse.day_window("at", day_b, day_b, is_ts))
+    assert v == 2
+    kept = spark.read.format("delta").load(path).where(lakehouse.day_window("at", day_b, day_b, is_ts))
+    assert sorted(r.v for r in kept.collect()) == [3.0, 3.0]
+
+
 def test_lineage_is_a_typed_map_merged_at_the_highest_version(spark):
     assert lakehouse.merge_lineage({"bills": 3, "customers": None}, {"bills": 2, "scores": 7}, None) == {
         "bills": 3, "scores": 7}
