@@ -25,9 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -38,6 +38,7 @@ from ntl_spark.errors import DataError, MissingInputError
 
 log = logging.getLogger(__name__)
 
+T_ = TypeVar("T_")
 Mode = Literal["replace", "append"]
 _TOKEN = "#ntl-write-"  # ends every commit's userMetadata: finds the version a write committed
 
@@ -74,14 +75,38 @@ class Commit:
 _internal_log = [True]  # whether Delta's internal log API answered (False after it once failed)
 
 
-def _delta_log(spark: SparkSession, path: str) -> object | None:
+def _log_version(spark: SparkSession, path: str) -> int:
+    jvm = spark._jvm
+    none = jvm.scala.Option.apply(None)  # type: ignore[union-attr]
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+    return int(delta_log.update(False, none, none).version())
+
+
+def _log_commits(spark: SparkSession, path: str, start: int, end: int) -> list[Commit]:
+    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
+    found = []
+    changes = delta_log.getChanges(start, end, False)
+    while changes.hasNext():
+        entry = changes.next()
+        actions = entry._2().iterator()
+        while actions.hasNext():
+            action = actions.next()
+            if action.getClass().getSimpleName() == "CommitInfo":  # written first in every commit file
+                note = action.userMetadata()
+                found.append(Commit(int(entry._1()), str(action.operation()), str(note.get()) if note.isDefined() else ""))
+                break
+    return found
+
+
+def _from_log(read: Callable[..., T_], *args: object) -> T_ | None:
+    """``read(*args)`` on Delta's internal log API; None (and the public history from then on) when it fails."""
     if not _internal_log[0]:
         return None
     try:
-        return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)  # type: ignore[union-attr]
-    except Exception as exc:  # noqa: BLE001 - the public API below answers the same, slower
+        return read(*args)
+    except Exception as exc:  # noqa: BLE001 - the public history answers the same, slower
         _internal_log[0] = False
-        log.warning("Delta's log API is not reachable (%s): table versions come from DeltaTable.history()", exc)
+        log.warning("Delta's log API did not answer (%s): table versions come from DeltaTable.history()", exc)
         return None
 
 
@@ -91,10 +116,8 @@ def version(spark: SparkSession, path: str) -> int | None:
 
     if not is_table(spark, path):
         return None
-    delta_log = _delta_log(spark, path)
-    if delta_log is not None:
-        none = spark._jvm.scala.Option.apply(None)  # type: ignore[union-attr]
-        found = int(delta_log.update(False, none, none).version())  # type: ignore[attr-defined]
+    found = _from_log(_log_version, spark, path)
+    if found is not None:
         return None if found < 0 else found
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return None if row is None else int(row[0])
@@ -107,25 +130,14 @@ def commits(spark: SparkSession, path: str, start: int, end: int) -> list[Commit
 
     if end < start:
         return []
-    delta_log = _delta_log(spark, path)
-    if delta_log is None:
-        rows = (DeltaTable.forPath(spark, path).history()
-                .where((F.col("version") >= start) & (F.col("version") <= end))
-                .select("version", "operation", "userMetadata").collect())
-        return sorted((Commit(int(r["version"]), str(r["operation"]), str(r["userMetadata"] or "")) for r in rows),
-                      key=lambda c: c.version)
-    found = []
-    changes = delta_log.getChanges(start, end, False)  # type: ignore[attr-defined]
-    while changes.hasNext():
-        entry = changes.next()
-        actions = entry._2().iterator()
-        while actions.hasNext():
-            action = actions.next()
-            if action.getClass().getSimpleName() == "CommitInfo":  # written first in every commit file
-                note = action.userMetadata()
-                found.append(Commit(int(entry._1()), str(action.operation()), str(note.get()) if note.isDefined() else ""))
-                break
-    return found
+    found = _from_log(_log_commits, spark, path, start, end)
+    if found is not None:
+        return found
+    rows = (DeltaTable.forPath(spark, path).history()
+            .where((F.col("version") >= start) & (F.col("version") <= end))
+            .select("version", "operation", "userMetadata").collect())
+    return sorted((Commit(int(r["version"]), str(r["operation"]), str(r["userMetadata"] or "")) for r in rows),
+                  key=lambda c: c.version)
 
 
 def read_pinned(
@@ -430,7 +442,7 @@ def last_note(spark: SparkSession, path: str) -> str | None:
 def _committed_version(spark: SparkSession, path: str, token: str, before: int | None) -> int:
     latest = version(spark, path)
     if latest is not None:
-        for commit in reversed(commits(spark, path, max((before or -1) + 1, latest - 49), latest)):
+        for commit in reversed(commits(spark, path, max(0 if before is None else before + 1, latest - 49), latest)):
             if commit.note.endswith(token):
                 return commit.version
         if latest == before:

@@ -116,6 +116,14 @@ def test_versions_and_commits_from_the_log_match_the_public_history(spark, tmp_p
     monkeypatch.setattr(lakehouse, "_internal_log", [False])  # Delta's log API not reachable: the public history
     assert seen() == from_log
     monkeypatch.undo()
+
+    def broken(*args):
+        raise RuntimeError("no such method")
+
+    monkeypatch.setattr(lakehouse, "_log_version", broken)  # an internal call that fails: the public history
+    monkeypatch.setattr(lakehouse, "_internal_log", [True])
+    assert seen() == from_log and lakehouse._internal_log == [False]
+    monkeypatch.undo()
     # a commit whose log entry was cleaned up is absent, not an error (plan_days then recomputes whole)
     (tmp_path / "t" / "_delta_log" / "00000000000000000001.json").unlink()
     assert [c.version for c in lakehouse.commits(spark, path, 1, 3)] == [2, 3]
