@@ -622,6 +622,9 @@ class TrainConf:
     # several seasons of the ordinary population. The features job builds the missing ones.
     unlabelled_months: list[int]
     categorical: CategoricalConf
+    # C1..CN (the monthly kWh by position) as model inputs beside the derived features. Off: a position
+    # means another calendar month at each reference month, and a few hundred labels overfit to it.
+    raw_consumption: bool
 
     def validate(self) -> None:
         _check(0.0 < self.test_fraction < 1.0, "train.test_fraction", self.test_fraction, "must be in (0, 1)")

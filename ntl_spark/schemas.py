@@ -302,14 +302,16 @@ CUSTOMER_NUMERIC = ("contracted_kw",)
 CUSTOMER_CATEGORICAL = ("region", "tariff", "meter_type", "activity")
 
 
-def numeric_feature_columns(months: int) -> list[str]:
+def numeric_feature_columns(months: int, raw_consumption: bool = True) -> list[str]:
     """The numeric model inputs, in the order the model is trained and scored with.
 
-    C1..C<months>, the derived features, then the numeric customer attributes.
-    The categorical inputs follow them in a model: their encoded columns are
-    learned from the training data (``ntl_spark.encoding``).
+    C1..C<months> (unless ``raw_consumption`` is false: ``train.raw_consumption``),
+    the derived features, then the numeric customer attributes. The categorical
+    inputs follow them in a model: their encoded columns are learned from the
+    training data (``ntl_spark.encoding``).
     """
-    return consumption_columns(months) + list(DERIVED) + list(CUSTOMER_NUMERIC)
+    raw = consumption_columns(months) if raw_consumption else []
+    return raw + list(DERIVED) + list(CUSTOMER_NUMERIC)
 
 # ------------------------------------------------------- DeepDAICE windows
 READINGS_DAILY = "readings_daily"

@@ -134,7 +134,7 @@ def run(spark: SparkSession, cfg: Config) -> TrainResult:
     path = cfg.paths.table(schemas.TRAINING_SET)
     pinned = lakehouse.read_pinned(spark, path, schemas.TRAINING_SET, "features")
     data, version = pinned.df, pinned.version
-    numeric = schemas.numeric_feature_columns(cfg.features.months)
+    numeric = schemas.numeric_feature_columns(cfg.features.months, tc.raw_consumption)
     categorical = list(tc.categorical.columns)
     check_training_set(data, numeric + categorical)
     versions = lakehouse.merge_lineage(lakehouse.lineage_of(data), {schemas.TRAINING_SET: version})

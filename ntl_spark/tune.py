@@ -169,7 +169,7 @@ def suggest(trial: Any, tc: TuneConf) -> dict[str, Any]:
     """XGBoost parameters of one trial (the names ``train.params`` uses)."""
     return {
         "n_estimators": trial.suggest_int("n_estimators", tc.step_rounds, tc.max_rounds, step=tc.step_rounds),
-        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "max_depth": trial.suggest_int("max_depth", 1, 8),
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
@@ -337,7 +337,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     tc, train_conf = cfg.tune, cfg.train
     tracking.setup(cfg)
     pinned = lakehouse.read_pinned(spark, cfg.paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, "features")
-    numeric = schemas.numeric_feature_columns(cfg.features.months)
+    numeric = schemas.numeric_feature_columns(cfg.features.months, train_conf.raw_consumption)
     categorical = list(train_conf.categorical.columns)
     missing = [c for c in ["customer_id", "inspection_id", "label", *numeric, *categorical]
                if c not in pinned.df.columns]

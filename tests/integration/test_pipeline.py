@@ -120,6 +120,8 @@ def test_model_carries_the_categories_learned_in_training(pipeline):
     assert model.feature_columns[-len(vocab.feature_columns):] == vocab.feature_columns
     assert {"region__other", "tariff__other", "activity__other"} <= set(model.feature_columns)
     assert "is_smart" not in model.feature_columns
+    # train.raw_consumption false (base.yaml): the derived features in, C1..C36 by position out
+    assert "ratio_6_yoy" in model.feature_columns and "C1" not in model.feature_columns
     assert "categories.json" in {a.path for a in client.list_artifacts(ref.run_id)}
 
 

@@ -76,6 +76,8 @@ def test_derived_features_see_a_drop(spark):
     assert out["kwh_per_kw"] == pytest.approx(out["mean_12"] / 5.0)
     cols = schemas.numeric_feature_columns(months)
     assert set(cols) <= set(out.asDict())
+    without = schemas.numeric_feature_columns(months, raw_consumption=False)
+    assert without == [c for c in cols if c not in schemas.consumption_columns(months)] and "C1" not in without
 
 
 def test_categorical_attributes_are_carried_raw_not_encoded(spark):
