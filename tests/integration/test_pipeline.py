@@ -96,7 +96,7 @@ def test_mlflow_registry_holds_the_model_with_metrics(pipeline):
     for table in ("training_set", "bills", "customers", "inspections", "monthly_features"):
         assert f"data.{table}.version" in params
     # never-inspected customers joined the training split as down-weighted negatives
-    assert int(params["n_train_unlabelled"]) > int(params["n_train"]) // 2 and params["unlabelled_weight"] == "0.3"
+    assert int(params["n_train_unlabelled"]) > int(params["n_train"]) // 2 and float(params["unlabelled_weight"]) == cfg.train.unlabelled_weight == 0.1
     # ... at the latest monthly_features month and 6, 12 and 18 months before (built by the features job)
     drawn = params["unlabelled_drawn_months"].split(",")
     assert drawn == ["2025-03-01", "2025-09-01", "2026-03-01", "2026-09-01"]
