@@ -310,8 +310,7 @@ def recipe_of(tc: TrainConf, run_params: Mapping[str, str], model: models.Daice)
     except ConfigError as e:
         raise ConfigError(f"model {model.name} v{model.version}: its recorded training settings are not valid "
                           f"now: {e}") from e
-    encoded = set(model.vocabulary.feature_columns)
-    return Recipe(recipe, tuple(c for c in model.feature_columns if c not in encoded), tuple(from_config))
+    return Recipe(recipe, tuple(model.numeric_columns), tuple(from_config))
 
 
 # ------------------------------------------------------ time-based validation

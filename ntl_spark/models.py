@@ -7,6 +7,8 @@
   judge (the time-based validation of train and of the model gate);
 - :func:`load_daice`: a registered DAICE version: native booster, input
   columns and the categorical vocabulary learned at training;
+  :func:`recorded_numeric_inputs` reads only the numeric inputs a version
+  records (what the monitor compares for drift);
   :func:`model_inputs` turns rows with raw categorical columns into the
   model's inputs; :func:`worker_booster` loads the booster once per Python
   worker for inference;
@@ -228,6 +230,23 @@ class Daice:
     version: str
     split: CustomerSplit | None
 
+    @property
+    def numeric_columns(self) -> list[str]:
+        """Its numeric inputs in training order: :attr:`feature_columns` less the encoded ones."""
+        return numeric_inputs(self.feature_columns, self.vocabulary)
+
+
+def numeric_inputs(feature_columns: Iterable[str], vocabulary: CategoricalVocabulary | None) -> list[str]:
+    """A model's numeric inputs in training order: its feature columns less the vocabulary's encoded columns.
+
+    Args:
+        feature_columns: the model's input columns in training order (its ``feature_columns`` metadata).
+        vocabulary: the categorical levels it learned; None for a version registered
+            before they were saved (its fixed-list encoded columns are then kept).
+    """
+    encoded = set(vocabulary.feature_columns) if vocabulary is not None else set()
+    return [c for c in feature_columns if c not in encoded]
+
 
 def daice_metadata(
     feature_columns: list[str], vocabulary: CategoricalVocabulary, months: int, split: CustomerSplit
@@ -246,25 +265,19 @@ def load_daice(ref: tracking.ModelRef) -> Daice:
             training (no ``categories`` metadata), or its split metadata is
             unreadable: retrain it.
     """
-    import mlflow
     import mlflow.xgboost
 
-    info = mlflow.models.get_model_info(ref.uri)
-    meta = info.metadata or {}
+    meta = _metadata(ref)
     cols = meta.get("feature_columns")
     if not cols:
         raise ConfigError(f"model {ref.name} v{ref.version} has no feature_columns metadata: not a DAICE model")
-    saved = meta.get("categories")
-    if saved is None:
+    vocabulary = _vocabulary(meta, ref)
+    if vocabulary is None:
         raise ConfigError(
             f"model {ref.name} v{ref.version} was registered without its categorical vocabulary (an older "
             f"ntl-spark encoded regions and tariffs from fixed lists): retrain it with the train job and "
             f"score with the new version"
         )
-    try:
-        vocabulary = CategoricalVocabulary.from_dict(saved)
-    except ValueError as e:
-        raise ConfigError(f"model {ref.name} v{ref.version}: unreadable categories metadata ({e}): retrain it") from e
     unknown = [c for c in vocabulary.feature_columns if c not in cols]
     if unknown:
         raise ConfigError(f"model {ref.name} v{ref.version}: encoded columns {unknown} of its vocabulary are not "
@@ -276,6 +289,41 @@ def load_daice(ref: tracking.ModelRef) -> Daice:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"model {ref.name} v{ref.version}: unreadable split metadata ({e}): retrain it") from e
     return Daice(mlflow.xgboost.load_model(ref.uri), list(cols), vocabulary, ref.name, ref.version, split)
+
+
+def recorded_numeric_inputs(ref: tracking.ModelRef) -> list[str] | None:
+    """The numeric inputs a registered version records, in training order; None when it records none.
+
+    Read from its ``feature_columns`` metadata (:func:`daice_metadata`), less the
+    encoded columns of its categorical vocabulary; the booster is not loaded.
+    A version registered before the vocabulary was saved keeps its fixed-list
+    encoded columns in the list (no feature table holds them).
+
+    Raises:
+        ConfigError: its ``categories`` metadata is unreadable (names the version).
+    """
+    meta = _metadata(ref)
+    cols = meta.get("feature_columns")
+    if not cols:
+        return None
+    return numeric_inputs(cols, _vocabulary(meta, ref))
+
+
+def _metadata(ref: tracking.ModelRef) -> dict[str, Any]:
+    import mlflow
+
+    return dict(mlflow.models.get_model_info(ref.uri).metadata or {})
+
+
+def _vocabulary(meta: Mapping[str, Any], ref: tracking.ModelRef) -> CategoricalVocabulary | None:
+    """The vocabulary saved in a version's metadata; None when it has none."""
+    saved = meta.get("categories")
+    if saved is None:
+        return None
+    try:
+        return CategoricalVocabulary.from_dict(saved)
+    except ValueError as e:
+        raise ConfigError(f"model {ref.name} v{ref.version}: unreadable categories metadata ({e}): retrain it") from e
 
 
 def model_inputs(df: DataFrame, model: Daice, table: str) -> DataFrame:
@@ -292,8 +340,7 @@ def model_inputs(df: DataFrame, model: Daice, table: str) -> DataFrame:
     Raises:
         DataError: a raw categorical column or a numeric input is missing from ``df``.
     """
-    encoded = set(model.vocabulary.feature_columns)
-    needed = [*model.vocabulary.columns, *[c for c in model.feature_columns if c not in encoded]]
+    needed = [*model.vocabulary.columns, *model.numeric_columns]
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(f"{table} lacks column(s) {missing} that model {model.name} v{model.version} reads: "

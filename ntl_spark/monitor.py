@@ -12,12 +12,14 @@ do; the monthly cycle and the schedulers branch on it.
 
 Checks (thresholds in the ``monitor`` section):
 
-- ``feature_drift``: PSI of each numeric model input over the scored
-  population, the month of the champion's first scoring day vs the month of
-  its latest (:mod:`ntl_spark.validate.drift`); retrain at
-  ``feature_psi_retrain``. Not the training set: inspected customers are a
-  chosen sample and differ from the population by construction (the data
-  gate's train/serve skew report shows that difference);
+- ``feature_drift``: PSI of each numeric input of the champion (those its
+  metadata records; for a version that records none, those of
+  ``train.raw_consumption``) over the scored population, the month of the
+  champion's first scoring day vs the month of its latest
+  (:mod:`ntl_spark.validate.drift`); retrain at ``feature_psi_retrain``.
+  Not the training set: inspected customers are a chosen sample and differ
+  from the population by construction (the data gate's train/serve skew
+  report shows that difference);
 - ``score_drift``: PSI of the champion's scores, its first scoring day vs the
   latest; retrain at ``score_psi_retrain``;
 - ``hit_rate``: the model arm's hit rate over the last ``months`` months of
@@ -45,7 +47,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ntl_spark import fieldstats, lakehouse, schemas, tracking
+from ntl_spark import fieldstats, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config, MonitorConf
 from ntl_spark.errors import EXIT_OK, EXIT_RETRAIN, MissingInputError
 from ntl_spark.validate import drift
@@ -158,7 +160,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                                f"one scoring day ({scored_on}) of v{ref.version}: nothing to compare"))
             checks += _feature_checks(spark, cfg, mine.where(F.col("scored_on") == F.lit(days[0])), latest,
-                                      versions)
+                                      versions, models.recorded_numeric_inputs(ref))
     if scored_on is None:
         checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                        f"no scores of {ref.name} v{ref.version}"))
@@ -194,8 +196,12 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
 
 
 def _feature_checks(spark: SparkSession, cfg: Config, first_day: DataFrame, latest: DataFrame,
-                    versions: dict[str, int | None]) -> list[Check]:
-    """Feature drift of the scored population: the month of the champion's first scoring day vs its latest."""
+                    versions: dict[str, int | None], inputs: list[str] | None = None) -> list[Check]:
+    """Feature drift of the scored population: the month of the champion's first scoring day vs its latest.
+
+    ``inputs``: the champion's numeric inputs as it records them; None: those of
+    ``train.raw_consumption`` (:func:`ntl_spark.validate.drift.drift_columns`).
+    """
     mc = cfg.monitor
     mf = lakehouse.read_optional(spark, cfg.paths.table(schemas.MONTHLY_FEATURES))
     then = first_day.select("reference_month").first()
@@ -208,8 +214,7 @@ def _feature_checks(spark: SparkSession, cfg: Config, first_day: DataFrame, late
                  f"one scored month ({now[0]}) of this version: nothing to compare")]
     reference = mf.df.where(F.col("reference_month") == F.lit(then[0]))
     month = mf.df.where(F.col("reference_month") == F.lit(now[0]))
-    wanted = cfg.validation.drift.features or schemas.numeric_feature_columns(cfg.features.months)
-    columns = [c for c in wanted if c not in cfg.validation.drift.exclude and c in month.columns]
+    columns = drift.drift_columns(cfg, month, inputs=inputs)
     if not columns:
         return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "no model input in monthly_features")]
     found = drift.feature_drift(reference, {"scoring": month}, columns, cfg.validation.drift.bins,

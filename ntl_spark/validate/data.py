@@ -98,15 +98,11 @@ def load_tables(spark: SparkSession, cfg: Config, names: list[str]) -> dict[str,
     return out
 
 
-def drift_columns(cfg: Config, *frames: DataFrame) -> list[str]:
-    """The model inputs compared for drift (config, else every numeric model input) present in every frame."""
-    wanted = cfg.validation.drift.features or schemas.numeric_feature_columns(cfg.features.months)
-    return [c for c in wanted if c not in cfg.validation.drift.exclude and all(c in f.columns for f in frames)]
-
-
 def check_drift(cfg: Config, training: DataFrame, scoring: DataFrame | None) -> tuple[list[drift_.Drift], dict]:
     """PSI of the model inputs: training split vs validation split and vs the scoring month; label rates.
 
+    The inputs are those of the model ``train`` will fit on ``training``
+    (:func:`.drift.drift_columns`: C1..C<months> only with ``train.raw_consumption``).
     The validation split is a random split by customer, so its drift can warn but
     never blocks (a high PSI there means too few rows, not bad data).
     """
@@ -115,7 +111,7 @@ def check_drift(cfg: Config, training: DataFrame, scoring: DataFrame | None) -> 
     compared = {VALIDATION: test}
     if scoring is not None:
         compared[SCORING] = scoring
-    cols = drift_columns(cfg, training, *compared.values())
+    cols = drift_.drift_columns(cfg, training, *compared.values())
     found = drift_.feature_drift(train, compared, cols, dc.bins, dc.psi_warn, dc.psi_block)
     found = [d if d.compared == SCORING or d.level != "block" else drift_.Drift(
         d.column, d.compared, d.psi, "warn", d.edges, d.reference, d.current) for d in found]

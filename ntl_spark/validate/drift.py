@@ -2,7 +2,8 @@
 
 In: a reference DataFrame (the training split), one or more compared
 DataFrames (the validation split, the scoring month's features) and the
-columns to compare; or two numpy arrays (model scores).
+columns to compare (:func:`drift_columns`: the model's numeric inputs); or two
+numpy arrays (model scores).
 Out: per column and compared set, the PSI with its level (``ok``, ``warn``,
 ``block`` against config thresholds) and the binned shares behind it.
 
@@ -23,6 +24,8 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ntl_spark import schemas
+from ntl_spark.config import Config
 from ntl_spark.errors import DataError
 
 EPS = 1e-4
@@ -95,6 +98,26 @@ def binned_counts(df: DataFrame, edges: Mapping[str, list[float]]) -> dict[str, 
     for r in rows:
         out[r["c"]][int(r["b"])] += int(r["count"])
     return out
+
+
+def drift_columns(cfg: Config, *frames: DataFrame, inputs: Sequence[str] | None = None) -> list[str]:
+    """The model inputs compared for drift, in training order, that every frame holds.
+
+    ``validation.drift.features`` when set; else ``inputs``, the numeric inputs a
+    registered model records (``models.recorded_numeric_inputs``: the monitor's
+    champion); else the numeric inputs the train job builds now
+    (``schemas.numeric_feature_columns`` with ``train.raw_consumption``, so
+    C1..C<months> only when the model reads them). Less ``validation.drift.exclude``.
+
+    Args:
+        cfg: the configuration (``validation.drift``, ``features.months``, ``train.raw_consumption``).
+        frames: the data sets compared; a column missing from any of them is left out.
+        inputs: the numeric inputs of the model whose inputs drift is judged for, if known.
+    """
+    dc = cfg.validation.drift
+    wanted = dc.features or (list(inputs) if inputs is not None else
+                             schemas.numeric_feature_columns(cfg.features.months, cfg.train.raw_consumption))
+    return [c for c in wanted if c not in dc.exclude and all(c in f.columns for f in frames)]
 
 
 def feature_drift(

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from ntl_spark import ingest, schemas
 from ntl_spark.config import ConfigError, RuleConf
 from ntl_spark.errors import DataError
+from ntl_spark.validate import data as validate_data
 from ntl_spark.validate import drift, rules, stats
 from tests.conftest import make_config
 
@@ -137,6 +138,45 @@ def test_array_drift_matches_the_binned_definition():
     a = rng.uniform(size=5000)
     assert drift.array_drift(a, rng.uniform(size=5000), 10, 0.1, 0.5).level == "ok"
     assert drift.array_drift(a, rng.uniform(size=5000) ** 4, 10, 0.1, 0.5).level == "block"
+
+
+def model_rows(spark, months: int, n: int = 400, shift: float = 0.0, seed: int = 0):
+    """Rows holding every numeric input (C1..C<months> included); C1 moved by ``shift``."""
+    cols = schemas.numeric_feature_columns(months, raw_consumption=True)
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0, 1, (n, len(cols)))
+    data[:, cols.index("C1")] += shift
+    rows = [(f"K{seed}-{i:04d}", *map(float, r)) for i, r in enumerate(data)]
+    return spark.createDataFrame(rows, ", ".join(["customer_id string", *[f"`{c}` double" for c in cols]]))
+
+
+def test_drift_columns_are_the_inputs_the_model_reads(spark, tmp_path):
+    off = make_config(tmp_path, "train.raw_consumption=false")
+    on = make_config(tmp_path, "train.raw_consumption=true")
+    df = model_rows(spark, off.features.months, n=2)
+    # without the raw consumptions the model does not read C1..C36, so they do not drift for it
+    assert drift.drift_columns(off, df) == schemas.numeric_feature_columns(off.features.months, False)
+    assert "C1" not in drift.drift_columns(off, df) and "contracted_kw" in drift.drift_columns(off, df)
+    assert drift.drift_columns(on, df) == schemas.numeric_feature_columns(on.features.months, True)
+    # a model's recorded inputs win over train.raw_consumption; a column a frame lacks is left out
+    assert drift.drift_columns(off, df, inputs=["C1", "contracted_kw", "not_there"]) == ["C1", "contracted_kw"]
+    assert drift.drift_columns(off, df, df.drop("C1"), inputs=["C1", "contracted_kw"]) == ["contracted_kw"]
+    # validation.drift.features (less exclude) wins over both
+    picked = make_config(tmp_path, "train.raw_consumption=false", "validation.drift.features=[C2, slope_12]",
+                         "validation.drift.exclude=[slope_12]")
+    assert drift.drift_columns(picked, df, inputs=["C1"]) == ["C2"]
+
+
+def test_data_gate_drift_skips_the_raw_consumptions_the_model_does_not_read(spark, tmp_path):
+    training = model_rows(spark, 36, seed=1)
+    scoring = model_rows(spark, 36, shift=3.0, seed=2)  # C1 moved far: a block-level PSI if compared
+    for raw in (False, True):
+        cfg = make_config(tmp_path, f"train.raw_consumption={str(raw).lower()}", "features.months=36")
+        found, _ = validate_data.check_drift(cfg, training, scoring)
+        on_scoring = {d.column: d for d in found if d.compared == validate_data.SCORING}
+        assert set(on_scoring) == set(schemas.numeric_feature_columns(36, raw))
+        assert ("C1" in on_scoring) is raw
+    assert on_scoring["C1"].level == "block"
 
 
 # ---------------------------------------------------------------------- stats
