@@ -485,6 +485,12 @@ class DeepConf:
     # add per-day summary channels to the model input (deep.DAY_SUMMARIES: level, zero share, spread,
     # night share, peak ratio); recorded in the model's metadata for scoring
     day_summaries: bool
+    # the customer's DAICE inputs (schemas.numeric_feature_columns, point-in-time: deep.with_monthly) through
+    # their own dense layer beside the curve; their names and scaling are recorded in the model's metadata
+    monthly_features: bool
+    # with monthly_features: labelled inspections without a training window (conventional meters, readings
+    # not reaching back) train and validate with an empty curve and their monthly inputs (deep.windowless_rows)
+    windowless_labels: bool
     units: int
     epochs: int
     batch_size: int
@@ -516,6 +522,8 @@ class DeepConf:
         _check(self.epochs >= 1, "deep.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
+        _check(self.monthly_features or not self.windowless_labels, "deep.windowless_labels", self.windowless_labels,
+               "needs deep.monthly_features: true (an inspection without a window has only its monthly inputs)")
         _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,
                "must be in (0, 1)")
         _check(bool(self.split_salt.strip()), "deep.split_salt", self.split_salt, "must not be empty")
@@ -731,7 +739,7 @@ class DriftConf:
     label_rate_warn: float  # absolute difference of the irregular share, train vs validation
     # What a PSI at or above the block threshold does on the scoring month: block (stop) or warn.
     action: str
-    features: list[str]  # empty = the model's feature columns
+    features: list[str]  # empty = the numeric inputs the model reads (validate.drift.drift_columns)
     exclude: list[str]
 
     def validate(self) -> None:

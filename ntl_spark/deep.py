@@ -25,6 +25,7 @@ splits are kept in the model's metadata and the run's ``split.*`` parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -51,6 +52,14 @@ log = logging.getLogger(__name__)
 FAMILY = "DeepDAICE"
 NORMALISATION = "kwh divided by the window mean of observed values (windows.scale); alarms log1p(count per day)"
 FEED_COLUMNS = ("kwh", "alarms", "label")
+# the customer's DAICE inputs beside the curve (deep.monthly_features): array<float>, NaN = missing
+MONTHLY = "monthly"
+MONTHLY_RULE = ("a labelled window: its inspection's training_set row; any other window: the customer's latest "
+                "monthly_features row at or before the month before the one holding end_date + 1")
+MONTHLY_TRANSFORM = "sign(v) * log1p(|v|), minus the training mean, over the training std, clipped to +-5; missing -> 0"
+MONTHLY_CLIP = 5.0
+# last monthly input with deep.windowless_labels: 1 for a real window, 0 for an inspection trained without one
+WINDOW_FLAG = "window_observed"
 
 
 DAY_SUMMARIES = ("day_mean", "zero_share", "day_cv", "night_share", "peak_ratio")
@@ -64,6 +73,11 @@ class Shape:
     intervals: int
     codes: tuple[str, ...]
     summaries: bool = False  # add the DAY_SUMMARIES channels (day_summaries)
+    # the customer's monthly inputs beside the curve (deep.monthly_features): column names and, per column,
+    # the training windows' mean and std of sign(v) * log1p(|v|) (monthly_input)
+    monthly: tuple[str, ...] = ()
+    monthly_center: tuple[float, ...] = ()
+    monthly_scale: tuple[float, ...] = ()
 
     @property
     def features(self) -> int:
@@ -176,6 +190,30 @@ def to_model_input_np(kwh: np.ndarray, alarms: np.ndarray, shape: Shape) -> np.n
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
+def monthly_input(monthly: Any, shape: Shape) -> Any:
+    """Flat ``monthly`` batch (TF tensor) -> (batch, len(shape.monthly)) float32, as :data:`MONTHLY_TRANSFORM`."""
+    import tensorflow as tf
+
+    m = tf.reshape(tf.cast(monthly, tf.float32), (-1, len(shape.monthly)))
+    z = (tf.math.sign(m) * tf.math.log1p(tf.abs(m)) - tf.constant(shape.monthly_center, tf.float32)) \
+        / tf.constant(shape.monthly_scale, tf.float32)
+    return tf.clip_by_value(tf.where(tf.math.is_nan(z), tf.zeros_like(z), z), -MONTHLY_CLIP, MONTHLY_CLIP)
+
+
+def monthly_input_np(monthly: np.ndarray, shape: Shape) -> np.ndarray:
+    """numpy version of :func:`monthly_input` (scoring workers)."""
+    m = monthly.reshape(-1, len(shape.monthly)).astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore"):
+        z = (np.sign(m) * np.log1p(np.abs(m)) - np.asarray(shape.monthly_center, np.float32)) \
+            / np.asarray(shape.monthly_scale, np.float32)
+    return np.clip(np.nan_to_num(z, nan=0.0), -MONTHLY_CLIP, MONTHLY_CLIP).astype(np.float32)
+
+
+def model_inputs(window: Any, monthly: Any) -> Any:
+    """What the Keras model takes: the window tensor, or with monthly inputs a dict of both."""
+    return window if monthly is None else {"window": window, MONTHLY: monthly}
+
+
 def class_weights(n: float, positives: int) -> dict[int, float]:
     """Balanced weights: each class contributes half of the loss."""
     if positives <= 0 or positives >= n:
@@ -217,9 +255,17 @@ def build_model(shape: Shape, dc: DeepConf) -> Any:
         h = keras.layers.GRU(dc.units)(h)
     else:
         h = keras.layers.LSTM(dc.units)(h)
+    model_in: Any = inputs
+    if shape.monthly:
+        # the customer's monthly inputs (already scaled, monthly_input) through their own dense layer,
+        # joined to the curve's features before the score
+        monthly = keras.Input((len(shape.monthly),), name=MONTHLY)
+        g = keras.layers.Dense(dc.units, activation="relu", name="monthly_dense")(monthly)
+        h = keras.layers.Concatenate(name="curve_and_monthly")([h, g])
+        model_in = {"window": inputs, MONTHLY: monthly}
     h = keras.layers.Dropout(0.2)(h)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
-    model = keras.Model(inputs, outputs, name=f"deepdaice_{dc.architecture}")
+    model = keras.Model(model_in, outputs, name=f"deepdaice_{dc.architecture}")
     model.compile(
         optimizer=keras.optimizers.Adam(dc.learning_rate),
         loss="binary_crossentropy",
@@ -246,7 +292,9 @@ def make_converter(df: DataFrame, row_group_mb: int, unlabelled_weight: float = 
     from petastorm.spark import make_spark_converter
 
     weight = F.when(F.col("inspection_id").isNull(), F.lit(unlabelled_weight)).otherwise(F.lit(1.0))
-    feed = df.select("kwh", "alarms", F.col("label").cast("float").alias("label"), weight.cast("float").alias("weight"))
+    extra = [MONTHLY] if MONTHLY in df.columns else []
+    feed = df.select("kwh", "alarms", *extra, F.col("label").cast("float").alias("label"),
+                     weight.cast("float").alias("weight"))
     return make_spark_converter(feed, parquet_row_group_size_bytes=row_group_mb * 1024 * 1024)
 
 
@@ -296,15 +344,18 @@ def petastorm_dataset(
     try:
         def prepare(batch: Any) -> tuple[Any, ...]:
             x = to_model_input(batch.kwh, batch.alarms, shape)
+            m = monthly_input(batch.monthly, shape) if shape.monthly else None
             y = tf.reshape(batch.label, (-1, 1))
-            parts = [x, y]
+            w = None
             if class_weight is not None:
-                w = tf.where(batch.label > 0.5, class_weight[1], class_weight[0]) * batch.weight
-                parts.append(tf.reshape(w, (-1,)))
+                w = tf.reshape(tf.where(batch.label > 0.5, class_weight[1], class_weight[0]) * batch.weight, (-1,))
             if shuffle:
                 order = tf.random.shuffle(tf.range(tf.shape(x)[0]))
-                parts = [tf.gather(p, order) for p in parts]
-            return tuple(parts)
+                x, y = tf.gather(x, order), tf.gather(y, order)
+                m = None if m is None else tf.gather(m, order)
+                w = None if w is None else tf.gather(w, order)
+            inputs = model_inputs(x, m)
+            return (inputs, y) if w is None else (inputs, y, w)
 
         ds = make_petastorm_dataset(reader).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.rebatch(batch_size).prefetch(prefetch or tf.data.AUTOTUNE)
@@ -324,6 +375,110 @@ def predict_converter(model: Any, converter: Any, shape: Shape, batch_size: int,
     if not ys:
         return np.zeros(0, dtype=int), np.zeros(0)
     return np.concatenate(ys).astype(int), np.concatenate(ss).astype(float)
+
+
+# ---------------------------------------------------------- monthly inputs
+def monthly_reference_month(end_date: Any) -> Any:
+    """The last whole month at a window's end: the month before the one holding ``end_date`` + 1 day.
+
+    A window ending the day before an inspection gets the inspection's reference month (``features``:
+    the month before the inspection's), so no bill after the window's end month reaches it.
+    """
+    return F.add_months(F.trunc(F.date_add(end_date, 1), "month"), -1)
+
+
+def with_monthly(windows: DataFrame, monthly_features: DataFrame, training_set: DataFrame | None,
+                 columns: list[str]) -> DataFrame:
+    """``windows`` plus :data:`MONTHLY`: ``columns`` of the customer's feature row as array<float>, point-in-time.
+
+    A window with an inspection takes that inspection's ``training_set`` row (the row DAICE learns the
+    same label from); any other window (never-inspected negatives, scoring) takes the customer's latest
+    ``monthly_features`` row whose reference month is at or before :func:`monthly_reference_month` of its
+    end date. Missing values, and windows without a feature row, are NaN (``monthly_input`` makes them 0).
+
+    Raises:
+        DataError: a table lacks one of ``columns``.
+    """
+    for name, table in (("monthly_features", monthly_features), ("training_set", training_set)):
+        lacking = [c for c in columns if table is not None and c not in table.columns and c != WINDOW_FLAG]
+        if lacking:
+            raise DataError(f"{name} lacks column(s) {lacking} (deep.monthly_features): rebuild it with the features job")
+    nan = F.lit(float("nan")).cast("float")
+    vector = monthly_vector(columns, observed=True)
+    inspected = windows.where(F.col("inspection_id").isNotNull())
+    others = windows.where(F.col("inspection_id").isNull())
+    if training_set is not None:
+        inspected = inspected.join(training_set.select("inspection_id", vector.alias(MONTHLY)), "inspection_id", "left")
+    else:
+        inspected = inspected.withColumn(MONTHLY, F.lit(None).cast("array<float>"))
+    keys = others.select("customer_id", "end_date").distinct()
+    candidates = keys.join(
+        monthly_features.select("customer_id", F.col("reference_month").alias("_ref"), vector.alias(MONTHLY)),
+        "customer_id").where(F.col("_ref") <= monthly_reference_month(F.col("end_date")))
+    latest = candidates.groupBy("customer_id", "end_date").agg(F.max_by(MONTHLY, "_ref").alias(MONTHLY))
+    out = inspected.unionByName(others.join(latest, ["customer_id", "end_date"], "left"))
+    empty = F.array(*[F.lit(1.0).cast("float") if c == WINDOW_FLAG else nan for c in columns])
+    return out.withColumn(MONTHLY, F.coalesce(F.col(MONTHLY), empty))
+
+
+def monthly_vector(columns: list[str], observed: bool) -> Any:
+    """``columns`` of a feature row as array<float> (null -> NaN); :data:`WINDOW_FLAG` is 1 when ``observed``."""
+    nan = F.lit(float("nan")).cast("float")
+    return F.array(*[F.lit(1.0 if observed else 0.0).cast("float") if c == WINDOW_FLAG
+                     else F.coalesce(F.col(c).cast("float"), nan) for c in columns])
+
+
+def windowless_rows(training_set: DataFrame, windows: DataFrame, shape: Shape, columns: list[str]) -> DataFrame:
+    """The ``training_set`` inspections without a training window, as training rows with an empty curve.
+
+    Conventional meters, and smart meters whose readings do not reach the inspection, still carry a
+    label and the monthly inputs DAICE learns from (``deep.windowless_labels``): their curve and alarms
+    are zeros, their coverage 0 and :data:`WINDOW_FLAG` 0, so the network tells them from a real window
+    (a stopped meter's is zeros too) and its monthly branch learns from every inspection, its curve
+    branch from the windows.
+    """
+    have = windows.where(F.col("inspection_id").isNotNull()).select("inspection_id").distinct()
+    zero = F.lit(0.0).cast("float")
+    return training_set.join(have, "inspection_id", "left_anti").select(
+        "inspection_id", "customer_id", F.col("label").cast(windows.schema["label"].dataType).alias("label"),
+        F.array_repeat(zero, shape.days * shape.intervals).alias("kwh"),
+        F.array_repeat(zero, shape.days * len(shape.codes)).alias("alarms"),
+        F.lit(0.0).cast(windows.schema["coverage"].dataType).alias("coverage"),
+        monthly_vector(columns, observed=False).alias(MONTHLY))
+
+
+def monthly_stats(df: DataFrame, n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per position of :data:`MONTHLY`: mean and std of sign(v) * log1p(|v|) over the non-missing values of ``df``.
+
+    A column with no value or no spread gets (0, 1).
+    """
+    v = F.col("v")
+    t = F.signum(v) * F.log1p(F.abs(v))
+    rows = (df.select(F.posexplode(MONTHLY).alias("pos", "v")).where(~F.isnan("v"))
+            .groupBy("pos").agg(F.mean(t).alias("mu"), F.stddev_pop(t).alias("sd")).collect())
+    center, scale = [0.0] * n, [1.0] * n
+    for r in rows:
+        center[r["pos"]] = float(r["mu"])
+        scale[r["pos"]] = float(r["sd"]) if r["sd"] is not None and r["sd"] > 1e-6 else 1.0
+    return tuple(center), tuple(scale)
+
+
+def monthly_columns(cfg: Config) -> list[str]:
+    """The monthly inputs a DeepDAICE model takes: DAICE's numeric inputs (``schemas.numeric_feature_columns``),
+    then :data:`WINDOW_FLAG` with ``deep.windowless_labels``."""
+    flag = [WINDOW_FLAG] if cfg.deep.windowless_labels else []
+    return schemas.numeric_feature_columns(cfg.features.months, cfg.train.raw_consumption) + flag
+
+
+def read_monthly_tables(spark: SparkSession, cfg: Config, training: bool) -> tuple[DataFrame, DataFrame | None, dict[str, int]]:
+    """monthly_features (and, for training, training_set) at their latest versions, and those versions."""
+    mf = lakehouse.read_pinned(spark, cfg.paths.table(schemas.MONTHLY_FEATURES), schemas.MONTHLY_FEATURES, "features")
+    versions = {schemas.MONTHLY_FEATURES: mf.version}
+    ts = None
+    if training:
+        pinned = lakehouse.read_pinned(spark, cfg.paths.table(schemas.TRAINING_SET), schemas.TRAINING_SET, "features")
+        ts, versions[schemas.TRAINING_SET] = pinned.df, pinned.version
+    return mf.df, ts, versions
 
 
 # --------------------------------------------------------------------- run
@@ -356,6 +511,7 @@ class Feed:
     y_val: np.ndarray
 
     unlabelled_weight: float = 1.0
+    n_windowless: int = 0  # labelled inspections in train + validation without a window (deep.windowless_labels)
 
     @property
     def n_train(self) -> int:
@@ -388,11 +544,28 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
     dc = cfg.deep
     windows, wversion, versions = training_windows(spark, cfg)
     shape = window_shape(windows, dc.day_summaries)
+    columns = monthly_columns(cfg) if dc.monthly_features else []
+    windowless = None
+    if columns:
+        mf, ts, mversions = read_monthly_tables(spark, cfg, training=True)
+        if dc.windowless_labels and ts is not None:
+            windowless = windowless_rows(ts, windows, shape, columns)
+        windows = with_monthly(windows, mf, ts, columns)
+        versions = lakehouse.merge_lineage(versions, mversions)
     test_split, val_split = deep_splits(dc)
     # never-inspected customers' windows (windows.unlabelled_share) only train; the labelled ones split three ways
     unlabelled = windows.where(F.col("inspection_id").isNull())
     rest, test_df = test_split.split(windows.where(F.col("inspection_id").isNotNull()))
     labelled_train, val_df = val_split.split(rest)
+    n_windowless = 0
+    if windowless is not None:
+        # inspections without a window train and validate (customer split as the windows); the test split
+        # keeps real windows only, so the held-out figures stay DeepDAICE's on curves
+        wl_rest, _ = test_split.split(windowless)
+        wl_train, wl_val = val_split.split(wl_rest)
+        n_windowless = wl_rest.count()
+        labelled_train = labelled_train.unionByName(wl_train, allowMissingColumns=True)
+        val_df = val_df.unionByName(wl_val, allowMissingColumns=True)
     parts = (("train", labelled_train), ("validation", val_df), ("test", test_df), ("unlabelled", unlabelled))
     counts = {
         name: {int(r["label"]): int(r["n"]) for r in part.groupBy("label").agg(F.count("*").alias("n")).collect()}
@@ -404,6 +577,9 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
     class_weights(n_train, counts["train"].get(1, 0))  # both classes, or a clear error before any work
     set_cache_dir(spark, cfg)
     train_df = labelled_train.unionByName(unlabelled) if counts["unlabelled"] else labelled_train
+    if columns:  # scaled with the training windows' statistics only
+        center, scale = monthly_stats(train_df, len(columns))
+        shape = dataclasses.replace(shape, monthly=tuple(columns), monthly_center=center, monthly_scale=scale)
     converters = {name: make_converter(part, dc.row_group_mb, dc.unlabelled_weight)
                   for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))}
     try:
@@ -413,21 +589,29 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
             c.delete()
         raise
     return Feed(shape, wversion, versions, counts, test_split, val_split, converters, x_val, y_val,
-                dc.unlabelled_weight)
+                dc.unlabelled_weight, n_windowless)
 
 
-def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of ``converter`` as (model input, label) arrays, in file order; the converter is deleted."""
-    xs, ys = [], []
+def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[Any, np.ndarray]:
+    """Every row of ``converter`` as (model input, label) arrays, in file order; the converter is deleted.
+
+    The model input is one array, or with monthly inputs a dict of arrays (:func:`model_inputs`).
+    """
+    xs: list[Any] = []
+    ys = []
     try:
         with petastorm_dataset(converter, shape, batch_size, epochs=1, workers=1, shuffle=False) as ds:
             for x, y in ds:
-                xs.append(x.numpy())
+                xs.append({k: v.numpy() for k, v in x.items()} if isinstance(x, dict) else x.numpy())
                 ys.append(y.numpy())
     finally:
         converter.delete()
     if not xs:
-        return np.zeros((0, shape.days, shape.features), np.float32), np.zeros((0, 1), np.float32)
+        window = np.zeros((0, shape.days, shape.features), np.float32)
+        monthly = np.zeros((0, len(shape.monthly)), np.float32) if shape.monthly else None
+        return model_inputs(window, monthly), np.zeros((0, 1), np.float32)
+    if isinstance(xs[0], dict):
+        return {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}, np.concatenate(ys)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -468,10 +652,11 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
             mlflow.log_params(tracking.run_params("deep", {
                 k: v for k, v in as_dict(dc).items() if k not in ("enabled",)}))
             mlflow.log_params({"days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
-                               "input_features": shape.features,
+                               "input_features": shape.features, "monthly_inputs": len(shape.monthly),
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
                                "n_train_positive": counts["train"].get(1, 0),
                                "n_train_unlabelled": feed.n_unlabelled, "n_validation": len(feed.y_val),
+                               "n_windowless": feed.n_windowless,
                                "class_weight_1": round(feed.weights[1], 4),
                                "split.test": feed.test_split.describe(), "split.validation": feed.val_split.describe()})
             tracking.log_data_versions(feed.versions)
@@ -518,8 +703,6 @@ def with_tuned_params(dc: DeepConf) -> DeepConf:
         ConfigError: the file is missing, holds no ``deep`` mapping, a key other than ``TUNED_KEYS``, or a
             value the ``deep`` section refuses (each names the file or key).
     """
-    import dataclasses
-
     if not dc.params_from:
         return dc
     tuned = read_tuned(dc.params_from, "deep.params_from", ("deep",), "tune_deep")
@@ -546,6 +729,9 @@ def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> d
         "family": FAMILY, "days": shape.days, "intervals": shape.intervals, "channels": 1 + len(shape.codes),
         "alarm_codes": list(shape.codes), "normalisation": NORMALISATION, "architecture": dc.architecture,
         "day_summaries": list(DAY_SUMMARIES) if shape.summaries else [],
+        "monthly_features": list(shape.monthly), "monthly_center": list(shape.monthly_center),
+        "monthly_scale": list(shape.monthly_scale),
+        "monthly_rule": MONTHLY_RULE if shape.monthly else "", "monthly_transform": MONTHLY_TRANSFORM if shape.monthly else "",
         "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
     }
 

@@ -8,7 +8,10 @@ Out: one row per smart-meter customer in the same ``scores`` Delta table as
 DAICE (``score.write_scores``): score, rank overall and within region
 (``score.rank_scores``), model name and version, run id, the data versions
 used; ``top_features`` is empty (no per-feature attribution for a sequence
-model). ``reference_month`` is the month of the windows' last day.
+model). ``reference_month`` is the month of the windows' last day. A model
+that takes monthly inputs (``deep.monthly_features`` when it was trained; its
+metadata names the columns) gets them from ``monthly_features`` as training
+did (``deep.with_monthly``).
 
 The Keras model is broadcast once as bytes and loaded once per Python worker
 process; inference runs in ``mapInArrow`` on ``deep.score_batch`` windows at a
@@ -92,7 +95,9 @@ def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
         raise ConfigError(f"model {ref.name} v{ref.version} metadata 'family' is {meta.get('family')!r}, "
                          f"not {deep.FAMILY}")
     shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()),
-                       bool(meta.get("day_summaries")))
+                       bool(meta.get("day_summaries")), tuple(meta.get("monthly_features") or ()),
+                       tuple(float(v) for v in meta.get("monthly_center") or ()),
+                       tuple(float(v) for v in meta.get("monthly_scale") or ()))
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
         return keras_file(local).read_bytes(), shape
@@ -102,7 +107,8 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
     """customer_id, region, score for every row of ``windows``.
 
     Args:
-        windows: rows with customer_id, region, kwh and alarms of ``shape``.
+        windows: rows with customer_id, region, kwh and alarms of ``shape`` (and ``monthly`` when the
+            model takes monthly inputs, ``deep.with_monthly``).
         model_bytes: broadcast variable holding the ``.keras`` file.
         shape: model input geometry (from the model's metadata).
         batch: windows per inference call.
@@ -110,10 +116,12 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
     Raises:
         ValueError: a column is missing.
     """
-    missing = [c for c in ("customer_id", "region", "kwh", "alarms") if c not in windows.columns]
+    columns = ["customer_id", "region", "kwh", "alarms"] + ([deep.MONTHLY] if shape.monthly else [])
+    missing = [c for c in columns if c not in windows.columns]
     if missing:
         raise DataError(f"windows lacks column(s) {missing}")
     n_values, n_alarms = shape.days * shape.intervals, shape.days * len(shape.codes)
+    n_monthly = len(shape.monthly)
 
     def infer(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = _keras_model(model_bytes.value)
@@ -125,14 +133,22 @@ def predict_windows(windows: DataFrame, model_bytes: Any, shape: deep.Shape, bat
                 raise DataError(f"windows columns 'kwh'/'alarms' do not match the model's "
                                  f"{shape.days}x{shape.intervals} + {len(shape.codes)} codes")
             x = deep.to_model_input_np(kwh, alarms, shape)
-            out = np.concatenate([np.asarray(model(x[i:i + batch], training=False)).reshape(-1)
-                                  for i in range(0, n, batch)]) if n else np.zeros(0)
+            m = None
+            if n_monthly:
+                flat = rb.column(4).flatten().to_numpy(zero_copy_only=False)
+                if flat.size != n * n_monthly:
+                    raise DataError(f"windows column {deep.MONTHLY!r} does not match the model's {n_monthly} monthly inputs")
+                m = deep.monthly_input_np(flat, shape)
+            out = np.concatenate([
+                np.asarray(model(deep.model_inputs(x[i:i + batch], None if m is None else m[i:i + batch]),
+                                 training=False)).reshape(-1)
+                for i in range(0, n, batch)]) if n else np.zeros(0)
             yield pa.RecordBatch.from_arrays(
                 [rb.column(0), rb.column(1), pa.array(out.astype(np.float64))],
                 names=["customer_id", "region", "score"],
             )
 
-    return windows.select("customer_id", "region", "kwh", "alarms").mapInArrow(infer, PREDICTION_SCHEMA)
+    return windows.select(*columns).mapInArrow(infer, PREDICTION_SCHEMA)
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
@@ -160,6 +176,10 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     usable = rows.where(F.col("coverage") >= cfg.windows.min_coverage)
     skipped = rows.where(F.col("coverage") < cfg.windows.min_coverage).count()
     data_versions = lakehouse.merge_lineage(lakehouse.lineage_of(rows), {schemas.WINDOWS: wversion})
+    if shape.monthly:  # the model's monthly inputs, as the model's metadata names them
+        mf, _, mversions = deep.read_monthly_tables(spark, cfg, training=False)
+        usable = deep.with_monthly(usable, mf, None, list(shape.monthly))
+        data_versions = lakehouse.merge_lineage(data_versions, mversions)
     scored_on = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else dt.date.today()
     path = cfg.paths.table(schemas.SCORES)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
 
 from ntl_spark import schemas
 from ntl_spark.config import Config, load_config
@@ -70,11 +70,45 @@ def write_tiny_lake(spark: SparkSession, cfg: Config, meters: int, days: int, se
         df.write.format("delta").mode("overwrite").save(cfg.paths.table(name))
 
 
+def write_monthly(spark: SparkSession, cfg: Config, labels: dict[str, int | None], unlabelled: list[str],
+                  seed: int = 2, windowless: int = 12) -> None:
+    """Hand-made ``training_set`` (per inspection I<i> of C<i>) and ``monthly_features`` (per customer) tables.
+
+    ``labels``: customer -> label (None: a scoring customer). Every monthly input is noise except
+    ``ratio_6_yoy``, lower for an irregular inspection; a third of the values are missing.
+    ``windowless``: extra inspections (``IW<i>`` of conventional customers ``W<i>``) with no window.
+    """
+    from ntl_spark import deep
+
+    rng = np.random.default_rng(seed)
+    columns = deep.monthly_columns(cfg)
+    month = dt.date(LAST_DAY.year, LAST_DAY.month, 1)
+
+    def values(label: int | None) -> list[float | None]:
+        out: list[float | None] = [float(v) if rng.random() > 0.33 else None for v in rng.normal(5, 3, len(columns))]
+        out[columns.index("ratio_6_yoy")] = float(0.4 if label == 1 else 1.0) + float(rng.normal(0, 0.1))
+        return out
+
+    fields = [StructField(c, DoubleType()) for c in columns]
+    train = [(f"I{c[1:]}", c, month, label, *values(label)) for c, label in labels.items() if label is not None]
+    train += [(f"IW{i}", f"W{i}", month, i % 2, *values(i % 2)) for i in range(windowless)]
+    ts_schema = StructType([StructField("inspection_id", StringType()), StructField("customer_id", StringType()),
+                            StructField("reference_month", DateType()), StructField("label", IntegerType()), *fields])
+    spark.createDataFrame(train, ts_schema).write.format("delta").mode("overwrite").save(
+        cfg.paths.table(schemas.TRAINING_SET))
+    scoring = [c for c, label in labels.items() if label is None] + list(unlabelled)
+    mf = [(c, month, *values(None)) for c in scoring]
+    mf_schema = StructType([StructField("customer_id", StringType()), StructField("reference_month", DateType()), *fields])
+    spark.createDataFrame(mf, mf_schema).write.format("delta").mode("overwrite").save(
+        cfg.paths.table(schemas.MONTHLY_FEATURES))
+
+
 def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: int = 6, days: int = 14,
                   intervals: int = 24, seed: int = 1, unlabelled: int = 0) -> None:
     """A hand-made ``windows`` table: irregular training windows drop to 30 % in their last 5 days.
 
     ``unlabelled``: extra training windows of never-inspected customers (``U<i>``: no inspection, label 0).
+    ``training_set`` and ``monthly_features`` for the same customers come with it (:func:`write_monthly`).
     """
     rng = np.random.default_rng(seed)
     codes = schemas.EVENT_CODES
@@ -102,3 +136,5 @@ def write_windows(spark: SparkSession, cfg: Config, n_train: int = 96, n_score: 
                      ",".join(codes), 1.0, 1.0, {"readings": 0, "events": 0}))
     df = spark.createDataFrame(rows, schemas.WINDOWS_SCHEMA)
     df.write.format("delta").mode("overwrite").partitionBy("purpose").save(cfg.paths.table(schemas.WINDOWS))
+    write_monthly(spark, cfg, {f"C{i}": (i % 2 if i < n_train else None) for i in range(n_train + n_score)},
+                  [f"U{i}" for i in range(unlabelled)])

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import yaml
@@ -13,7 +14,7 @@ from deep_helpers import deep_config, write_windows
 from pyspark.sql import functions as F
 
 from ntl_spark import deep, deep_score, schemas, tracking, tune_deep
-from ntl_spark.errors import ConfigError
+from ntl_spark.errors import ConfigError, DataError
 
 TINY = ("deep.epochs=3", "deep.units=8", "deep.batch_size=16", "deep.learning_rate=0.01", "deep.patience=5",
         "deep.row_group_mb=1", "score.scored_on=2026-10-01")
@@ -73,6 +74,82 @@ def test_day_summaries_same_in_tensorflow_and_numpy():
     assert summary["zero_share"][1, 2] == pytest.approx(0.25) and summary["night_share"][1, 2] < summary["night_share"][1, 0]
 
 
+def test_monthly_inputs_same_in_tensorflow_and_numpy_missing_to_zero_and_clipped():
+    shape = deep.Shape(3, 96, (), False, ("a", "b", "c"), (0.0, 1.0, 0.0), (1.0, 0.5, 1.0))
+    raw = np.array([[0.0, math.e - 1, np.nan], [-(math.e - 1), 1e30, 2.0]], dtype=np.float32)
+    z_np = deep.monthly_input_np(raw.ravel(), shape)
+    z_tf = np.asarray(deep.monthly_input(raw.ravel(), shape))
+    np.testing.assert_allclose(z_np, z_tf, rtol=1e-5, atol=1e-6)
+    assert z_np[0].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)  # log1p(e - 1) = 1 = the centre; NaN -> 0
+    assert z_np[1, 0] == pytest.approx(-1.0) and z_np[1, 1] == deep.MONTHLY_CLIP
+    assert z_np[1, 2] == pytest.approx(math.log1p(2.0))
+
+
+def test_monthly_inputs_are_point_in_time(spark, tmp_path):
+    """An inspected window takes its inspection's training_set row; any other the latest row at or before the
+    month before its end + 1 day; a customer without a row gets NaN; a table without a column is named."""
+    import datetime as dt
+
+    from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+
+    keys = StructType([StructField("inspection_id", StringType()), StructField("customer_id", StringType()),
+                       StructField("end_date", DateType())])
+    windows = spark.createDataFrame([
+        ("I1", "A", dt.date(2026, 9, 30)),    # inspected on 2026-10-01
+        (None, "A", dt.date(2026, 9, 29)),    # same customer, not inspected: monthly_features, month 2026-08
+        (None, "B", dt.date(2026, 9, 30)),    # end + 1 day = 2026-10-01 -> month 2026-09
+        (None, "C", dt.date(2026, 9, 30)),    # no row at all
+    ], keys)
+    row = StructType([StructField("customer_id", StringType()), StructField("reference_month", DateType()),
+                      StructField("x", DoubleType()), StructField("y", DoubleType())])
+    mf = spark.createDataFrame([
+        ("A", dt.date(2026, 7, 1), 7.0, 1.0), ("A", dt.date(2026, 8, 1), 8.0, None), ("A", dt.date(2026, 9, 1), 9.0, 1.0),
+        ("B", dt.date(2026, 9, 1), 19.0, 2.0), ("B", dt.date(2026, 10, 1), 20.0, 2.0),  # October: after the window
+        ("C", dt.date(2026, 10, 1), 30.0, 3.0),
+    ], row)
+    ts = spark.createDataFrame([("I1", "A", dt.date(2026, 9, 1), 99.0, 5.0)],
+                               "inspection_id string, customer_id string, reference_month date, x double, y double")
+    out = {(r.inspection_id, r.customer_id, r.end_date.day): r.monthly
+           for r in deep.with_monthly(windows, mf, ts, ["x", "y"]).collect()}
+    assert out[("I1", "A", 30)] == [99.0, 5.0]
+    assert out[(None, "A", 29)][0] == 8.0 and math.isnan(out[(None, "A", 29)][1])
+    assert out[(None, "B", 30)] == [19.0, 2.0]
+    assert all(math.isnan(v) for v in out[(None, "C", 30)])
+    with pytest.raises(DataError, match=r"monthly_features lacks column\(s\) \['z'\].*features job"):
+        deep.with_monthly(windows, mf, ts, ["x", "z"])
+
+
+def test_inspections_without_a_window_get_an_empty_curve_and_the_flag_off(spark, lake):
+    windows = spark.read.format("delta").load(lake.paths.table(schemas.WINDOWS)).where("purpose = 'train'")
+    ts = spark.read.format("delta").load(lake.paths.table(schemas.TRAINING_SET))
+    shape = deep.window_shape(windows)
+    columns = deep.monthly_columns(lake)
+    rows = deep.windowless_rows(ts, windows, shape, columns).collect()
+    assert sorted(r.inspection_id for r in rows) == sorted(f"IW{i}" for i in range(12))
+    r = rows[0]
+    assert r.kwh == [0.0] * (14 * 24) and r.alarms == [0.0] * (14 * 5) and r.coverage == 0.0
+    assert r.monthly[-1] == 0.0 and len(r.monthly) == len(columns)
+    # a real window carries the flag on
+    real = deep.with_monthly(windows.limit(3), spark.read.format("delta").load(lake.paths.table(schemas.MONTHLY_FEATURES)),
+                             ts, columns).collect()
+    assert [w.monthly[-1] for w in real] == [1.0, 1.0, 1.0]
+
+
+def test_model_without_monthly_inputs_trains_and_scores_from_the_windows_alone(spark, tmp_path):
+    """deep.monthly_features=false: the model takes the window only and scoring never reads monthly_features."""
+    import shutil
+
+    with pytest.raises(ConfigError, match="deep.windowless_labels.*needs deep.monthly_features"):
+        deep_config(tmp_path, "deep.monthly_features=false", "deep.windowless_labels=true")
+    cfg = deep_config(tmp_path, *TINY, "deep.monthly_features=false", "deep.windowless_labels=false", "deep.epochs=1")
+    write_windows(spark, cfg)
+    shutil.rmtree(cfg.paths.table(schemas.MONTHLY_FEATURES))
+    result = deep.run(spark, cfg)
+    meta = mlflow.models.get_model_info(f"models:/DeepDAICE/{result.model_version}").metadata
+    assert meta["monthly_features"] == [] and meta["monthly_rule"] == ""
+    assert deep_score.run(spark, cfg)["rows"] == 6
+
+
 def test_class_weights_balance_the_classes():
     w = deep.class_weights(100, 10)
     assert w[1] * 10 == pytest.approx(w[0] * 90)
@@ -88,6 +165,16 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     assert ref.version == result.model_version
     params = client.get_run(result.run_id).data.params
     assert params["data.windows.version"] == "0" and params["days"] == "14"
+    # the customer's monthly inputs beside the curve (deep.monthly_features, on by default), their scaling and
+    # the versions of the tables they came from
+    columns = deep.monthly_columns(lake)
+    assert params["monthly_inputs"] == str(len(columns)) and columns[-1] == deep.WINDOW_FLAG
+    # the training_set's inspections without a window train and validate with an empty curve; never the test split
+    assert 0 < int(params["n_windowless"]) <= 12
+    assert params["data.training_set.version"] == "0" and params["data.monthly_features.version"] == "0"
+    meta = mlflow.models.get_model_info(f"models:/DeepDAICE/{result.model_version}").metadata
+    assert meta["monthly_features"] == columns and len(meta["monthly_scale"]) == len(columns)
+    assert all(v > 0 for v in meta["monthly_scale"]) and meta["monthly_rule"] == deep.MONTHLY_RULE
 
     out = deep_score.run(spark, lake)
     scores = spark.read.format("delta").load(lake.paths.table(schemas.SCORES))
@@ -96,6 +183,7 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     assert {r.customer_id for r in rows} == {f"C{i}" for i in range(96, 102)}
     assert sorted(r["rank"] for r in rows) == list(range(1, 7))
     assert all(0.0 <= r.score <= 1.0 and r.model_version == result.model_version for r in rows)
+    assert all(r.data_versions["monthly_features"] == 0 for r in rows)
     # a rerun on the same day replaces the rows instead of adding to them
     deep_score.run(spark, lake)
     assert spark.read.format("delta").load(lake.paths.table(schemas.SCORES)).count() == 6
@@ -163,9 +251,11 @@ def test_unlabelled_windows_only_train_and_weigh_less(spark, tmp_path):
         assert feed.n_unlabelled == 40 and feed.n_train == sum(feed.counts["train"].values()) + 40
         labelled = spark.read.format("delta").load(cfg.paths.table(schemas.WINDOWS)).where(
             "purpose = 'train' AND inspection_id IS NOT NULL")
-        # validation and test hold labelled windows only
+        # validation and test hold labelled rows only: windows, and in train and validation the inspections
+        # without a window (deep.windowless_labels)
         assert len(feed.y_val) == sum(feed.counts["validation"].values())
-        assert len(feed.y_val) + sum(feed.counts["test"].values()) + sum(feed.counts["train"].values()) == labelled.count()
+        assert len(feed.y_val) + sum(feed.counts["test"].values()) + sum(feed.counts["train"].values()) \
+            == labelled.count() + feed.n_windowless
         # balanced over weighted windows: an unlabelled window counts a quarter of a negative
         pos, neg = feed.counts["train"][1], feed.counts["train"][0] + 0.25 * 40
         assert feed.weights[1] == pytest.approx((pos + neg) / (2 * pos))
