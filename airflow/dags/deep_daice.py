@@ -2,7 +2,9 @@
 
 Builds the windows ending on the month's last day, trains a DeepDAICE
 challenger and scores with the DeepDAICE model into the same ``scores`` table
-(docs/deepdaice.md). Monthly, on the 3rd at 03:00, for the month before.
+(docs/deepdaice.md). The network also reads the month's ``monthly_features``
+and ``training_set`` (``deep.monthly_features``), which ``data_management``
+builds on the 2nd. Monthly, on the 3rd at 03:00, for the month before.
 """
 
 from __future__ import annotations
