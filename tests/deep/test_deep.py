@@ -200,6 +200,19 @@ def test_same_data_config_and_seed_give_the_same_model(spark, lake, tmp_path):
     assert scores[0] == scores[1] and len(scores[0]["score"]) > 0
 
 
+def test_same_windows_in_another_file_layout_give_the_same_model(spark, tmp_path):
+    """The training rows reach Petastorm in an order of their own (not the table's files): a windows table
+    rewritten with the same rows in other files (an ingest in another order, an OPTIMIZE) trains the same model."""
+    cfg = deep_config(tmp_path, *TINY, "deep.register=false", "deep.epochs=2")
+    write_windows(spark, cfg, unlabelled=10)
+    first = deep.run(spark, cfg)
+    path = cfg.paths.table(schemas.WINDOWS)
+    same = spark.read.format("delta").load(path).orderBy(F.col("customer_id").desc()).repartition(3).localCheckpoint()
+    same.write.format("delta").mode("overwrite").partitionBy("purpose").save(path)
+    second = deep.run(spark, cfg)
+    assert first.history == second.history
+
+
 def test_tuned_layer_replaces_architecture_units_and_learning_rate(lake, tmp_path):
     layer = tmp_path / "tuned_deep.yaml"
     layer.write_text(yaml.safe_dump({"deep": {"architecture": "gru", "units": 12, "learning_rate": 0.002}}))
