@@ -105,7 +105,7 @@ def judge_all(frame: pd.DataFrame, columns: dict[str, str], seed: int) -> dict[s
 
 def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run windows -> train_deep -> score_deep; DeepDAICE's scores (customer_id, deep_score) and what they rest on."""
-    from ntl_spark import deep, deep_score, schemas, windows
+    from ntl_spark import deep, deep_score, schemas, tracking, windows
 
     t = time.time()
     built = windows.run(spark, cfg)
@@ -120,8 +120,10 @@ def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.Dat
               .select("customer_id", "score").toPandas().rename(columns={"score": "deep_score"}))
     seconds["score_deep"] = time.time() - t
     m = trained.metrics
+    params = tracking.setup(cfg).get_run(trained.run_id).data.params
     return scores, {"scoring_end": str(built["scoring_end"]), "train_windows": built["train_windows"],
                     "train_unlabelled": built.get("train_unlabelled", 0),
+                    "train_windowless": int(params.get("n_windowless", 0)),
                     "score_windows": built["score_windows"], "epochs": len(trained.history.get("loss", [])),
                     "held_out": {k: round(float(m[k]), 4) for k in ("n", "positives", "roc_auc", "pr_auc")}}
 
@@ -244,8 +246,11 @@ def smart_section(smart: dict[str, Any] | None, reading_days: int) -> str:
     h = smart["held_out"]
     return (
         f"Smart-meter customers ({reading_days} days of readings; DeepDAICE trained on "
-        f"{smart['train_windows'] - smart.get('train_unlabelled', 0):,} windows of the inspection history and "
-        f"{smart.get('train_unlabelled', 0):,} of never-inspected customers, {smart['epochs']} epochs, held-out windows: ROC-AUC {h['roc_auc']:.3f}, "
+        f"{smart['train_windows'] - smart.get('train_unlabelled', 0):,} windows of the inspection history"
+        + (f", {smart['train_windowless']:,} inspections without a window (train and validation)"
+           if smart.get("train_windowless") else "")
+        + f" and {smart.get('train_unlabelled', 0):,} of never-inspected customers, {smart['epochs']} epochs, "
+        f"held-out windows: ROC-AUC {h['roc_auc']:.3f}, "
         f"PR-AUC {h['pr_auc']:.3f}, n={int(h['n'])}, {int(h['positives'])} irregular): {smart['customers']:,} "
         f"customers with DAICE, DeepDAICE and rule scores (of {smart['smart_customers_scored_by_daice']:,} smart-meter "
         f"customers DAICE scored), {smart['positives']} stealing on {smart['scoring_end']} "
