@@ -160,7 +160,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                 checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                                f"one scoring day ({scored_on}) of v{ref.version}: nothing to compare"))
             checks += _feature_checks(spark, cfg, mine.where(F.col("scored_on") == F.lit(days[0])), latest,
-                                      versions, models.recorded_numeric_inputs(ref))
+                                      versions, ref=ref)
     if scored_on is None:
         checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                        f"no scores of {ref.name} v{ref.version}"))
@@ -196,11 +196,14 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
 
 
 def _feature_checks(spark: SparkSession, cfg: Config, first_day: DataFrame, latest: DataFrame,
-                    versions: dict[str, int | None], inputs: list[str] | None = None) -> list[Check]:
+                    versions: dict[str, int | None], inputs: list[str] | None = None,
+                    ref: tracking.ModelRef | None = None) -> list[Check]:
     """Feature drift of the scored population: the month of the champion's first scoring day vs its latest.
 
-    ``inputs``: the champion's numeric inputs as it records them; None: those of
-    ``train.raw_consumption`` (:func:`ntl_spark.validate.drift.drift_columns`).
+    ``inputs``: the champion's numeric inputs; without them, those ``ref`` records
+    (:func:`models.recorded_numeric_inputs`, read only when there are two months to
+    compare); None: those of ``train.raw_consumption``
+    (:func:`ntl_spark.validate.drift.drift_columns`).
     """
     mc = cfg.monitor
     mf = lakehouse.read_optional(spark, cfg.paths.table(schemas.MONTHLY_FEATURES))
@@ -214,6 +217,8 @@ def _feature_checks(spark: SparkSession, cfg: Config, first_day: DataFrame, late
                  f"one scored month ({now[0]}) of this version: nothing to compare")]
     reference = mf.df.where(F.col("reference_month") == F.lit(then[0]))
     month = mf.df.where(F.col("reference_month") == F.lit(now[0]))
+    if inputs is None and ref is not None:
+        inputs = models.recorded_numeric_inputs(ref)
     columns = drift.drift_columns(cfg, month, inputs=inputs)
     if not columns:
         return [("feature_drift", "-", None, mc.feature_psi_retrain, False, "no model input in monthly_features")]
