@@ -65,7 +65,7 @@ from sklearn import metrics as skm  # noqa: E402
 
 # Seeds used while building and tuning the features and the generator are
 # 42 (default), 7 and 1..20 in tests; the benchmark's own seed is none of them.
-DEFAULT_SEED = 20261130
+DEFAULT_SEEDS = (20261130, 20261201, 20261202)
 DEPTHS = (0.01, 0.03)
 RANDOM_DRAWS = 50
 
@@ -128,16 +128,17 @@ def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.Dat
                     "held_out": {k: round(float(m[k]), 4) for k in ("n", "positives", "roc_auc", "pr_auc")}}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One generator run (``seed``) through the pipeline, judged against its truth."""
     from ntl_spark import features, generate, ingest, rules, schemas, tracking, train
     from ntl_spark.config import load_config
     from ntl_spark.session import build_session
     from ntl_spark.validate import model as validate_model
 
-    root = Path(args.root or tempfile.mkdtemp(prefix="ntl-detection-"))
+    root = Path(args.root) / f"seed-{seed}" if args.root else Path(tempfile.mkdtemp(prefix=f"ntl-detection-{seed}-"))
     tables = "customers,bills,readings,events,inspections" if args.reading_days else "customers,bills,events,inspections"
     overrides = [
-        f"paths.root={root}", f"generate.seed={args.seed}", f"generate.customers={args.customers}",
+        f"paths.root={root}", f"generate.seed={seed}", f"generate.customers={args.customers}",
         f"generate.fraud.rate={args.fraud_rate}", f"generate.reading_days={args.reading_days}",
         f"ingest.tables={tables}", "train.register=true", "deep.register=true",
         *args.set,
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     last_day = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
     frame["y"] = positives_at(raw, last_day, frame["customer_id"]).to_numpy()
     y, n = frame["y"].to_numpy(), len(frame)
-    results = judge_all(frame, {"DAICE": "score", "rule": rules.RULE_SCORE}, args.seed)
+    results = judge_all(frame, {"DAICE": "score", "rule": rules.RULE_SCORE}, seed)
     smart: dict[str, Any] | None = None
     if deep_frame is not None:
         if deep_info["scoring_end"] != str(last_day):
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         smart = {"customers": len(both), "smart_customers_scored_by_daice": int(frame.customer_id.isin(smart_ids).sum()),
                  "positives": int(both.y.sum()), "base_rate": float(both.y.mean()) if len(both) else 0.0,
                  "results": judge_all(both, {"DAICE": "score", "DeepDAICE": "deep_score", "rule": rules.RULE_SCORE},
-                                      args.seed),
+                                      seed),
                  **deep_info}
 
     # who fills the top of each ranking
@@ -197,13 +198,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         top1 = frame.sort_values(col, ascending=False, kind="stable").head(k1)
         honest_top = top1[top1.y == 0]
         kinds = look.set_index("customer_id").kind.reindex(honest_top.customer_id).fillna("other honest")
-        diag[name] = {"honest_in_top1pct": round(len(honest_top) / k1, 3),
-                      "honest_top1pct_by_kind": kinds.value_counts().to_dict()}
         top3 = set(frame.sort_values(col, ascending=False, kind="stable").head(k3).customer_id)
         pos = frame[frame.y == 1].merge(fraud[["customer_id", "attack"]], on="customer_id", how="left")
-        diag[name]["recall_top3pct_by_attack"] = {
-            a: round(float(g.customer_id.isin(top3).mean()), 2) for a, g in pos.groupby("attack")}
-    return {"customers_scored": n, "positives": int(y.sum()), "base_rate": float(y.mean()), "results": results,
+        diag[name] = {"top1pct": k1, "honest_top1pct_by_kind": {str(k): int(v) for k, v in kinds.value_counts().items()},
+                      "found_top3pct_by_attack": {str(a): [int(g.customer_id.isin(top3).sum()), len(g)]
+                                                  for a, g in pos.groupby("attack")}}
+    return {"seed": seed, "customers_scored": n, "positives": int(y.sum()), "base_rate": float(y.mean()), "results": results,
             "diagnostics": diag, "seconds": {k: round(v, 1) for k, v in seconds.items()},
             "reference_month": str(month), "root": str(root), "smart": smart}
 
@@ -259,47 +259,129 @@ def smart_section(smart: dict[str, Any] | None, reading_days: int) -> str:
     )
 
 
+def pool(parts: list[tuple[dict[str, dict[str, float]], int]]) -> dict[str, dict[str, float]]:
+    """Figures over several runs: precision at a depth = hits over places (each run ranks its own customers at its
+    own depth, ceil(depth x n)); PR-AUC = the runs' mean. ``parts``: (a run's results, its number of customers)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in parts[0][0]:
+        out[name] = {}
+        for d in DEPTHS:
+            m = f"precision_top{round(d * 100)}pct"
+            places = [max(1, math.ceil(d * n)) for _, n in parts]
+            out[name][m] = sum(r[name][m] * k for (r, _), k in zip(parts, places, strict=True)) / sum(places)
+        out[name]["pr_auc"] = float(np.mean([r[name]["pr_auc"] for r, _ in parts]))
+    return out
+
+
+def pooled(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of several seeds as one: figures pooled (``pool``), base rates and diagnostics from the summed counts."""
+    n = sum(o["customers_scored"] for o in outs)
+    positives = sum(o["positives"] for o in outs)
+    diag: dict[str, Any] = {}
+    for name in outs[0]["diagnostics"]:
+        kinds: dict[str, int] = {}
+        found: dict[str, list[int]] = {}
+        for o in outs:
+            dg = o["diagnostics"][name]
+            for k, v in dg["honest_top1pct_by_kind"].items():
+                kinds[k] = kinds.get(k, 0) + v
+            for a, (f, t) in dg["found_top3pct_by_attack"].items():
+                found[a] = [found.get(a, [0, 0])[0] + f, found.get(a, [0, 0])[1] + t]
+        diag[name] = {"top1pct": sum(o["diagnostics"][name]["top1pct"] for o in outs),
+                      "honest_top1pct_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
+                      "found_top3pct_by_attack": dict(sorted(found.items()))}
+    smart = None
+    smarts = [o["smart"] for o in outs if o["smart"] is not None]
+    if smarts and len(smarts) == len(outs):
+        customers, pos = sum(s["customers"] for s in smarts), sum(s["positives"] for s in smarts)
+        smart = {"customers": customers, "positives": pos, "base_rate": pos / customers if customers else 0.0,
+                 "results": pool([(s["results"], s["customers"]) for s in smarts])}
+    return {"customers_scored": n, "positives": positives, "base_rate": positives / n if n else 0.0,
+            "results": pool([(o["results"], o["customers_scored"]) for o in outs]), "diagnostics": diag,
+            "smart": smart}
+
+
+def diagnostics_text(d: dict[str, Any]) -> str:
+    """Who fills the top 1 % (honest customers by kind) and recall in the top 3 % by attack, DAICE and the rule."""
+    def honest(name: str) -> str:
+        kinds = d[name]["honest_top1pct_by_kind"]
+        return f"{sum(kinds.values()) / d[name]['top1pct']:.0%} ({kinds})"
+
+    def recall(name: str) -> str:
+        found = d[name]["found_top3pct_by_attack"]
+        return str({a: round(f / t, 2) if t else None for a, (f, t) in found.items()})
+
+    return (f"Honest customers in the top 1%: DAICE {honest('DAICE')}, rule {honest('rule')}.\n\n"
+            f"Recall in the top 3% by attack, DAICE: {recall('DAICE')}; rule: {recall('rule')}.\n")
+
+
+def seed_text(o: dict[str, Any], args: argparse.Namespace) -> str:
+    """One seed's population, its tables and (with readings) its smart-meter table."""
+    return (f"Generator seed {o['seed']} (never used while tuning), {args.customers:,} customers, theft rate "
+            f"{args.fraud_rate:.0%}, look-alikes and theft kinds of conf/base.yaml; DAICE trained on the generated "
+            f"inspection history only; {o['customers_scored']:,} active customers scored at "
+            f"{o['reference_month']}, {o['positives']} stealing on the last day (base rate {o['base_rate']:.3%}).\n\n"
+            f"{table(o['results'], o['base_rate'])}\n\n"
+            f"{smart_section(o['smart'], args.reading_days)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--fraud-rate", type=float, default=0.03)
     parser.add_argument("--reading-days", type=int, default=200,
                         help="days of smart-meter readings generated; > 0 runs and judges DeepDAICE too (0 = DAICE only)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--root", default="", help="working folder (default: a new temporary one)")
+    parser.add_argument("--seed", type=int, action="append", default=None,
+                        help=f"a generator seed; repeat for several runs pooled into one figure (default: "
+                             f"{', '.join(map(str, DEFAULT_SEEDS))})")
+    parser.add_argument("--root", default="", help="working folder, a sub-folder per seed (default: new temporary ones)")
     parser.add_argument("--set", action="append", default=[], help="extra config override key=value")
     parser.add_argument("--dry", action="store_true", help="print only; write neither detection.jsonl nor RESULTS.md")
     parser.add_argument("--note", default="", help="a line saying what changed since the last section")
     args = parser.parse_args(argv)
+    seeds = args.seed or list(DEFAULT_SEEDS)
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seed given twice: {seeds}")
     started = time.time()
     load_start = os.getloadavg()
-    out = run(args)
+    outs = [run(args, seed) for seed in seeds]
+    out = outs[0] if len(outs) == 1 else pooled(outs)
     command = "benchmarks/detection.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    d = out["diagnostics"]
-    text = (
+    seconds: dict[str, float] = {}
+    for o in outs:
+        for k, v in o["seconds"].items():
+            seconds[k] = seconds.get(k, 0.0) + v
+    head = (
         f"\n## Detection quality (benchmarks/detection.py), {dt.date.today().isoformat()}\n\n"
         f"Command: `.venv/bin/python {command.strip()}`. Machine: {os.cpu_count()} cores, {platform.machine()}, "
         f"Python {platform.python_version()}; Spark local[2]; load average {load:.1f} at the end; "
-        f"{time.time() - started:.0f} s in all ({', '.join(f'{k} {v:.0f}s' for k, v in out['seconds'].items())}).\n"
+        f"{time.time() - started:.0f} s in all ({', '.join(f'{k} {v:.0f}s' for k, v in seconds.items())}).\n"
         f"{args.note + chr(10) if args.note else ''}"
-        f"Generator seed {args.seed} (never used while tuning), {args.customers:,} customers, theft rate "
-        f"{args.fraud_rate:.0%}, look-alikes and theft kinds of conf/base.yaml; DAICE trained on the generated "
-        f"inspection history only; {out['customers_scored']:,} active customers scored at "
-        f"{out['reference_month']}, {out['positives']} stealing on the last day (base rate {out['base_rate']:.3%}).\n\n"
-        f"{table(out['results'], out['base_rate'])}\n\n"
-        f"{smart_section(out['smart'], args.reading_days)}"
-        f"Honest customers in the top 1%: DAICE {d['DAICE']['honest_in_top1pct']:.0%} "
-        f"({d['DAICE']['honest_top1pct_by_kind']}), rule {d['rule']['honest_in_top1pct']:.0%} "
-        f"({d['rule']['honest_top1pct_by_kind']}).\n\n"
-        f"Recall in the top 3% by attack, DAICE: {d['DAICE']['recall_top3pct_by_attack']}; "
-        f"rule: {d['rule']['recall_top3pct_by_attack']}.\n"
     )
+    if len(outs) == 1:
+        body = seed_text(out, args)
+    else:
+        sm = out["smart"]
+        body = (
+            f"Pooled over {len(outs)} generator seeds ({', '.join(str(o['seed']) for o in outs)}, none used while "
+            f"tuning): each seed is a separate utility, generated, trained and scored on its own; precision at a depth "
+            f"is the hits over the places of all the seeds' top lists, PR-AUC the seeds' mean. "
+            f"{out['customers_scored']:,} customers scored, {out['positives']} stealing (base rate "
+            f"{out['base_rate']:.3%}).\n\n{table(out['results'], out['base_rate'])}\n\n"
+            + (f"Smart-meter customers, pooled: {sm['customers']:,} customers, {sm['positives']} stealing (base rate "
+               f"{sm['base_rate']:.3%}).\n\n"
+               f"{table(sm['results'], sm['base_rate'], ('DAICE', 'DeepDAICE', 'rule', 'random'))}\n\n" if sm else "")
+            + "".join(f"### Seed {o['seed']}\n\n{seed_text(o, args)}" for o in outs)
+        )
+    text = head + body + diagnostics_text(out["diagnostics"])
     publish("detection", text, figures={
         "base_rate": out["base_rate"], "methods": out["results"], "customers_scored": out["customers_scored"],
-        "positives": out["positives"], "reference_month": out["reference_month"], "diagnostics": d,
-        "seconds": out["seconds"], "smart": out["smart"],
-    }, params={"seed": args.seed, "customers": args.customers, "fraud_rate": args.fraud_rate,
+        "positives": out["positives"], "diagnostics": out["diagnostics"], "seconds": seconds, "smart": out["smart"],
+        "seeds": {str(o["seed"]): {k: o[k] for k in ("base_rate", "results", "customers_scored", "positives",
+                                                       "reference_month", "seconds", "smart", "diagnostics")}
+                  for o in outs},
+    }, params={"seeds": seeds, "customers": args.customers, "fraud_rate": args.fraud_rate,
                "reading_days": args.reading_days, "overrides": args.set, "note": args.note},
        headlines=headlines(out["results"], out["base_rate"], out["smart"]), load_start=load_start, dry=args.dry)
     return 0
