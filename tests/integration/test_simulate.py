@@ -1,4 +1,4 @@
-"""A 3-month closed-loop simulation on a small utility: campaigns answered from the truth, retraining when advised."""
+"""A 2-month closed-loop simulation on a small utility: campaigns answered from the truth, retraining when advised."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from tests.conftest import make_config
 pytestmark = pytest.mark.integration
 
 
-def test_three_month_simulation(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, "simulate.months=3", "campaign.total=60", "campaign.control_share=0.3",
+def test_two_month_simulation_retrains_between_the_months(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "simulate.months=2", "campaign.total=60", "campaign.control_share=0.3",
                       "campaign.hive_table=", "monitor.min_new_labels=30", "field_report.log_to_mlflow=false")
-    assert [m.isoformat() for m in simulate.simulated_months(cfg)] == ["2026-07-01", "2026-08-01", "2026-09-01"]
+    assert [m.isoformat() for m in simulate.simulated_months(cfg)] == ["2026-08-01", "2026-09-01"]
     out = simulate.run(cfg)
     months = json.loads((Path(out["report"]) / "months.json").read_text())
-    assert [m["month"] for m in months] == ["2026-07-01", "2026-08-01", "2026-09-01"]
+    assert [m["month"] for m in months] == ["2026-08-01", "2026-09-01"]
     for m in months:
         assert m["requests"] == 60
         arms = m["arms"]
