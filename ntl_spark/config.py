@@ -496,6 +496,10 @@ class DeepConf:
     batch_size: int
     learning_rate: float
     patience: int
+    # early stopping neither stops training nor keeps weights before this epoch (keras start_from_epoch): on a
+    # few dozen irregular validation rows the first epoch's PR-AUC can peak by chance and end training there;
+    # >= deep.epochs: no early stopping, the last epoch's weights
+    min_epochs: int
     validation_fraction: float
     split_salt: str  # held-out and validation customers: a salted hash of customer_id (models.CustomerSplit)
     seed: int
@@ -522,6 +526,7 @@ class DeepConf:
         _check(self.epochs >= 1, "deep.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
+        _check(self.min_epochs >= 0, "deep.min_epochs", self.min_epochs, "must be >= 0")
         _check(self.monthly_features or not self.windowless_labels, "deep.windowless_labels", self.windowless_labels,
                "needs deep.monthly_features: true (an inspection without a window has only its monthly inputs)")
         _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,

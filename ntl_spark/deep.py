@@ -638,6 +638,16 @@ def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[Any, np.
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def early_stopping(dc: DeepConf) -> Any:
+    """Stop when validation PR-AUC has not improved for ``deep.patience`` epochs and keep the best epoch's weights,
+    looking only from epoch ``deep.min_epochs`` on (a first epoch that peaks by chance neither ends training nor
+    becomes the model)."""
+    import keras
+
+    return keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
+                                         restore_best_weights=True, start_from_epoch=dc.min_epochs)
+
+
 def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
     """Train ``model`` on the feed's training windows, early stopping on validation PR-AUC; the history.
 
@@ -653,8 +663,7 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(dc.seed)
     steps = max(1, math.ceil(feed.n_train / dc.batch_size))
-    stop = keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
-                                         restore_best_weights=True)
+    stop = early_stopping(dc)
     workers = 1 if dc.deterministic else dc.reader_workers
     with petastorm_dataset(feed.converters["train"], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
                            dc.seed, feed.weights) as train_ds:

@@ -118,7 +118,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                                   for k, v in dataclasses.asdict(tc).items() if k != "output"},
                                "n_train": feed.n_train, "n_train_positive": feed.counts["train"].get(1, 0),
                                "n_validation": len(feed.y_val), "n_validation_positive": val_positive,
-                               "deep.patience": dc.patience, "deep.batch_size": dc.batch_size,
+                               "deep.patience": dc.patience, "deep.min_epochs": dc.min_epochs, "deep.batch_size": dc.batch_size,
                                "deep.day_summaries": dc.day_summaries, "deep.seed": dc.seed,
                                "split.validation": feed.val_split.describe(), "optuna.version": optuna.__version__})
             tracking.log_data_versions(feed.versions)

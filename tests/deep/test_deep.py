@@ -150,6 +150,35 @@ def test_model_without_monthly_inputs_trains_and_scores_from_the_windows_alone(s
     assert deep_score.run(spark, cfg)["rows"] == 6
 
 
+def test_early_stopping_ignores_the_epochs_before_min_epochs(tmp_path):
+    """A validation PR-AUC that peaks in the first epoch (by chance) neither stops training nor becomes the model."""
+    import dataclasses
+
+    import keras
+
+    with pytest.raises(ConfigError, match="deep.min_epochs"):
+        deep_config(tmp_path, "deep.min_epochs=-1")
+    dc = deep_config(tmp_path, "deep.patience=2").deep
+    curve = [0.9, 0.1, 0.1, 0.2, 0.3, 0.25, 0.2, 0.1]
+
+    def run(min_epochs: int) -> tuple[int, float]:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        stop = deep.early_stopping(dataclasses.replace(dc, min_epochs=min_epochs))
+        stop.set_model(model)
+        model.stop_training = False  # as Model.fit sets it
+        stop.on_train_begin()
+        for epoch, value in enumerate(curve):
+            model.layers[0].set_weights([np.full((1, 1), float(epoch)), np.zeros(1)])
+            stop.on_epoch_end(epoch, {"val_pr_auc": value})
+            if model.stop_training:
+                break
+        stop.on_train_end()
+        return epoch, float(model.layers[0].get_weights()[0][0, 0])
+
+    assert run(0) == (2, 0.0)  # stopped two epochs after the chance peak, the first epoch's weights kept
+    assert run(3) == (6, 4.0)  # judged from epoch 3 on: the best of those (epoch 4, 0.3) kept
+
+
 def test_class_weights_balance_the_classes():
     w = deep.class_weights(100, 10)
     assert w[1] * 10 == pytest.approx(w[0] * 90)
