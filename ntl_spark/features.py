@@ -201,31 +201,6 @@ def step_change(k: np.ndarray, span: int = 24, min_side: int = 2, offset: float 
     return np.where(found, ratio, np.nan), np.where(found, (best + 1).astype(float), np.nan)
 
 
-def _yoy_shape(last_full: np.ndarray, year_before: np.ndarray, drop: float = 0.6,
-               min_pairs: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """How the last 12 months compare with the same months a year before, month by month.
-
-    Returns (``yoy_spread_12``, ``sustained_drop_12``): the spread (standard
-    deviation) of the log ratios month by month (NaN with fewer than
-    ``min_pairs`` billed pairs), and 1 - the highest ratio from the first
-    month whose ratio fell below ``drop`` to the latest month (0 when none
-    fell; clipped to 0..1). Theft takes a similar share every month, so the
-    ratio stays low after it starts; a holiday home back in its season,
-    panels in the dark months, a vacancy that ends bring months back to the
-    year before's level, and the drop is not sustained.
-    """
-    ratio = (last_full + 1.0) / (year_before + 1.0)
-    log_ratio = np.log(np.clip(ratio, 1e-6, None))
-    pairs = (~np.isnan(log_ratio)).sum(axis=1)
-    spread = np.where(pairs >= min_pairs, np.nanstd(log_ratio, axis=1, ddof=1), np.nan)
-    low = ~np.isnan(ratio) & (ratio < drop)
-    first = low.shape[1] - 1 - np.argmax(low[:, ::-1], axis=1)  # the oldest low month (column 0 = latest)
-    since = (np.arange(low.shape[1])[None, :] <= first[:, None]) & ~np.isnan(ratio)
-    highest = np.max(np.where(since, ratio, -np.inf), axis=1)
-    sustained = np.where(low.any(axis=1), np.clip(1.0 - highest, 0.0, 1.0), 0.0)
-    return spread, np.where(pairs > 0, sustained, np.nan)
-
-
 def series_features(k: np.ndarray, e: np.ndarray, peer: np.ndarray | None = None,
                     zero_kwh: float = 1.0) -> dict[str, np.ndarray]:
     """Robust summaries of monthly series (rows x months, column 0 = most recent).
@@ -240,9 +215,6 @@ def series_features(k: np.ndarray, e: np.ndarray, peer: np.ndarray | None = None
     hook-up leaves a flat old level, a seasonal home repeats its pattern), one
     clean level step and its age (``step_ratio``, ``step_months_ago``: an
     efficiency retrofit or a meter change is one step, theft often several),
-    whether the months since a drop stayed below the year before's level or
-    came back, and how uneven the drop is over the year (``sustained_drop_12``,
-    ``yoy_spread_12``: a holiday home in its season, panels in winter),
     runs of (near) zero months (``zero_run_12``, ``zero_run_current``,
     ``near_zero_12``), recent estimated reads, and, with ``peer`` (the median
     kWh of the same region and tariff per month), the customer against its
@@ -304,7 +276,6 @@ def series_features(k: np.ndarray, e: np.ndarray, peer: np.ndarray | None = None
             out["step_ratio"], out["step_months_ago"] = step_change(rel, offset=0.01)
         else:
             out["step_ratio"], out["step_months_ago"] = step_change(k)
-        out["yoy_spread_12"], out["sustained_drop_12"] = _yoy_shape(last_full, year_before)
         zero = ~np.isnan(last) & (last <= zero_kwh)
         out["zero_run_12"], out["zero_run_current"] = _runs(zero)
         typical = np.nanmedian(k, axis=1)

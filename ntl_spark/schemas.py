@@ -287,7 +287,6 @@ DERIVED = (
     "missing_months", "estimated_share_12", "kwh_per_kw", "months_connected",
     # theft against its honest look-alikes (features.series_features)
     "ratio_6_yoy", "season_corr_yoy", "season_amp_ratio", "step_ratio", "step_months_ago",
-    "yoy_spread_12", "sustained_drop_12",
     "zero_run_12", "zero_run_current", "near_zero_12", "estimated_share_3",
     "peer_ratio_12", "peer_drop_6_yoy", "peer_corr_12",
     # smart-meter alarms of the last 3 months per event code (features.alarm_counts; null = no smart meter)

@@ -157,30 +157,6 @@ def test_series_features_tell_theft_from_look_alikes():
     assert np.isnan(short["season_corr_yoy"]).all() and np.isnan(short["step_ratio"]).all()
 
 
-def test_months_that_come_back_after_a_drop_tell_a_holiday_home_from_theft():
-    import numpy as np
-
-    months = 36
-    moy = (9 - np.arange(months)) % 12  # column 0 = October (month of year 0 = January)
-    season = 100.0 * (1 + 0.2 * np.cos((moy - 6) / 12 * 2 * np.pi))
-    theft = season.copy()
-    theft[:8] *= 0.4  # 40 % of the use billed for the last 8 months, every month alike
-    holiday = season.copy()
-    away = (np.arange(months) < 12) & ~np.isin(moy, (11, 0, 1, 2))  # since last November, used Dec-Mar only
-    holiday[away] = 3.0
-    old_theft = season * 0.4  # stealing for three years: no step inside the window
-    k = np.vstack([season, theft, holiday, old_theft])
-    peers = np.tile(season, (4, 1))
-    f = features.series_features(k, np.zeros_like(k), peers)
-    assert f["sustained_drop_12"][1] == pytest.approx(0.6, abs=0.02)
-    assert f["sustained_drop_12"][2] < 0.05  # its summer months came back to the year before's level
-    assert f["yoy_spread_12"][2] > 1.0 > 0.5 > f["yoy_spread_12"][1]
-    assert f["yoy_spread_12"][0] == pytest.approx(0.0, abs=1e-9) and f["yoy_spread_12"][3] < 0.05
-    assert f["sustained_drop_12"][0] == 0.0 and f["sustained_drop_12"][3] == 0.0  # no drop in the year
-    short = features.series_features(k[:, :12], np.zeros((4, 12)))
-    assert np.isnan(short["yoy_spread_12"]).all() and np.isnan(short["sustained_drop_12"]).all()
-
-
 def test_peer_kwh_is_the_median_of_the_region_and_tariff_that_month(spark):
     cust = spark.createDataFrame(
         [(c, None, "conventional", r, "residential", 5.0, "A", None, None, D(2015, 1, 1), "active")
