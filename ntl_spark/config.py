@@ -503,6 +503,9 @@ class DeepConf:
     validation_fraction: float
     split_salt: str  # held-out and validation customers: a salted hash of customer_id (models.CustomerSplit)
     seed: int
+    # networks trained with seeds seed .. seed + members - 1 on the same feed; the registered model averages
+    # their scores (deep.average_members). 1 = one network, no wrapper
+    members: int
     alias: str
     register: bool
     model_ref: str  # scoring: alias or version of deep.model_name
@@ -527,6 +530,7 @@ class DeepConf:
         _check(self.batch_size >= 1, "deep.batch_size", self.batch_size, "must be >= 1")
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
         _check(self.min_epochs >= 0, "deep.min_epochs", self.min_epochs, "must be >= 0")
+        _check(self.members >= 1, "deep.members", self.members, "must be >= 1")
         _check(self.monthly_features or not self.windowless_labels, "deep.windowless_labels", self.windowless_labels,
                "needs deep.monthly_features: true (an inspection without a window has only its monthly inputs)")
         _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,

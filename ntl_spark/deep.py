@@ -648,6 +648,28 @@ def early_stopping(dc: DeepConf) -> Any:
                                          restore_best_weights=True, start_from_epoch=dc.min_epochs)
 
 
+def average_members(members: list[Any], shape: Shape) -> Any:
+    """One Keras model whose score is the mean of the ``members``' scores (same inputs); a single member as it is.
+
+    Networks that differ only in their seed disagree most on the customers the curve says little about; the
+    mean keeps what they agree on. Scoring and the registry see one model.
+    """
+    if len(members) == 1:
+        return members[0]
+    import keras
+
+    window = keras.Input((shape.days, shape.features), name="window")
+    inputs: Any = {"window": window, MONTHLY: keras.Input((len(shape.monthly),), name=MONTHLY)} if shape.monthly \
+        else window
+    # each member re-wrapped under its own name (same layers and weights): names are unique in the model
+    named = [keras.Model(m.input, m.output, name=f"member{i}") for i, m in enumerate(members)]
+    outputs = keras.layers.Average(name="score")([m(inputs) for m in named])
+    model = keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}")
+    model.compile(loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")])
+    return model
+
+
 def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
     """Train ``model`` on the feed's training windows, early stopping on validation PR-AUC; the history.
 
@@ -679,7 +701,6 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     feed = prepare_feed(spark, cfg)
     shape, counts, n_train = feed.shape, feed.counts, feed.n_train
     try:
-        model = build_model(shape, dc)
         with mlflow.start_run(run_name=f"{dc.model_name}-train") as run_:
             mlflow.log_params(tracking.run_params("deep", {
                 k: v for k, v in as_dict(dc).items() if k not in ("enabled",)}))
@@ -693,21 +714,28 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                                "split.test": feed.test_split.describe(), "split.validation": feed.val_split.describe()})
             tracking.log_data_versions(feed.versions)
 
-            history = fit(model, feed, dc)
-            for epoch in range(len(history.get("loss", []))):
-                mlflow.log_metrics({f"epoch_{k}": vals[epoch] for k, vals in history.items()}, step=epoch)
+            members, histories = [], []
+            for i in range(dc.members):  # member i: seed + i, trained on the same feed
+                member_dc = dataclasses.replace(dc, seed=dc.seed + i)
+                members.append(build_model(shape, member_dc))
+                histories.append(fit(members[-1], feed, member_dc))
+                prefix = "epoch_" if dc.members == 1 else f"member{i}_epoch_"
+                for epoch in range(len(histories[-1].get("loss", []))):
+                    mlflow.log_metrics({f"{prefix}{k}": v[epoch] for k, v in histories[-1].items()}, step=epoch)
+            model = average_members(members, shape)
+            history = histories[0]
 
             y, s = predict_converter(model, feed.converters["test"], shape, dc.batch_size, dc.reader_workers)
             k = min(dc.campaign_size, len(y))
             m = evaluate.binary_metrics(y, s, dc.threshold, k)
             mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
-            mlflow.log_metric("epochs_run", len(history.get("loss", [])))
+            mlflow.log_metric("epochs_run", sum(len(h.get("loss", [])) for h in histories))
             with tempfile.TemporaryDirectory() as tmp:
                 d = Path(tmp)
                 evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{dc.model_name} (test, n={len(y)})")
                 if len(np.unique(y)) == 2:
                     np.savez(d / "curves.npz", **evaluate.curves(y, s))
-                (d / "history.json").write_text(json.dumps(history, indent=1))
+                (d / "history.json").write_text(json.dumps(history if dc.members == 1 else histories, indent=1))
                 (d / "config.json").write_text(json.dumps(as_dict(cfg), indent=1, default=str))
                 (d / "test_scores.json").write_text(json.dumps({"label": y.tolist(), "score": s.tolist()}))
                 mlflow.log_artifacts(tmp, artifact_path="evaluation")
@@ -718,7 +746,8 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
         feed.delete()
 
     print(f"train_deep: {dc.model_name} v{result.model_version} ({dc.architecture}) run {result.run_id}  "
-          f"{len(history.get('loss', []))} epochs, train n={n_train}  test n={int(m['n'])} "
+          f"{'+'.join(str(len(h.get('loss', []))) for h in histories)} epochs"
+          f"{'' if dc.members == 1 else f' ({dc.members} members)'}, train n={n_train}  test n={int(m['n'])} "
           f"positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  ROC-AUC {m['roc_auc']:.3f}  "
           f"precision@{k} {m['precision_at_k']:.3f}")
     return result

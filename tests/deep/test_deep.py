@@ -179,6 +179,28 @@ def test_early_stopping_ignores_the_epochs_before_min_epochs(tmp_path):
     assert run(3) == (6, 4.0)  # judged from epoch 3 on: the best of those (epoch 4, 0.3) kept
 
 
+def test_members_average_into_one_model_that_registers_and_scores(spark, tmp_path):
+    """deep.members=2: two networks (seeds seed and seed + 1), one registered model scoring their mean."""
+    import dataclasses
+
+    with pytest.raises(ConfigError, match="deep.members"):
+        deep_config(tmp_path, "deep.members=0")
+    cfg = deep_config(tmp_path, *TINY, "deep.epochs=1", "deep.members=2")
+    shape = deep.Shape(14, 24, schemas.EVENT_CODES, False, ("a", "b"), (0.0, 0.0), (1.0, 1.0))
+    members = [deep.build_model(shape, dataclasses.replace(cfg.deep, seed=s)) for s in (1, 2)]
+    x = {"window": np.random.default_rng(0).random((3, 14, 29), dtype=np.float32),
+         deep.MONTHLY: np.ones((3, 2), dtype=np.float32)}
+    each = [m.predict_on_batch(x) for m in members]
+    assert not np.allclose(each[0], each[1])  # the seeds give different networks
+    assert np.allclose(deep.average_members(members, shape).predict_on_batch(x), (each[0] + each[1]) / 2, atol=1e-6)
+    assert deep.average_members(members[:1], shape) is members[0]
+    write_windows(spark, cfg)
+    result = deep.run(spark, cfg)
+    params = mlflow.get_run(result.run_id).data
+    assert params.params["deep.members"] == "2" and "member1_epoch_loss" in params.metrics
+    assert deep_score.run(spark, cfg)["rows"] == 6
+
+
 def test_class_weights_balance_the_classes():
     w = deep.class_weights(100, 10)
     assert w[1] * 10 == pytest.approx(w[0] * 90)
