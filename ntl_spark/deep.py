@@ -235,7 +235,7 @@ def build_model(shape: Shape, dc: DeepConf) -> Any:
     import keras
 
     keras.utils.set_random_seed(dc.seed)
-    inputs = keras.Input((shape.days, shape.features), name="window")
+    inputs, model_in = model_input_layers(shape)
     h = inputs
     if dc.architecture == "cnn":
         # each day's curve and alarms -> units features, two convolutions over the days (about two weeks
@@ -255,22 +255,33 @@ def build_model(shape: Shape, dc: DeepConf) -> Any:
         h = keras.layers.GRU(dc.units)(h)
     else:
         h = keras.layers.LSTM(dc.units)(h)
-    model_in: Any = inputs
     if shape.monthly:
         # the customer's monthly inputs (already scaled, monthly_input) through their own dense layer,
         # joined to the curve's features before the score
-        monthly = keras.Input((len(shape.monthly),), name=MONTHLY)
-        g = keras.layers.Dense(dc.units, activation="relu", name="monthly_dense")(monthly)
+        g = keras.layers.Dense(dc.units, activation="relu", name="monthly_dense")(model_in[MONTHLY])
         h = keras.layers.Concatenate(name="curve_and_monthly")([h, g])
-        model_in = {"window": inputs, MONTHLY: monthly}
     h = keras.layers.Dropout(0.2)(h)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
-    model = keras.Model(model_in, outputs, name=f"deepdaice_{dc.architecture}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(dc.learning_rate),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")],
-    )
+    return compiled(keras.Model(model_in, outputs, name=f"deepdaice_{dc.architecture}"), dc.learning_rate)
+
+
+def model_input_layers(shape: Shape) -> tuple[Any, Any]:
+    """The model's inputs: the window tensor, and what the model takes (the window, or with monthly inputs a
+    dict of both, keyed as ``model_inputs`` feeds them)."""
+    import keras
+
+    window = keras.Input((shape.days, shape.features), name="window")
+    if not shape.monthly:
+        return window, window
+    return window, {"window": window, MONTHLY: keras.Input((len(shape.monthly),), name=MONTHLY)}
+
+
+def compiled(model: Any, learning_rate: float) -> Any:
+    """``model`` compiled for training and evaluation: Adam, binary cross-entropy, ``pr_auc`` and ``roc_auc``."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")])
     return model
 
 
@@ -648,7 +659,7 @@ def early_stopping(dc: DeepConf) -> Any:
                                          restore_best_weights=True, start_from_epoch=dc.min_epochs)
 
 
-def average_members(members: list[Any], shape: Shape) -> Any:
+def average_members(members: list[Any], shape: Shape, learning_rate: float) -> Any:
     """One Keras model whose score is the mean of the ``members``' scores (same inputs); a single member as it is.
 
     Networks that differ only in their seed disagree most on the customers the curve says little about; the
@@ -658,16 +669,11 @@ def average_members(members: list[Any], shape: Shape) -> Any:
         return members[0]
     import keras
 
-    window = keras.Input((shape.days, shape.features), name="window")
-    inputs: Any = {"window": window, MONTHLY: keras.Input((len(shape.monthly),), name=MONTHLY)} if shape.monthly \
-        else window
+    _, inputs = model_input_layers(shape)
     # each member re-wrapped under its own name (same layers and weights): names are unique in the model
     named = [keras.Model(m.input, m.output, name=f"member{i}") for i, m in enumerate(members)]
     outputs = keras.layers.Average(name="score")([m(inputs) for m in named])
-    model = keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}")
-    model.compile(loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")])
-    return model
+    return compiled(keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}"), learning_rate)
 
 
 def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
@@ -722,7 +728,7 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                 prefix = "epoch_" if dc.members == 1 else f"member{i}_epoch_"
                 for epoch in range(len(histories[-1].get("loss", []))):
                     mlflow.log_metrics({f"{prefix}{k}": v[epoch] for k, v in histories[-1].items()}, step=epoch)
-            model = average_members(members, shape)
+            model = average_members(members, shape, dc.learning_rate)
             history = histories[0]
 
             y, s = predict_converter(model, feed.converters["test"], shape, dc.batch_size, dc.reader_workers)
