@@ -678,8 +678,8 @@ def read_source(
 
 # --------------------------------------------------------------------- writes
 def _warn(message: str) -> None:
+    """A warning the job goes on after: logged once (stderr under spark-submit, the scheduler's log)."""
     log.warning(message)
-    print(f"WARNING ingest: {message}")
 
 
 def _empty_source_error(cfg: Config, table: str, source_desc: str) -> DataError:

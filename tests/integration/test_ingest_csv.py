@@ -8,6 +8,7 @@ process and checks the exit code, the message and what reached the tables.
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -120,12 +121,15 @@ def test_latin1_customers_stop_naming_the_byte_unless_the_encoding_is_set(spark,
     assert customers.set_index("customer_id").activity["C3"] == "Panadería"
 
 
-def test_extra_column_is_dropped_with_a_warning_or_stops_the_job(spark, tmp_path, capsys):
+def test_extra_column_is_dropped_with_a_warning_or_stops_the_job(spark, tmp_path, capsys, caplog):
     inspections = [GOOD["inspections"][0] + ",inspector"] + [line + ",Ana" for line in GOOD["inspections"][1:]]
     write_dataset(tmp_path, inspections=inspections)
     tables = "ingest.tables=[customers,inspections]"
-    assert run_ingest(tmp_path, tables) == 0
-    assert "['inspector']" in capsys.readouterr().out
+    with caplog.at_level(logging.WARNING, logger="ntl_spark.ingest"):
+        assert run_ingest(tmp_path, tables) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("['inspector']" in m and "dropped" in m for m in warned), warned
+    assert "['inspector']" not in capsys.readouterr().out  # logged once, not printed beside the log
     assert "inspector" not in table(tmp_path, "inspections").columns
     assert run_ingest(tmp_path, tables, "ingest.extra_columns=fail") == 3
     assert "['inspector']" in capsys.readouterr().err
