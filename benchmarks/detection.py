@@ -287,15 +287,17 @@ def pooled(outs: list[dict[str, Any]]) -> dict[str, Any]:
     positives = sum(o["positives"] for o in outs)
     diag: dict[str, Any] = {}
     for name in outs[0]["diagnostics"]:
+        top1 = 0
         kinds: dict[str, int] = {}
         found: dict[str, list[int]] = {}
         for o in outs:
             dg = o["diagnostics"][name]
+            top1 += dg["top1pct"]
             for k, v in dg["honest_top1pct_by_kind"].items():
                 kinds[k] = kinds.get(k, 0) + v
             for a, (f, t) in dg["found_top3pct_by_attack"].items():
                 found[a] = [found.get(a, [0, 0])[0] + f, found.get(a, [0, 0])[1] + t]
-        diag[name] = {"top1pct": sum(o["diagnostics"][name]["top1pct"] for o in outs),
+        diag[name] = {"top1pct": top1,
                       "honest_top1pct_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
                       "found_top3pct_by_attack": dict(sorted(found.items()))}
     smart = None
