@@ -262,7 +262,10 @@ def build_model(shape: Shape, dc: DeepConf) -> Any:
         h = keras.layers.Concatenate(name="curve_and_monthly")([h, g])
     h = keras.layers.Dropout(0.2)(h)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
-    return compiled(keras.Model(model_in, outputs, name=f"deepdaice_{dc.architecture}"), dc.learning_rate)
+    model = keras.Model(model_in, outputs, name=f"deepdaice_{dc.architecture}")
+    model.compile(optimizer=keras.optimizers.Adam(dc.learning_rate), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")])
+    return model
 
 
 def model_input_layers(shape: Shape) -> tuple[Any, Any]:
@@ -274,15 +277,6 @@ def model_input_layers(shape: Shape) -> tuple[Any, Any]:
     if not shape.monthly:
         return window, window
     return window, {"window": window, MONTHLY: keras.Input((len(shape.monthly),), name=MONTHLY)}
-
-
-def compiled(model: Any, learning_rate: float) -> Any:
-    """``model`` compiled for training and evaluation: Adam, binary cross-entropy, ``pr_auc`` and ``roc_auc``."""
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.AUC(name="roc_auc")])
-    return model
 
 
 # -------------------------------------------------------------------- feed
@@ -659,11 +653,12 @@ def early_stopping(dc: DeepConf) -> Any:
                                          restore_best_weights=True, start_from_epoch=dc.min_epochs)
 
 
-def average_members(members: list[Any], shape: Shape, learning_rate: float) -> Any:
+def average_members(members: list[Any], shape: Shape) -> Any:
     """One Keras model whose score is the mean of the ``members``' scores (same inputs); a single member as it is.
 
     Networks that differ only in their seed disagree most on the customers the curve says little about; the
-    mean keeps what they agree on. Scoring and the registry see one model.
+    mean keeps what they agree on. Scoring and the registry see one model. It is only predicted with and saved
+    (scoring loads it with ``compile=False``), never trained: it is not compiled.
     """
     if len(members) == 1:
         return members[0]
@@ -673,7 +668,7 @@ def average_members(members: list[Any], shape: Shape, learning_rate: float) -> A
     # each member re-wrapped under its own name (same layers and weights): names are unique in the model
     named = [keras.Model(m.input, m.output, name=f"member{i}") for i, m in enumerate(members)]
     outputs = keras.layers.Average(name="score")([m(inputs) for m in named])
-    return compiled(keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}"), learning_rate)
+    return keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}")
 
 
 def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
@@ -728,7 +723,7 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                 prefix = "epoch_" if dc.members == 1 else f"member{i}_epoch_"
                 for epoch in range(len(histories[-1].get("loss", []))):
                     mlflow.log_metrics({f"{prefix}{k}": v[epoch] for k, v in histories[-1].items()}, step=epoch)
-            model = average_members(members, shape, dc.learning_rate)
+            model = average_members(members, shape)
             history = histories[0]
 
             y, s = predict_converter(model, feed.converters["test"], shape, dc.batch_size, dc.reader_workers)
