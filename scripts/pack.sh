@@ -43,12 +43,12 @@ out="$(cd "$out" && pwd)"
 [ -x .venv/bin/venv-pack ] || { echo "[pack] .venv has no venv-pack: run scripts/bootstrap.sh" >&2; exit 1; }
 BASE_PY="$(.venv/bin/python -c 'import sys; print(sys._base_executable)')"
 
-# Never packed: the developer tools (lint, types, tests, packing itself) and the web console's
-# server and browser tests, which no Spark process runs.
-DEV_EXCLUDE='^(mypy|mypy_extensions|librt|pathspec|ruff|pytest|pluggy|iniconfig|venv-pack|playwright|pyee|Django)=='
+# Never packed: the developer tools (lint, types, tests and the tests' Delta reader, packing itself)
+# and the web console's server and browser tests, which no Spark process runs.
+DEV_EXCLUDE='^(mypy|mypy_extensions|librt|pathspec|ruff|pytest|pluggy|iniconfig|deltalake|venv-pack|playwright|pyee|Django)=='
 # Also left out of the lean variant: TensorFlow and what only it (or Petastorm, or
 # the notebook kernel) needs. Everything else in requirements.lock goes in.
-LEAN_EXCLUDE='^(tensorflow|tensorflow_cpu|tensorboard|tensorboard-data-server|keras|petastorm|libclang|ml_dtypes|optree|namex|astunparse|flatbuffers|gast|google-pasta|opt_einsum|ipykernel|ipython|ipython_pygments_lexers|jedi|parso|debugpy|comm|stack-data|executing|asttokens|pure_eval|prompt_toolkit|pexpect|ptyprocess|jupyter_client|jupyter_core|matplotlib-inline|nest-asyncio2|pyzmq|tornado|traitlets|wcwidth|nbclient|nbformat)=='
+LEAN_EXCLUDE='^(tensorflow|tensorflow_cpu|tensorboard|tensorboard-data-server|grpcio|keras|petastorm|libclang|ml_dtypes|optree|namex|astunparse|flatbuffers|gast|google-pasta|opt_einsum|ipykernel|ipython|ipython_pygments_lexers|jedi|parso|debugpy|comm|stack-data|executing|asttokens|pure_eval|prompt_toolkit|pexpect|ptyprocess|jupyter_client|jupyter_core|matplotlib-inline|nest-asyncio2|pyzmq|tornado|traitlets|wcwidth|nbclient|nbformat)=='
 
 venv="$REPO/var/pack-venv-$variant"
 reqs="$venv.requirements.txt"

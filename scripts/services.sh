@@ -694,12 +694,16 @@ spark_home() { # pyspark's own distribution: bin/spark-class and jars/
   echo "$home"
 }
 
+# Each executor unpacks the jobs' environment archive (spark.archives) into a folder of its own, about
+# 0.7 GB, kept until its application ends; a worker deletes the folders of applications ended an hour ago.
+SP_WORKER_CLEANUP="-Dspark.worker.cleanup.enabled=true -Dspark.worker.cleanup.interval=600 -Dspark.worker.cleanup.appDataTtl=3600"
 spark_launch() { # name main-class args...
   local name="$1" main="$2"; shift 2
   mkdir -p "$SP_DIR/logs" "$SP_DIR/run" "$SP_DIR/work/$name" "$SP_DIR/conf"
   # spark-class execs the JVM: the pid recorded is the daemon's own
   SPARK_HOME="$SPARK_HOME" SPARK_CONF_DIR="$SP_DIR/conf" SPARK_LOCAL_IP="$HOST" SPARK_DAEMON_MEMORY=512m \
     SPARK_WORKER_DIR="$SP_DIR/work/$name" SPARK_LOCAL_DIRS="$SP_DIR/work/$name" \
+    SPARK_WORKER_OPTS="$SP_WORKER_CLEANUP" \
     nohup "$SPARK_HOME/bin/spark-class" "$main" "$@" >"$SP_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$SP_DIR/run/$name.pid"
 }

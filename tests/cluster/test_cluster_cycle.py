@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,23 +42,66 @@ MONTH = "2026-09-01"
 COMMON = ("generate.customers=400", f"cycle.month={MONTH}", "cycle.ingest=all",
           # the gates have their own tests; the model ranked is the one this cycle trained
           "cycle.stages=[ingest,features,train,score,publish]", "score.model_ref=candidate")
+WORK = REPO / "var" / "spark" / "work"  # the standalone workers' folders (scripts/services.sh)
 TABLES = ("customers", "bills", "inspections", "quarantine", "ingest_log", "monthly_features", "training_set",
           "scores", "cycle_log")
 
 
+# A standalone worker whose executors keep dying starts new ones for ever, each unpacking the archive
+# into a folder of its own that stays until the application ends: a full disk never clears by itself.
+# The cycle is stopped at the first sign of it rather than at LIMIT_S.
+FATAL = ("No space left on device",)
+MAX_LOST_EXECUTORS = 6
+
+
 def _run(args: list[str], limit: int = LIMIT_S) -> str:
-    """Run a command from the repository root in its own process group; fail the test on error or time-out."""
+    """Run a command from the repository root in its own process group; fail the test on error or time-out.
+
+    The output is read as it comes: a full disk or executors lost one after another end the run at once.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "PYSPARK_PYTHON"))}
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
+    lines: list[str] = []
+    problem: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        lost = 0
+        for line in proc.stdout:
+            lines.append(line)
+            lost += "Lost executor" in line
+            if not problem and (any(f in line for f in FATAL) or lost > MAX_LOST_EXECUTORS):
+                problem.append(line.strip())
+                os.killpg(proc.pid, 9)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        out, _ = proc.communicate(timeout=limit)
+        proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
-        out, _ = proc.communicate()
-        pytest.fail(f"{' '.join(args[:2])} did not finish within {limit} s; last output:\n{out[-4000:]}")
+        proc.wait()
+        reader.join(30)
+        pytest.fail(f"{' '.join(args[:2])} did not finish within {limit} s; last output:\n{''.join(lines)[-4000:]}")
+    reader.join(30)
+    out = "".join(lines)
+    if problem:
+        pytest.fail(f"{' '.join(args[:2])} stopped: {problem[0]}\n{_disk_report()}\nlast output:\n{out[-4000:]}")
     assert proc.returncode == 0, f"{' '.join(args[:3])} exited {proc.returncode}:\n{out[-6000:]}"
     return out
+
+
+def _unpacked_bytes(archive: Path) -> int:
+    """The archive's size once unpacked, from the gzip trailer (ISIZE: the size modulo 4 GiB)."""
+    with archive.open("rb") as f:
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
+
+
+def _disk_report() -> str:
+    free = shutil.disk_usage(WORK if WORK.exists() else REPO).free
+    return f"free disk under {WORK}: {free / 2**30:.1f} GiB"
 
 
 def _cycle(*overrides: str) -> tuple[str, float]:
@@ -100,6 +145,12 @@ def _ranking(spark: SparkSession, lakehouse: str) -> list[tuple[str, int]]:
 
 
 def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
+    # the driver and each of the two executors unpack the archive; their copies of it come on top
+    archive = Path(cluster["archive"]).resolve()
+    need = 3 * (_unpacked_bytes(archive) + archive.stat().st_size) + 2**30
+    WORK.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(WORK).free < need:
+        pytest.skip(f"the cluster cycle needs about {need / 2**30:.1f} GiB of free disk; {_disk_report()}")
     run_id = uuid.uuid4().hex[:8]
     raw = tmp_path / "raw"
     _run([str(REPO / "spark-submit.sh"), "generate", "--env", "test", "--set", f"paths.root={tmp_path}",
@@ -120,6 +171,17 @@ def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
         "spark.ui.enabled": "false",
         "spark.hadoop.dfs.replication": "1",  # one DataNode
     }
+    before = set(WORK.glob("worker*/app-*"))
+    try:
+        _cluster_cycle(cluster, spark, tmp_path, run_id, hdfs_root, conf, local_root, local_s)
+    finally:
+        # this run's application folders (two unpacked environments): the rest of the suite gets the disk back
+        for app in set(WORK.glob("worker*/app-*")) - before:
+            shutil.rmtree(app, ignore_errors=True)
+
+
+def _cluster_cycle(cluster: dict[str, str], spark: SparkSession, tmp_path: Path, run_id: str, hdfs_root: str,
+                   conf: dict[str, str], local_root: Path, local_s: float) -> None:
     cluster_out, cluster_s = _cycle(
         f"spark.master={cluster['NTL_SPARK_MASTER_URL']}",
         f"spark.conf={json.dumps(conf)}",
@@ -135,10 +197,9 @@ def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
     print(f"cycle seconds: local {local_s:.0f}, cluster {cluster_s:.0f}")
 
     # it ran on the cluster: an application on the standalone master whose executors unpacked the archive
-    work = REPO / "var" / "spark" / "work"
-    apps = [p for p in work.glob("worker*/app-*") if p.stat().st_mtime >= time.time() - cluster_s - 5]
-    assert apps, f"no application ran on the standalone workers ({work}):\n{cluster_out[-3000:]}"
-    assert any(p.is_file() for p in work.glob("worker*/app-*/*/env/bin/python")), \
+    apps = [p for p in WORK.glob("worker*/app-*") if p.stat().st_mtime >= time.time() - cluster_s - 5]
+    assert apps, f"no application ran on the standalone workers ({WORK}):\n{cluster_out[-3000:]}"
+    assert any(p.is_file() for p in WORK.glob("worker*/app-*/*/env/bin/python")), \
         "the executors did not unpack the environment archive"
     assert "[cycle] publish done" in cluster_out
 
