@@ -45,7 +45,7 @@ BASE_PY="$(.venv/bin/python -c 'import sys; print(sys._base_executable)')"
 
 # Never packed: the developer tools (lint, types, tests and the tests' Delta reader, packing itself)
 # and the web console's server and browser tests, which no Spark process runs.
-DEV_EXCLUDE='^(mypy|mypy_extensions|librt|pathspec|ruff|pytest|pluggy|iniconfig|deltalake|venv-pack|playwright|pyee|Django)=='
+DEV_EXCLUDE='^(mypy|mypy_extensions|librt|pathspec|ruff|pytest|pytest-xdist|execnet|pluggy|iniconfig|deltalake|venv-pack|playwright|pyee|Django)=='
 # Also left out of the lean variant: TensorFlow and what only it (or Petastorm, or
 # the notebook kernel) needs. Everything else in requirements.lock goes in.
 LEAN_EXCLUDE='^(tensorflow|tensorflow_cpu|tensorboard|tensorboard-data-server|grpcio|keras|petastorm|libclang|ml_dtypes|optree|namex|astunparse|flatbuffers|gast|google-pasta|opt_einsum|ipykernel|ipython|ipython_pygments_lexers|jedi|parso|debugpy|comm|stack-data|executing|asttokens|pure_eval|prompt_toolkit|pexpect|ptyprocess|jupyter_client|jupyter_core|matplotlib-inline|nest-asyncio2|pyzmq|tornado|traitlets|wcwidth|nbclient|nbformat)=='

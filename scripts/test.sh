@@ -2,6 +2,8 @@
 # The test command: environment, real services, lint, the whole test suite.
 #   scripts/test.sh [--keep-services] [pytest args]   e.g. scripts/test.sh -m "not services"
 #
+# The suite runs on two pytest-xdist workers (NTL_TEST_WORKERS, default 2; 1 for a single process).
+#
 # HBase and PostgreSQL (scripts/services.sh) are started unless the pytest
 # arguments contain "not services"; the cluster of the cluster test (HDFS, a
 # Spark standalone master and two workers, the MLflow server) and the packed
@@ -56,4 +58,9 @@ fi
 .venv/bin/ruff check ntl_spark jobs tests benchmarks console airflow
 .venv/bin/mypy
 export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=127.0.0.1
+# Two pytest-xdist workers by default (tests/conftest.py keeps each module on one worker and the HBase
+# modules together); NTL_TEST_WORKERS=1 runs the suite in one process, an explicit -n wins.
+workers="${NTL_TEST_WORKERS:-2}"
+case " ${args[*]} " in *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*" -p no:xdist "*) workers=1 ;; esac
+if [ "$workers" -gt 1 ]; then args=(-n "$workers" --dist loadgroup "${args[@]}"); fi
 .venv/bin/python -m pytest "${args[@]}"

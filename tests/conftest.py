@@ -1,4 +1,10 @@
-"""Shared fixtures: one local[2] Spark session for the whole test run; the source servers."""
+"""Shared fixtures: one local[2] Spark session per test process; the source servers.
+
+scripts/test.sh runs the suite on two pytest-xdist workers (``--dist loadgroup``), each with its own
+Spark session and temporary folders. A module's tests stay on one worker, where its module fixtures are
+built once; the modules that use the checkout's HBase share one worker, since one of them restarts the
+Thrift server under the others.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,22 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = REPO / "scripts" / "services.sh"
+# the modules that read or write the checkout's HBase: test_source_faults restarts its Thrift server
+HBASE_MODULES = {"test_sources.py", "test_source_faults.py", "test_hbase_dayrange.py", "test_hbase_kerberos.py"}
+
+
+def xdist_group(path: Path) -> str:
+    """The worker group of a test module: the HBase modules together, the console's modules (one session
+    lakehouse and test database) together, every other module on its own."""
+    if path.name in HBASE_MODULES:
+        return "hbase"
+    rel = path.relative_to(REPO)
+    return "tests/console" if rel.parts[:2] == ("tests", "console") else rel.as_posix()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item.path)))
 
 
 @pytest.fixture(scope="session")
