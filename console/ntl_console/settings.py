@@ -47,10 +47,19 @@ def _secret_key() -> str:
         return os.environ["NTL_CONSOLE_SECRET_KEY"]
     path = VAR / "secret_key"
     if not path.exists():
+        # written whole under a name of its own, then linked into place: processes starting together
+        # (server workers, test workers) agree on the first key and never read a half-written file
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process linked its key first: that one is the key
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 
