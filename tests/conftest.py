@@ -26,18 +26,31 @@ SERVICES = REPO / "scripts" / "services.sh"
 HBASE_MODULES = {"test_sources.py", "test_source_faults.py", "test_hbase_dayrange.py", "test_hbase_kerberos.py"}
 
 
-def xdist_group(path: Path) -> str:
-    """The worker group of a test module: the HBase modules together, the console's modules (one session
+def xdist_group(nodeid: str) -> str:
+    """The worker group of a test: the HBase modules together, the console's modules (one session
     lakehouse and test database) together, every other module on its own."""
-    if path.name in HBASE_MODULES:
+    path = nodeid.split("::", 1)[0]
+    if path.rsplit("/", 1)[-1] in HBASE_MODULES:
         return "hbase"
-    rel = path.relative_to(REPO)
-    return "tests/console" if rel.parts[:2] == ("tests", "console") else rel.as_posix()
+    return "tests/console" if path.startswith("tests/console/") else path
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item.path)))
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup`` by :func:`xdist_group`: whole groups go to a worker as it frees up.
+
+    (pytest-xdist's own loadgroup reads ``xdist_group`` marks into the test ids, which pytest 9 no longer
+    lets it rewrite, so it would hand out single tests.)
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
