@@ -44,6 +44,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """
     if config.getvalue("dist") != "loadgroup":
         return None
+    # groups go out in collection order (tests/cluster and the integration modules, the longest, early; the
+    # many short unit modules fill the gaps at the end), not by their number of tests, which would leave the
+    # one-test cluster cycle for last
+    config.option.loadscopereorder = False
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):

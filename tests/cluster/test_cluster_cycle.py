@@ -212,7 +212,8 @@ def _cluster_cycle(cluster: dict[str, str], spark: SparkSession, tmp_path: Path,
     # the model and its run went to the MLflow server (PostgreSQL), artifacts through its proxy
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=cluster["NTL_MLFLOW_URL"])
+    # the registry named too: MLflow's process-wide registry URI may still point at an earlier test's store
+    client = MlflowClient(tracking_uri=cluster["NTL_MLFLOW_URL"], registry_uri=cluster["NTL_MLFLOW_URL"])
     version = client.get_model_version_by_alias(f"DAICE_cluster_{run_id}", "candidate")
     assert version.source and "mlflow-artifacts:" in client.get_run(version.run_id).info.artifact_uri
     assert client.list_artifacts(version.run_id)
