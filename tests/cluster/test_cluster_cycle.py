@@ -27,6 +27,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,16 @@ def cluster() -> dict[str, str]:
     return env
 
 
+@pytest.fixture()
+def app_folders_removed() -> Iterator[None]:
+    """Delete the application folders the test leaves on the workers (two unpacked environments), passed or
+    failed: the rest of the suite gets the disk back."""
+    before = set(WORK.glob("worker*/app-*"))
+    yield
+    for app in set(WORK.glob("worker*/app-*")) - before:
+        shutil.rmtree(app, ignore_errors=True)
+
+
 def _upload(spark: SparkSession, local: Path, remote: str) -> None:
     """Copy a local folder to HDFS with the Hadoop client pyspark ships."""
     jvm = spark.sparkContext._jvm
@@ -144,7 +155,7 @@ def _ranking(spark: SparkSession, lakehouse: str) -> list[tuple[str, int]]:
     return sorted((r.customer_id, r["rank"]) for r in rows)
 
 
-def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
+def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path, app_folders_removed):
     # the driver and each of the two executors unpack the archive; their copies of it come on top
     archive = Path(cluster["archive"]).resolve()
     need = 3 * (_unpacked_bytes(archive) + archive.stat().st_size) + 2**30
@@ -171,17 +182,6 @@ def test_cycle_on_the_cluster_matches_local_mode(cluster, spark, tmp_path):
         "spark.ui.enabled": "false",
         "spark.hadoop.dfs.replication": "1",  # one DataNode
     }
-    before = set(WORK.glob("worker*/app-*"))
-    try:
-        _cluster_cycle(cluster, spark, tmp_path, run_id, hdfs_root, conf, local_root, local_s)
-    finally:
-        # this run's application folders (two unpacked environments): the rest of the suite gets the disk back
-        for app in set(WORK.glob("worker*/app-*")) - before:
-            shutil.rmtree(app, ignore_errors=True)
-
-
-def _cluster_cycle(cluster: dict[str, str], spark: SparkSession, tmp_path: Path, run_id: str, hdfs_root: str,
-                   conf: dict[str, str], local_root: Path, local_s: float) -> None:
     cluster_out, cluster_s = _cycle(
         f"spark.master={cluster['NTL_SPARK_MASTER_URL']}",
         f"spark.conf={json.dumps(conf)}",
