@@ -500,8 +500,14 @@ class DeepConf:
     # few dozen irregular validation rows the first epoch's PR-AUC can peak by chance and end training there;
     # >= deep.epochs: no early stopping, the last epoch's weights
     min_epochs: int
+    # held-out (test) customers: this share under split_salt, as DAICE's train.test_fraction / train.split_salt
+    # (equal by default, so both families hold out the same customers); validation: validation_fraction of the rest
+    test_fraction: float
     validation_fraction: float
     split_salt: str  # held-out and validation customers: a salted hash of customer_id (models.CustomerSplit)
+    # after early stopping found the best epoch, train a fresh network (same seed) on the training and validation
+    # customers together for that many epochs: the registered model learns from every customer but the test ones
+    refit: bool
     seed: int
     # networks trained with seeds seed .. seed + members - 1 on the same feed; the registered model averages
     # their scores (deep.average_members). 1 = one network, no wrapper
@@ -533,6 +539,7 @@ class DeepConf:
         _check(self.members >= 1, "deep.members", self.members, "must be >= 1")
         _check(self.monthly_features or not self.windowless_labels, "deep.windowless_labels", self.windowless_labels,
                "needs deep.monthly_features: true (an inspection without a window has only its monthly inputs)")
+        _check(0.0 < self.test_fraction < 1.0, "deep.test_fraction", self.test_fraction, "must be in (0, 1)")
         _check(0.0 < self.validation_fraction < 1.0, "deep.validation_fraction", self.validation_fraction,
                "must be in (0, 1)")
         _check(bool(self.split_salt.strip()), "deep.split_salt", self.split_salt, "must not be empty")

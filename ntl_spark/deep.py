@@ -15,12 +15,15 @@ reader streams whole row groups into ``tf.data``; batches are reshaped to
 (days, intervals + alarm codes) per window. The cache is deleted at the end.
 
 Customers are split three ways by a salted hash of customer_id
-(``models.CustomerSplit``, as DAICE: test = ``deep.validation_fraction`` of the
-customers under ``deep.split_salt``, then validation = the same share of the
-rest under ``<split_salt>:validation``): validation drives early stopping on
+(``models.CustomerSplit``, as DAICE: test = ``deep.test_fraction`` of the
+customers under ``deep.split_salt``, then validation = ``deep.validation_fraction``
+of the rest under ``<split_salt>:validation``): validation drives early stopping on
 PR-AUC, test gives the reported metrics, and a customer never sits on two
 sides. The split does not depend on ``deep.seed`` or on partitioning; both
 splits are kept in the model's metadata and the run's ``split.*`` parameters.
+With ``deep.refit`` the registered network is a fresh one (same seed) trained
+on the training and validation customers together for the epochs early stopping
+chose; the test customers stay out either way.
 """
 
 from __future__ import annotations
@@ -520,7 +523,9 @@ class Feed:
     """The three customer splits of the training windows, ready for Keras.
 
     ``train`` and ``test`` are Petastorm converters (Parquet under the
-    converter cache); the validation windows are read once into memory
+    converter cache), and ``refit`` (the training and validation rows
+    together) when the feed was prepared for ``deep.refit``; the validation
+    windows are read once into memory
     (``x_val``, ``y_val``, in the converter's file order) so that every epoch,
     and every trial of a search, is judged on exactly the same rows.
     """
@@ -548,10 +553,23 @@ class Feed:
         return sum(self.counts.get("unlabelled", {}).values())
 
     @property
+    def n_refit(self) -> int:
+        """Rows of the refit: training and validation, labelled and unlabelled."""
+        return self.n_train + sum(self.counts["validation"].values())
+
+    @property
     def weights(self) -> dict[int, float]:
         """Balanced class weights over the weighted training windows (an unlabelled one counts its weight)."""
-        positives = self.counts["train"].get(1, 0)
-        negatives = self.counts["train"].get(0, 0) + self.unlabelled_weight * self.n_unlabelled
+        return self._weights(("train",))
+
+    @property
+    def refit_weights(self) -> dict[int, float]:
+        """As :attr:`weights`, over the training and validation rows (the refit's)."""
+        return self._weights(("train", "validation"))
+
+    def _weights(self, parts: tuple[str, ...]) -> dict[int, float]:
+        positives = sum(self.counts[p].get(1, 0) for p in parts)
+        negatives = sum(self.counts[p].get(0, 0) for p in parts) + self.unlabelled_weight * self.n_unlabelled
         return class_weights(positives + negatives, positives)
 
     def delete(self) -> None:
@@ -560,8 +578,9 @@ class Feed:
             c.delete()
 
 
-def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
-    """Split the usable training windows three ways and materialise them for Petastorm.
+def prepare_feed(spark: SparkSession, cfg: Config, refit: bool = False) -> Feed:
+    """Split the usable training windows three ways and materialise them for Petastorm; with ``refit``
+    also the training and validation rows together (converter ``refit``, for ``deep.refit``).
 
     Raises:
         DataError: a split is empty or the training windows lack a class.
@@ -607,9 +626,13 @@ def prepare_feed(spark: SparkSession, cfg: Config) -> Feed:
         shape = dataclasses.replace(shape, monthly=tuple(columns), monthly_center=center, monthly_scale=scale)
     rows = {"train": n_train + sum(counts["unlabelled"].values()), "validation": sum(counts["validation"].values()),
             "test": sum(counts["test"].values())}
+    feeds = {"train": train_df, "validation": val_df, "test": test_df}
+    if refit:
+        rows["refit"] = rows["train"] + rows["validation"]
+        feeds["refit"] = train_df.unionByName(val_df)
     converters = {name: make_converter(part, dc.row_group_mb, dc.unlabelled_weight,
                                        feed_files(rows[name], shape, dc.row_group_mb))
-                  for name, part in (("train", train_df), ("validation", val_df), ("test", test_df))}
+                  for name, part in feeds.items()}
     try:
         x_val, y_val = read_arrays(converters.pop("validation"), shape, dc.batch_size)
     except BaseException:
@@ -671,8 +694,24 @@ def average_members(members: list[Any], shape: Shape) -> Any:
     return keras.Model(inputs, outputs, name=f"{members[0].name}_x{len(members)}")
 
 
-def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None) -> dict[str, list[float]]:
+def best_epoch(history: dict[str, list[float]], dc: DeepConf) -> int:
+    """The epoch (0-based) whose weights :func:`fit` kept: the first best validation PR-AUC from
+    ``deep.min_epochs`` on (keras ``EarlyStopping`` with ``start_from_epoch``), the last one when training
+    ended before that epoch."""
+    values = history.get("val_pr_auc", [])
+    if not values:
+        raise ValueError("best_epoch: the history has no val_pr_auc")
+    if len(values) <= dc.min_epochs:
+        return len(values) - 1
+    return dc.min_epochs + int(np.argmax(values[dc.min_epochs:]))
+
+
+def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None,
+        refit_epochs: int = 0) -> dict[str, list[float]]:
     """Train ``model`` on the feed's training windows, early stopping on validation PR-AUC; the history.
+
+    With ``refit_epochs`` > 0 it trains instead on the feed's ``refit`` rows (training and validation
+    customers, their class weights) for exactly that many epochs: no validation, no early stopping.
 
     With ``deep.deterministic`` the training rows are read by one Petastorm
     thread (row groups in the seeded shuffle order) and TensorFlow's ops run
@@ -685,9 +724,15 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
     if dc.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(dc.seed)
+    workers = 1 if dc.deterministic else dc.reader_workers
+    if refit_epochs:
+        steps = max(1, math.ceil(feed.n_refit / dc.batch_size))
+        with petastorm_dataset(feed.converters["refit"], feed.shape, dc.batch_size, None, workers, dc.prefetch,
+                               True, dc.seed, feed.refit_weights) as refit_ds:
+            out = model.fit(refit_ds, epochs=refit_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
+        return {k: [float(v) for v in vals] for k, vals in out.history.items()}
     steps = max(1, math.ceil(feed.n_train / dc.batch_size))
     stop = early_stopping(dc)
-    workers = 1 if dc.deterministic else dc.reader_workers
     with petastorm_dataset(feed.converters["train"], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
                            dc.seed, feed.weights) as train_ds:
         out = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=(feed.x_val, feed.y_val),
@@ -699,7 +744,7 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     """Train, evaluate, log and register one DeepDAICE model."""
     dc = with_tuned_params(cfg.deep)
     client = tracking.setup(cfg)
-    feed = prepare_feed(spark, cfg)
+    feed = prepare_feed(spark, cfg, refit=dc.refit)
     shape, counts, n_train = feed.shape, feed.counts, feed.n_train
     try:
         with mlflow.start_run(run_name=f"{dc.model_name}-train") as run_:
@@ -710,12 +755,12 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                                "alarm_codes": ",".join(shape.codes), "n_train": n_train,
                                "n_train_positive": counts["train"].get(1, 0),
                                "n_train_unlabelled": feed.n_unlabelled, "n_validation": len(feed.y_val),
-                               "n_windowless": feed.n_windowless,
+                               "n_windowless": feed.n_windowless, "n_refit": feed.n_refit if dc.refit else 0,
                                "class_weight_1": round(feed.weights[1], 4),
                                "split.test": feed.test_split.describe(), "split.validation": feed.val_split.describe()})
             tracking.log_data_versions(feed.versions)
 
-            members, histories = [], []
+            members, histories, refit_epochs = [], [], []
             for i in range(dc.members):  # member i: seed + i, trained on the same feed
                 member_dc = dataclasses.replace(dc, seed=dc.seed + i)
                 members.append(build_model(shape, member_dc))
@@ -723,6 +768,13 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
                 prefix = "epoch_" if dc.members == 1 else f"member{i}_epoch_"
                 for epoch in range(len(histories[-1].get("loss", []))):
                     mlflow.log_metrics({f"{prefix}{k}": v[epoch] for k, v in histories[-1].items()}, step=epoch)
+                if dc.refit:  # a fresh network, same seed, on train + validation for the chosen epochs
+                    refit_epochs.append(best_epoch(histories[-1], dc) + 1)
+                    members[-1] = build_model(shape, member_dc)
+                    refit_history = fit(members[-1], feed, member_dc, refit_epochs=refit_epochs[-1])
+                    refit_prefix = "refit_" if dc.members == 1 else f"member{i}_refit_"
+                    for epoch, loss in enumerate(refit_history.get("loss", [])):
+                        mlflow.log_metric(f"{refit_prefix}loss", loss, step=epoch)
             model = average_members(members, shape)
             history = histories[0]
 
@@ -731,6 +783,8 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
             m = evaluate.binary_metrics(y, s, dc.threshold, k)
             mlflow.log_metrics({f"test_{n}": v for n, v in m.items() if not math.isnan(v)})
             mlflow.log_metric("epochs_run", sum(len(h.get("loss", [])) for h in histories))
+            if refit_epochs:
+                mlflow.log_metric("refit_epochs", sum(refit_epochs))
             with tempfile.TemporaryDirectory() as tmp:
                 d = Path(tmp)
                 evaluate.plot_curves({"test": (y, s)}, d / "curves.png", f"{dc.model_name} (test, n={len(y)})")
@@ -746,9 +800,12 @@ def run(spark: SparkSession, cfg: Config) -> DeepResult:
     finally:
         feed.delete()
 
+    refit_text = (f", refit on train + validation ({feed.n_refit} rows) for {'+'.join(map(str, refit_epochs))} epochs"
+                  if refit_epochs else "")
     print(f"train_deep: {dc.model_name} v{result.model_version} ({dc.architecture}) run {result.run_id}  "
           f"{'+'.join(str(len(h.get('loss', []))) for h in histories)} epochs"
-          f"{'' if dc.members == 1 else f' ({dc.members} members)'}, train n={n_train}  test n={int(m['n'])} "
+          f"{'' if dc.members == 1 else f' ({dc.members} members)'}"
+          f"{refit_text}, train n={n_train}  test n={int(m['n'])} "
           f"positives={int(m['positives'])}  PR-AUC {m['pr_auc']:.3f}  ROC-AUC {m['roc_auc']:.3f}  "
           f"precision@{k} {m['precision_at_k']:.3f}")
     return result
@@ -780,7 +837,7 @@ def with_tuned_params(dc: DeepConf) -> DeepConf:
 
 def deep_splits(dc: DeepConf) -> tuple[CustomerSplit, CustomerSplit]:
     """The test split (of all customers) and the validation split (of the rest) for DeepDAICE."""
-    return (CustomerSplit(dc.split_salt, dc.validation_fraction),
+    return (CustomerSplit(dc.split_salt, dc.test_fraction),
             CustomerSplit(f"{dc.split_salt}:validation", dc.validation_fraction))
 
 
@@ -795,6 +852,7 @@ def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> d
         "monthly_scale": list(shape.monthly_scale),
         "monthly_rule": MONTHLY_RULE if shape.monthly else "", "monthly_transform": MONTHLY_TRANSFORM if shape.monthly else "",
         "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
+        "refit": dc.refit,  # true: the validation customers trained too (only the test split is held out)
     }
 
 

@@ -179,6 +179,40 @@ def test_early_stopping_ignores_the_epochs_before_min_epochs(tmp_path):
     assert run(3) == (6, 4.0)  # judged from epoch 3 on: the best of those (epoch 4, 0.3) kept
 
 
+def test_best_epoch_is_the_one_early_stopping_keeps(tmp_path):
+    """deep.best_epoch names the epoch whose weights fit kept (the curve of the test above), which the refit
+    trains up to."""
+    import dataclasses
+
+    dc = deep_config(tmp_path).deep
+    curve = {"val_pr_auc": [0.9, 0.1, 0.1, 0.2, 0.3, 0.25, 0.2, 0.1]}
+    assert deep.best_epoch(curve, dataclasses.replace(dc, min_epochs=0)) == 0
+    assert deep.best_epoch(curve, dataclasses.replace(dc, min_epochs=3)) == 4
+    # training ended before min_epochs: the last epoch's weights stay
+    assert deep.best_epoch({"val_pr_auc": [0.9, 0.1]}, dataclasses.replace(dc, min_epochs=5)) == 1
+    with pytest.raises(ValueError, match="val_pr_auc"):
+        deep.best_epoch({"loss": [1.0]}, dc)
+
+
+def test_refit_trains_a_fresh_network_on_train_and_validation_for_the_best_epochs(spark, tmp_path):
+    """deep.refit: after early stopping, the registered network is trained on training + validation customers
+    for the chosen number of epochs; the test customers stay out and scoring is unchanged."""
+    cfg = deep_config(tmp_path, *TINY, "deep.refit=true")
+    write_windows(spark, cfg)
+    result = deep.run(spark, cfg)
+    run = mlflow.get_run(result.run_id).data
+    n_train, n_refit = int(run.params["n_train"]), int(run.params["n_refit"])
+    assert n_refit == n_train + int(run.params["n_validation"]) and n_refit > n_train
+    epochs = deep.best_epoch(result.history, cfg.deep) + 1
+    assert run.metrics["refit_epochs"] == epochs
+    client = tracking.setup(cfg)
+    assert len(client.get_metric_history(result.run_id, "refit_loss")) == epochs
+    meta = mlflow.models.get_model_info(f"models:/DeepDAICE/{result.model_version}").metadata
+    assert meta["refit"] is True
+    assert int(result.metrics["n"]) > 0  # the test split is still judged
+    assert deep_score.run(spark, cfg)["rows"] == 6
+
+
 def test_members_average_into_one_model_that_registers_and_scores(spark, tmp_path):
     """deep.members=2: two networks (seeds seed and seed + 1), one registered model scoring their mean."""
     import dataclasses

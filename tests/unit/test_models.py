@@ -78,13 +78,13 @@ PINNED = ['C0004', 'C0008', 'C0013', 'C0025', 'C0029', 'C0031', 'C0032', 'C0034'
 def test_deepdaice_splits_customers_with_the_same_function(tmp_path):
     from ntl_spark import deep
 
-    cfg = make_config(tmp_path, f"deep.validation_fraction={make_config(tmp_path).train.test_fraction}")
+    cfg = make_config(tmp_path, f"deep.test_fraction={make_config(tmp_path).train.test_fraction}")
     test, validation = deep.deep_splits(cfg.deep)
     # same salt and fraction as DAICE by default: the same held-out customers
     assert test == models.CustomerSplit(cfg.train.split_salt, cfg.train.test_fraction)
     assert validation.salt != test.salt and validation.fraction == cfg.deep.validation_fraction
     # a seed changes nothing; both splits are kept with the model
-    assert deep.deep_splits(make_config(tmp_path, "deep.seed=123", f"deep.validation_fraction={test.fraction}").deep) \
+    assert deep.deep_splits(make_config(tmp_path, "deep.seed=123", f"deep.test_fraction={test.fraction}").deep) \
         == (test, validation)
     meta = deep.model_metadata(deep.Shape(7, 24, ()), cfg.deep, 0)
     assert models.CustomerSplit.from_dict(meta["split"]) == test
