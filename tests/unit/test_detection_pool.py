@@ -61,3 +61,13 @@ def test_pooled_sums_counts_and_the_diagnostics_of_every_seed(detection):
     assert np.isclose(out["smart"]["results"]["M"]["precision_top1pct"], 1 / 3)
     # a seed without a smart-meter table: no pooled smart-meter table (it would judge other customers)
     assert detection.pooled([a, _run(0.0, 0.1, 0.2, 1000, 10, {}, {})])["smart"] is None
+
+
+def test_reuse_needs_the_folder_of_an_earlier_run(detection, tmp_path, capsys):
+    """--reuse retrains DeepDAICE on an earlier run's lakes: without --root, or on a folder with no lake, it says so
+    before any work."""
+    with pytest.raises(SystemExit) as stop:
+        detection.main(["--reuse", "--seed", "1", "--dry"])
+    assert stop.value.code == 2 and "--reuse needs --root" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="holds no lake of an earlier run"):
+        detection.main(["--reuse", "--root", str(tmp_path), "--seed", "1", "--dry"])
