@@ -163,9 +163,9 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         seconds["generate"] = time.time() - t
     spark = build_session(cfg, app_name="ntl-detection")
     try:
-        for name, stage in (("ingest", ingest), ("features", features), ("train", train)):
-            if args.reuse:  # the lake and DAICE's registered challenger of the earlier run
-                break
+        # --reuse: the lake and DAICE's registered challenger of the earlier run
+        stages = () if args.reuse else (("ingest", ingest), ("features", features), ("train", train))
+        for name, stage in stages:
             t = time.time()
             stage.run(spark, cfg)
             seconds[name] = time.time() - t

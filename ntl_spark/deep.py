@@ -726,17 +726,17 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
     keras.utils.set_random_seed(dc.seed)
     workers = 1 if dc.deterministic else dc.reader_workers
     if refit_epochs:
-        steps = max(1, math.ceil(feed.n_refit / dc.batch_size))
-        with petastorm_dataset(feed.converters["refit"], feed.shape, dc.batch_size, None, workers, dc.prefetch,
-                               True, dc.seed, feed.refit_weights) as refit_ds:
-            out = model.fit(refit_ds, epochs=refit_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=2)
-        return {k: [float(v) for v in vals] for k, vals in out.history.items()}
-    steps = max(1, math.ceil(feed.n_train / dc.batch_size))
-    stop = early_stopping(dc)
-    with petastorm_dataset(feed.converters["train"], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
-                           dc.seed, feed.weights) as train_ds:
-        out = model.fit(train_ds, epochs=dc.epochs, steps_per_epoch=steps, validation_data=(feed.x_val, feed.y_val),
-                        validation_batch_size=dc.batch_size, callbacks=[stop, *(callbacks or [])], verbose=2)
+        part, rows, weights, epochs = "refit", feed.n_refit, feed.refit_weights, refit_epochs
+        judged: dict[str, Any] = {}
+        stops = list(callbacks or [])
+    else:
+        part, rows, weights, epochs = "train", feed.n_train, feed.weights, dc.epochs
+        judged = {"validation_data": (feed.x_val, feed.y_val), "validation_batch_size": dc.batch_size}
+        stops = [early_stopping(dc), *(callbacks or [])]
+    steps = max(1, math.ceil(rows / dc.batch_size))
+    with petastorm_dataset(feed.converters[part], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
+                           dc.seed, weights) as ds:
+        out = model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=stops, verbose=2, **judged)
     return {k: [float(v) for v in vals] for k, vals in out.history.items()}
 
 
