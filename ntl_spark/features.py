@@ -299,7 +299,7 @@ def monthly_features(lists: DataFrame, months: int) -> DataFrame:
         (all doubles; NaN where undefined, e.g. no bill in the window).
     """
     cols = schemas.consumption_columns(months)
-    later = {"kwh_per_kw", "months_connected", *alarm_columns(), *INTERVAL_COLUMNS}  # added by build_features
+    later = {"kwh_per_kw", "months_connected", *alarm_columns(), *INTERVAL_COLUMNS, *HISTORY_COLUMNS}  # build_features
     derived = [d for d in schemas.DERIVED if d not in later]
     schema = T.StructType(
         [T.StructField("customer_id", T.StringType()), T.StructField("reference_month", T.DateType())]
@@ -350,6 +350,41 @@ def alarm_counts(events: DataFrame, customers: DataFrame, keys: DataFrame, month
           for code, name in zip(schemas.EVENT_CODES, alarm_columns(), strict=True)])
     return meters.select("customer_id", "reference_month").join(counts, ["customer_id", "reference_month"], "left") \
         .select("customer_id", "reference_month", *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) for c in alarm_columns()])
+
+
+HISTORY_COLUMNS = ("inspections_before", "irregular_before", "months_since_inspection", "months_since_irregular")
+
+
+def inspection_history(inspections: DataFrame, keys: DataFrame) -> DataFrame:
+    """What the utility already knows from its own visits, up to the end of the reference month.
+
+    A customer found irregular is normalised (the theft stops, the meter is
+    fixed) and its consumption recovers, which looks like a step; a customer
+    found regular a few months ago is usually still regular. Visits of every
+    outcome count (``no_access`` too); an inspection after the reference month,
+    such as the one a training label comes from, never does (point-in-time).
+
+    Returns:
+        customer_id, reference_month and :data:`HISTORY_COLUMNS`: visits and
+        irregular findings so far (0 when none), months from the last visit and
+        the last irregular finding to the reference month's end (null when none).
+    """
+    distinct = keys.select("customer_id", "reference_month").distinct()
+    end = F.last_day("reference_month")
+    visits = distinct.join(inspections.select("customer_id", "inspected_on", "outcome"), "customer_id").where(
+        F.col("inspected_on") <= end)
+    irregular = F.col("outcome") == "irregular"
+    ago = F.months_between(end, "inspected_on")
+    done = visits.groupBy("customer_id", "reference_month").agg(
+        F.count(F.lit(1)).cast("double").alias("inspections_before"),
+        F.sum(irregular.cast("double")).alias("irregular_before"),
+        F.min(ago).alias("months_since_inspection"),
+        F.min(F.when(irregular, ago)).alias("months_since_irregular"),
+    )
+    return distinct.join(done, ["customer_id", "reference_month"], "left").select(
+        "customer_id", "reference_month",
+        *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) for c in HISTORY_COLUMNS[:2]],
+        *[F.col(c).cast("double").alias(c) for c in HISTORY_COLUMNS[2:]])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -463,6 +498,7 @@ def customer_attributes(customers: DataFrame) -> DataFrame:
 def build_features(
     bills: DataFrame, customers: DataFrame, keys: DataFrame, months: int, events: DataFrame | None = None,
     readings: DataFrame | None = None, interval: IntervalWindow | None = None,
+    inspections: DataFrame | None = None,
 ) -> DataFrame:
     """Feature rows for (customer_id, reference_month) keys, with C1..CN as columns.
 
@@ -475,6 +511,8 @@ def build_features(
         readings: bronze interval readings; with ``interval``, the smart-meter profile
             aggregates (:func:`interval_profile`); None = those columns missing.
         interval: the window of those aggregates (None: not computed).
+        inspections: bronze inspections for the visit history (:func:`inspection_history`);
+            None = those columns missing.
 
     Returns:
         ``keys`` columns + the categorical attributes (``schemas.CUSTOMER_CATEGORICAL``),
@@ -494,6 +532,10 @@ def build_features(
         feats = feats.join(profile, ["customer_id", "reference_month"], "left")
     else:
         feats = feats.select("*", *[F.lit(None).cast("double").alias(c) for c in INTERVAL_COLUMNS])
+    if inspections is not None:
+        feats = feats.join(inspection_history(inspections, keys), ["customer_id", "reference_month"], "left")
+    else:
+        feats = feats.select("*", *[F.lit(None).cast("double").alias(c) for c in HISTORY_COLUMNS])
     return (
         keys.join(feats, ["customer_id", "reference_month"], "left")
         .join(attrs, "customer_id", "inner")
@@ -558,7 +600,7 @@ def training_rows(
     keys = reference_keys_for_inspections(inspections)
     if first_month is not None:
         keys = keys.where(F.col("reference_month") >= F.lit(first_month))
-    feats = build_features(bills, customers, keys, months, events, readings, interval)
+    feats = build_features(bills, customers, keys, months, events, readings, interval, inspections)
     cols = schemas.consumption_columns(months)
     billed = sum((F.col(c).isNotNull().cast("int") for c in cols), F.lit(0))
     return feats.where(billed >= min_history_months)
@@ -638,20 +680,31 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     mf_path = paths.table(schemas.MONTHLY_FEATURES)
     # Past months train draws never-inspected negatives at (train.unlabelled_months) that the table lacks:
     # built once, point in time like every month; a month already there (scored then) is kept as it is.
-    history: list[dt.date] = []
-    if cfg.train.unlabelled_share > 0:
-        existing = lakehouse.read_optional(spark, mf_path)
-        present = models.reference_months(existing.df) if existing else []
-        history = history_months(ref, cfg.train.unlabelled_months, present)
-    keys = scoring_keys(customers, ref)
-    if history:
-        keys = keys.unionByName(history_keys(customers, history))
+    existing = lakehouse.read_optional(spark, mf_path)
+
+    def month_rows(history: list[dt.date]) -> DataFrame:
+        keys = scoring_keys(customers, ref)
+        if history:
+            keys = keys.unionByName(history_keys(customers, history))
+        return build_features(bills, customers, keys, fc.months, events,
+                              readings_between(readings, min([ref, *history]), ref, fc.interval_days), interval,
+                              inspections).select("*", lineage)
+
+    present = models.reference_months(existing.df) if existing else []
+    history = history_months(ref, cfg.train.unlabelled_months, present) if cfg.train.unlabelled_share > 0 else []
+    scoring = month_rows(history)
+    # A table written by an older version (other feature columns) is rebuilt whole: the months train
+    # draws at and the reference month, in the new layout; the old layout stays readable in its history.
+    stale = existing is not None and set(existing.df.columns) != set(scoring.columns)
+    if stale:
+        old = set(existing.df.columns)  # type: ignore[union-attr]
+        log.warning("monthly_features has another layout (new columns: %s; gone: %s): rebuilt whole",
+                    sorted(set(scoring.columns) - old) or "none", sorted(old - set(scoring.columns)) or "none")
+        history = history_months(ref, cfg.train.unlabelled_months, []) if cfg.train.unlabelled_share > 0 else []
+        scoring = month_rows(history)
     months = [ref, *history]
-    scoring = build_features(bills, customers, keys, fc.months, events,
-                             readings_between(readings, min(months), ref, fc.interval_days), interval
-                             ).select("*", lineage)
     written = ", ".join(f"'{m.isoformat()}'" for m in sorted(months))
-    mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES,
+    mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES, replace_layout=stale,
                                  where=f"reference_month IN ({written})", partition_by=("reference_month",))
 
     lookback = F.add_months(F.lit(ref), -fc.label_lookback_months)

@@ -294,6 +294,8 @@ DERIVED = (
     # smart meters: the daily profile of the interval readings (features.interval_profile; null = none)
     "night_day_ratio", "base_load_share", "profile_cv", "zero_interval_share", "day_zero_share",
     "interval_recent_ratio", "readings_per_day",
+    # the utility's own visits up to the reference month (features.inspection_history)
+    "inspections_before", "irregular_before", "months_since_inspection", "months_since_irregular",
 )
 # Numeric customer attributes the model reads as they are.
 CUSTOMER_NUMERIC = ("contracted_kw",)

@@ -268,3 +268,36 @@ def test_readings_between_keeps_the_days_the_windows_can_use(spark):
     assert sorted(r.kwh for r in kept.collect()) == [1.0, 2.0]
     assert features.readings_between(None, D(2026, 2, 1), D(2026, 3, 1), 58) is None
     assert features.last_day_of(D(2024, 2, 10)) == D(2024, 2, 29)
+
+
+def test_inspection_history_counts_visits_up_to_the_reference_month_only(spark):
+    bills = bills_df(spark, [(c, D(2026, m, 1), 100.0, 30, "actual") for c in "AB" for m in range(1, 10)])
+    insp = spark.createDataFrame([
+        ("I1", "A", D(2025, 11, 20), "irregular", "bypass", None, None),
+        ("I2", "A", D(2026, 3, 31), "regular", None, None, None),    # last day of the reference month: known
+        ("I3", "A", D(2026, 4, 1), "irregular", "bypass", None, None),  # the month after: never
+    ], schemas.INSPECTIONS_SCHEMA)
+    keys = spark.createDataFrame([(c, D(2026, 3, 1)) for c in "AB"], "customer_id string, reference_month date")
+    rows = {r.customer_id: r for r in features.build_features(bills, customers_df(spark, ["A", "B"]), keys, 3,
+                                                                 inspections=insp).collect()}
+    a = rows["A"]
+    assert (a.inspections_before, a.irregular_before) == (2.0, 1.0)
+    assert a.months_since_inspection == 0.0
+    assert a.months_since_irregular == pytest.approx(4.35, abs=0.01)  # 2025-11-20 -> 2026-03-31
+    b = rows["B"]  # never visited: zero visits, no time since
+    assert (b.inspections_before, b.irregular_before, b.months_since_inspection, b.months_since_irregular) == (
+        0.0, 0.0, None, None)
+    assert features.build_features(bills, customers_df(spark, ["A"]), keys, 3).first().inspections_before is None
+
+
+def test_a_label_never_sees_its_own_inspection_in_the_visit_history(spark):
+    bills = bills_df(spark, [("A", D(2026, m, 1), float(m * 100), 30, "actual") for m in range(1, 10)])
+    insp = spark.createDataFrame([
+        ("I1", "A", D(2026, 2, 10), "irregular", "bypass", None, None),
+        ("I2", "A", D(2026, 6, 1), "regular", None, None, None),  # first day of its month
+    ], schemas.INSPECTIONS_SCHEMA)
+    rows = {r.inspection_id: r for r in features.training_rows(bills, customers_df(spark, ["A"]), insp, 6, 1).collect()}
+    assert (rows["I1"].inspections_before, rows["I1"].months_since_irregular) == (0.0, None)
+    later = rows["I2"]  # reference month May: the February finding, not its own visit
+    assert (later.inspections_before, later.irregular_before) == (1.0, 1.0)
+    assert later.months_since_irregular == pytest.approx(3.68, abs=0.01)
