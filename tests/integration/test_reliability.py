@@ -22,6 +22,7 @@ determinism test builds a second lakehouse from the same raw files.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import signal
@@ -468,3 +469,28 @@ def test_same_inputs_and_seed_give_the_same_model_and_ranking(spark, lake, tmp_p
     a, b = _booster(lake.cfg), _booster(twin)
     assert a.feature_names == b.feature_names
     assert a.get_dump(with_stats=True) == b.get_dump(with_stats=True)
+
+
+def test_features_rebuild_a_monthly_features_table_of_an_older_layout(spark, lake):
+    mf = lake.table(schemas.MONTHLY_FEATURES)
+    current = spark.read.format("delta").load(str(mf))
+    # as an older version wrote it: without two of the visit-history columns
+    from ntl_spark import features, lakehouse
+    old = current.drop("irregular_before", "months_since_irregular")
+    lakehouse.write(old, str(mf), schemas.MONTHLY_FEATURES, replace_layout=True, partition_by=("reference_month",))
+    old_version = DeltaTable(str(mf)).version()
+
+    assert run_job("features", lake.root) == 0
+
+    rebuilt = spark.read.format("delta").load(str(mf))
+    assert set(rebuilt.columns) == set(current.columns)
+    # rebuilt whole: the reference month and the months train draws unlabelled negatives at, nothing else
+    ref = dt.date(2026, 9, 1)
+    tc = lake.cfg.train
+    history = features.history_months(ref, tc.unlabelled_months, []) if tc.unlabelled_share > 0 else []
+    assert sorted(r[0] for r in rebuilt.select("reference_month").distinct().collect()) == [*history, ref]
+    assert rebuilt.where(F.col("reference_month") == ref).count() == current.where(
+        F.col("reference_month") == ref).count()
+    assert DeltaTable(str(mf)).version() == old_version + 1
+    # the old layout stays readable in the table's history
+    assert "irregular_before" not in spark.read.format("delta").option("versionAsOf", old_version).load(str(mf)).columns
