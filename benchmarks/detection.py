@@ -140,9 +140,12 @@ def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.Dat
 
 def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One generator run (``seed``) through the pipeline, judged against its truth."""
+    from pyspark.sql import functions as F
+
     from ntl_spark import features, generate, ingest, rules, schemas, tracking, train
     from ntl_spark.config import load_config
     from ntl_spark.session import build_session
+    from ntl_spark.sparkutil import scalar
     from ntl_spark.validate import model as validate_model
 
     root = Path(args.root) / f"seed-{seed}" if args.root else Path(tempfile.mkdtemp(prefix=f"ntl-detection-{seed}-"))
@@ -171,7 +174,7 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             seconds[name] = time.time() - t
         t = time.time()
         mf = spark.read.format("delta").load(cfg.paths.table(schemas.MONTHLY_FEATURES))
-        month = mf.agg({"reference_month": "max"}).first()[0]
+        month = scalar(mf.agg(F.max("reference_month")), "latest monthly_features month")
         mf = mf.where(mf.reference_month == month)
         client = tracking.setup(cfg)
         ref = tracking.resolve(client, cfg.model.name, cfg.model.challenger)
@@ -179,8 +182,8 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         rc = cfg.rules
         rule: Any = (rules.rule_scores(mf, rc.recent_months, rc.zero_kwh, rc.min_zero_run)
                      .select("customer_id", rules.RULE_SCORE).toPandas())
-        smart_ids = set(spark.read.format("delta").load(cfg.paths.table(schemas.CUSTOMERS))
-                        .where("meter_type = 'smart'").select("customer_id").toPandas().customer_id)
+        smart_ids = {r.customer_id for r in spark.read.format("delta").load(cfg.paths.table(schemas.CUSTOMERS))
+                     .where("meter_type = 'smart'").select("customer_id").collect()}
         seconds["score"] = time.time() - t
         deep_frame, deep_info = deep_scores(spark, cfg, seconds) if args.reading_days else (None, {})
     finally:

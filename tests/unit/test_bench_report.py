@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,29 +10,20 @@ from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests import bench_modules
+
+BENCH = bench_modules.BENCH
 
 
-def _load_report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", BENCH / "report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = bench_modules.load("report.py", "bench_report")
 
 
 def _load_results(monkeypatch: pytest.MonkeyPatch, folder: Path) -> ModuleType:
     """benchmarks/results.py writing into ``folder`` (its ``import report`` finds benchmarks/report.py)."""
-    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.syspath_prepend(str(BENCH))  # publish() imports report when it runs
     monkeypatch.delitem(sys.modules, "report", raising=False)
-    spec = importlib.util.spec_from_file_location("bench_results", BENCH / "results.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    monkeypatch.delitem(sys.modules, "bench_results", raising=False)  # restored after the test
+    module = bench_modules.load("results.py", "bench_results")
     monkeypatch.setattr(module, "RESULTS", folder / "RESULTS.md")
     return module
 
