@@ -408,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                                                        "reference_month", "seconds", "smart", "diagnostics")}
                   for o in outs},
     }, params={"seeds": seeds, "customers": args.customers, "fraud_rate": args.fraud_rate,
-               "reading_days": args.reading_days, "overrides": args.set, "note": args.note},
+               "reading_days": args.reading_days, "overrides": args.set, "note": args.note,
+               # model settings changed or an earlier run's data: RESULTS.md never shows it as the benchmark's run
+               "variant": " ".join([*(f"--set {o}" for o in args.set), *(["--reuse"] if args.reuse else [])])},
        headlines=headlines(out["results"], out["base_rate"], out["smart"]), load_start=load_start, dry=args.dry)
     return 0
 

@@ -6,9 +6,13 @@ the machine, package versions, load average at the start and end, commit
 Markdown section it printed and its headline figures, each
 ``{"name", "value", "target", "better": "lower" | "higher"}`` (``target``
 null where none is set). RESULTS.md is rendered from those lines only: a
-summary of the latest run of each benchmark (headline figures against their
-targets), then per benchmark the latest run's section and a table of the
-earlier runs. The output depends on the lines alone (no generation time), so
+summary of the latest run of each benchmark with its default settings
+(headline figures against their targets), then per benchmark that run's
+section and a table of the other runs. A run whose ``params.variant`` is set
+(the benchmark's words for what it changed, e.g. detection's ``--set`` model
+settings or ``--reuse``) is a variant: it never stands for the benchmark while
+a run with the defaults exists, and the table says what it changed.
+Connection settings (a host, a master) are not variants. The output depends on the lines alone (no generation time), so
 ``--check`` can tell whether the committed RESULTS.md matches them.
 
     .venv/bin/python benchmarks/report.py           # rewrite benchmarks/RESULTS.md
@@ -125,6 +129,17 @@ def _params(run: Run) -> str:
     return ", ".join(f"{k} {json.dumps(v)}" for k, v in params.items()) or "not recorded"
 
 
+def variant(run: Run) -> str:
+    """What ``run`` changed from the benchmark's defaults (``params.variant``; '' for nothing)."""
+    return str((run.get("params") or {}).get("variant") or "")
+
+
+def reported(history: Sequence[Run]) -> Run:
+    """The run that stands for a benchmark: its latest with the default settings, else its latest."""
+    defaults = [r for r in history if not variant(r)]
+    return (defaults or history)[-1]
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -171,7 +186,7 @@ def render(runs: Mapping[str, Sequence[Run]]) -> str:
         "",
         f"Results measured before raw results were kept, with their hand-written readings: [{ARCHIVE}]({ARCHIVE}).",
         "",
-        "## Summary (latest run of each benchmark)",
+        "## Summary (latest run of each benchmark with its default settings)",
         "",
         "| benchmark | latest run (UTC) | commit | load average (start / end) | headline figure | value | target "
         "| met |",
@@ -179,7 +194,7 @@ def render(runs: Mapping[str, Sequence[Run]]) -> str:
     ]
     names = sorted(b for b, r in runs.items() if r)
     for bench in names:
-        latest = runs[bench][-1]
+        latest = reported(runs[bench])
         head = f"| [{bench}](#{bench}) | {_when(latest)} | {_commit(latest)} | {_load(latest)} |"
         headlines = latest.get("headlines") or [{"name": "-", "value": None, "target": None, "better": "lower"}]
         for h in headlines:
@@ -189,27 +204,31 @@ def render(runs: Mapping[str, Sequence[Run]]) -> str:
             head = "| | | | |"
     for bench in names:
         history = runs[bench]
-        latest = history[-1]
+        latest = reported(history)
+        which = f"Latest of {len(history)} run(s)" if latest is history[-1] else (
+            f"Latest run with the default settings of {len(history)} run(s) (later variants in the table below)")
         out += [
             "",
             f"## {bench}",
             "",
-            f"Latest of {len(history)} run(s) in [{bench}.jsonl]({bench}.jsonl): {_when(latest)} UTC, commit "
+            f"{which} in [{bench}.jsonl]({bench}.jsonl): {_when(latest)} UTC, commit "
             f"{_commit(latest)}, load average {_load(latest)} (start / end). Machine: {_machine(latest)}. "
             f"Parameters: {_params(latest)}.",
             "",
             *_section(latest),
         ]
-        earlier = list(reversed(history[:-1]))
-        if earlier:
-            columns = _headline_names(earlier)
-            out += ["", "Earlier runs, newest first:", "",
-                    "| run (UTC) | commit | load average (start / end) |"
+        others = [r for r in reversed(history) if r is not latest]
+        if others:
+            columns = _headline_names(others)
+            settings = any(variant(r) for r in history)
+            out += ["", "Other runs, newest first:", "",
+                    "| run (UTC) | commit | load average (start / end) |" + (" settings |" if settings else "")
                     + "".join(f" {_cell(c)} |" for c in columns),
-                    "|---|---|---|" + "---|" * len(columns)]
-            for run in earlier:
+                    "|---|---|---|" + ("---|" if settings else "") + "---|" * len(columns)]
+            for run in others:
                 values = {h["name"]: h.get("value") for h in run.get("headlines") or ()}
-                out.append(f"| {_when(run)} | {_commit(run)} | {_load(run)} |"
+                changed = f" {_cell(variant(run) or 'defaults')} |" if settings else ""
+                out.append(f"| {_when(run)} | {_commit(run)} | {_load(run)} |{changed}"
                            + "".join(f" {_num(values.get(c))} |" for c in columns))
     return "\n".join(out) + "\n"
 

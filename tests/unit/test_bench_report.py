@@ -70,7 +70,7 @@ def test_render_summary_latest_section_and_history(tmp_path: Path):
     assert "| | | | | rows/s | 1,234 | >= 1000 | yes |" in text
     # the latest run's own section, its heading one level down under the benchmark's
     assert "## demo\n" in text and "\n### Demo run, 2026-11-30\n" in text
-    history = text[text.index("Earlier runs"):]
+    history = text[text.index("Other runs"):]
     assert history.index("2026-11-29 10:00") < history.index("2026-11-28 10:00")
     assert "| 2026-11-29 10:00 | ccccccc | 3.0 / 4.2 | 2.50 | 1,234 |" in history
     assert "bbbbbbb" not in history
@@ -87,7 +87,28 @@ def test_render_target_not_met_and_run_without_section(tmp_path: Path):
     assert text.index("## alpha") < text.index("## zeta")  # benchmarks sorted by name
     assert "| [alpha](#alpha) | 2026-11-01 | - | - | - | - | - | - |" in text
     assert "No section text was kept" in text and "| methods.A.p | 0.125 |" in text
-    assert "Earlier runs" not in text  # one run each
+    assert "Other runs" not in text  # one run each
+
+
+def test_a_later_variant_run_never_stands_for_the_benchmark(tmp_path: Path):
+    _write(tmp_path, "demo", [
+        _run("2026-11-29T10:00:00+00:00", "a" * 40, 1.5, "\n## Defaults\n"),
+        _run("2026-11-30T10:00:00+00:00", "b" * 40, 2.5, "\n## Variant\n",
+             params={"rows": 1000, "variant": "--set deep.refit=true --reuse"}),
+    ])
+    text = report.render(report.load_runs(tmp_path))
+
+    summary = [line for line in text.splitlines() if line.startswith("| [demo]")]
+    assert summary == [
+        "| [demo](#demo) | 2026-11-29 10:00 | aaaaaaa | 3.0 / 4.2 | ours / baseline | 1.50 | <= 2 | yes |"]
+    assert "Latest run with the default settings of 2 run(s)" in text
+    assert "### Defaults" in text and "### Variant" not in text
+    others = text[text.index("Other runs"):]
+    assert "| run (UTC) | commit | load average (start / end) | settings |" in others
+    assert "| 2026-11-30 10:00 | bbbbbbb | 3.0 / 4.2 | --set deep.refit=true --reuse | 2.50 | 1,234 |" in others
+    # only variants: the latest of them stands for the benchmark
+    _write(tmp_path, "demo", [_run("2026-11-30T10:00:00+00:00", "b" * 40, 2.5, params={"variant": "x"})])
+    assert "| [demo](#demo) | 2026-11-30 10:00 | bbbbbbb |" in report.render(report.load_runs(tmp_path))
 
 
 def test_check_detects_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
