@@ -491,6 +491,9 @@ class DeepConf:
     # with monthly_features: labelled inspections without a training window (conventional meters, readings
     # not reaching back) train and validate with an empty curve and their monthly inputs (deep.windowless_rows)
     windowless_labels: bool
+    # with monthly_features: beside each monthly input a 0/1 flag "missing" (no alarm counts without a smart
+    # meter, no months since a finding that never happened), so a missing value is not read as the mean
+    monthly_missing: bool
     units: int
     epochs: int
     batch_size: int

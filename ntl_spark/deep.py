@@ -60,6 +60,8 @@ MONTHLY = "monthly"
 MONTHLY_RULE = ("a labelled window: its inspection's training_set row; any other window: the customer's latest "
                 "monthly_features row at or before the month before the one holding end_date + 1")
 MONTHLY_TRANSFORM = "sign(v) * log1p(|v|), minus the training mean, over the training std, clipped to +-5; missing -> 0"
+# with monthly_missing: the flags follow the values, one per input in the same order
+MONTHLY_MISSING = "then, per input in the same order, 1 where the value is missing, else 0"
 MONTHLY_CLIP = 5.0
 # last monthly input with deep.windowless_labels: 1 for a real window, 0 for an inspection trained without one
 WINDOW_FLAG = "window_observed"
@@ -81,10 +83,16 @@ class Shape:
     monthly: tuple[str, ...] = ()
     monthly_center: tuple[float, ...] = ()
     monthly_scale: tuple[float, ...] = ()
+    monthly_missing: bool = False  # a 0/1 missing flag per monthly input after the values (deep.monthly_missing)
 
     @property
     def features(self) -> int:
         return self.intervals + len(self.codes) + (len(DAY_SUMMARIES) if self.summaries else 0)
+
+    @property
+    def monthly_width(self) -> int:
+        """Width of the model's monthly input: the scaled values, and their missing flags when kept."""
+        return len(self.monthly) * (2 if self.monthly_missing else 1)
 
 
 @dataclass(frozen=True)
@@ -194,13 +202,15 @@ def to_model_input_np(kwh: np.ndarray, alarms: np.ndarray, shape: Shape) -> np.n
 
 
 def monthly_input(monthly: Any, shape: Shape) -> Any:
-    """Flat ``monthly`` batch (TF tensor) -> (batch, len(shape.monthly)) float32, as :data:`MONTHLY_TRANSFORM`."""
+    """Flat ``monthly`` batch (TF tensor) -> (batch, shape.monthly_width) float32, as :data:`MONTHLY_TRANSFORM`
+    (and :data:`MONTHLY_MISSING` with ``shape.monthly_missing``)."""
     import tensorflow as tf
 
     m = tf.reshape(tf.cast(monthly, tf.float32), (-1, len(shape.monthly)))
     z = (tf.math.sign(m) * tf.math.log1p(tf.abs(m)) - tf.constant(shape.monthly_center, tf.float32)) \
         / tf.constant(shape.monthly_scale, tf.float32)
-    return tf.clip_by_value(tf.where(tf.math.is_nan(z), tf.zeros_like(z), z), -MONTHLY_CLIP, MONTHLY_CLIP)
+    z = tf.clip_by_value(tf.where(tf.math.is_nan(z), tf.zeros_like(z), z), -MONTHLY_CLIP, MONTHLY_CLIP)
+    return tf.concat([z, tf.cast(tf.math.is_nan(m), tf.float32)], axis=1) if shape.monthly_missing else z
 
 
 def monthly_input_np(monthly: np.ndarray, shape: Shape) -> np.ndarray:
@@ -209,7 +219,8 @@ def monthly_input_np(monthly: np.ndarray, shape: Shape) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         z = (np.sign(m) * np.log1p(np.abs(m)) - np.asarray(shape.monthly_center, np.float32)) \
             / np.asarray(shape.monthly_scale, np.float32)
-    return np.clip(np.nan_to_num(z, nan=0.0), -MONTHLY_CLIP, MONTHLY_CLIP).astype(np.float32)
+    z = np.clip(np.nan_to_num(z, nan=0.0), -MONTHLY_CLIP, MONTHLY_CLIP).astype(np.float32)
+    return np.concatenate([z, np.isnan(m).astype(np.float32)], axis=1) if shape.monthly_missing else z
 
 
 def model_inputs(window: Any, monthly: Any) -> Any:
@@ -279,7 +290,7 @@ def model_input_layers(shape: Shape) -> tuple[Any, Any]:
     window = keras.Input((shape.days, shape.features), name="window")
     if not shape.monthly:
         return window, window
-    return window, {"window": window, MONTHLY: keras.Input((len(shape.monthly),), name=MONTHLY)}
+    return window, {"window": window, MONTHLY: keras.Input((shape.monthly_width,), name=MONTHLY)}
 
 
 # -------------------------------------------------------------------- feed
@@ -623,7 +634,8 @@ def prepare_feed(spark: SparkSession, cfg: Config, refit: bool = False) -> Feed:
     train_df = labelled_train.unionByName(unlabelled) if counts["unlabelled"] else labelled_train
     if columns:  # scaled with the training windows' statistics only
         center, scale = monthly_stats(train_df, len(columns))
-        shape = dataclasses.replace(shape, monthly=tuple(columns), monthly_center=center, monthly_scale=scale)
+        shape = dataclasses.replace(shape, monthly=tuple(columns), monthly_center=center, monthly_scale=scale,
+                                    monthly_missing=cfg.deep.monthly_missing)
     rows = {"train": n_train + sum(counts["unlabelled"].values()), "validation": sum(counts["validation"].values()),
             "test": sum(counts["test"].values())}
     feeds = {"train": train_df, "validation": val_df, "test": test_df}
@@ -659,7 +671,7 @@ def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[Any, np.
         converter.delete()
     if not xs:
         window = np.zeros((0, shape.days, shape.features), np.float32)
-        monthly = np.zeros((0, len(shape.monthly)), np.float32) if shape.monthly else None
+        monthly = np.zeros((0, shape.monthly_width), np.float32) if shape.monthly else None
         return model_inputs(window, monthly), np.zeros((0, 1), np.float32)
     if isinstance(xs[0], dict):
         return {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}, np.concatenate(ys)
@@ -851,6 +863,7 @@ def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> d
         "monthly_features": list(shape.monthly), "monthly_center": list(shape.monthly_center),
         "monthly_scale": list(shape.monthly_scale),
         "monthly_rule": MONTHLY_RULE if shape.monthly else "", "monthly_transform": MONTHLY_TRANSFORM if shape.monthly else "",
+        "monthly_missing": MONTHLY_MISSING if shape.monthly_missing else "",
         "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
         "refit": dc.refit,  # true: the validation customers trained too (only the test split is held out)
     }

@@ -97,7 +97,8 @@ def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
     shape = deep.Shape(int(meta["days"]), int(meta["intervals"]), tuple(meta.get("alarm_codes") or ()),
                        bool(meta.get("day_summaries")), tuple(meta.get("monthly_features") or ()),
                        tuple(float(v) for v in meta.get("monthly_center") or ()),
-                       tuple(float(v) for v in meta.get("monthly_scale") or ()))
+                       tuple(float(v) for v in meta.get("monthly_scale") or ()),
+                       bool(meta.get("monthly_missing")))  # absent in models trained before the flags
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
         return keras_file(local).read_bytes(), shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -83,6 +84,13 @@ def test_monthly_inputs_same_in_tensorflow_and_numpy_missing_to_zero_and_clipped
     assert z_np[0].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)  # log1p(e - 1) = 1 = the centre; NaN -> 0
     assert z_np[1, 0] == pytest.approx(-1.0) and z_np[1, 1] == deep.MONTHLY_CLIP
     assert z_np[1, 2] == pytest.approx(math.log1p(2.0))
+    # with the missing flags: the values as above, then 1 per missing input
+    flagged = dataclasses.replace(shape, monthly_missing=True)
+    f_np = deep.monthly_input_np(raw.ravel(), flagged)
+    np.testing.assert_allclose(f_np, np.asarray(deep.monthly_input(raw.ravel(), flagged)), rtol=1e-5, atol=1e-6)
+    assert f_np.shape == (2, flagged.monthly_width) == (2, 6)
+    np.testing.assert_array_equal(f_np[:, :3], z_np)
+    assert f_np[:, 3:].tolist() == [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
 
 
 def test_monthly_inputs_are_point_in_time(spark, tmp_path):
@@ -260,6 +268,7 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     meta = mlflow.models.get_model_info(f"models:/DeepDAICE/{result.model_version}").metadata
     assert meta["monthly_features"] == columns and len(meta["monthly_scale"]) == len(columns)
     assert all(v > 0 for v in meta["monthly_scale"]) and meta["monthly_rule"] == deep.MONTHLY_RULE
+    assert meta["monthly_missing"] == deep.MONTHLY_MISSING  # deep.monthly_missing, on by default
 
     out = deep_score.run(spark, lake)
     scores = spark.read.format("delta").load(lake.paths.table(schemas.SCORES))
