@@ -690,18 +690,16 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
                               readings_between(readings, min([ref, *history]), ref, fc.interval_days), interval,
                               inspections).select("*", lineage)
 
-    present = models.reference_months(existing.df) if existing else []
-    history = history_months(ref, cfg.train.unlabelled_months, present) if cfg.train.unlabelled_share > 0 else []
-    scoring = month_rows(history)
     # A table written by an older version (other feature columns) is rebuilt whole: the months train
     # draws at and the reference month, in the new layout; the old layout stays readable in its history.
-    stale = existing is not None and set(existing.df.columns) != set(scoring.columns)
+    layout, old = set(month_rows([]).columns), set(existing.df.columns) if existing else set()
+    stale = existing is not None and old != layout
     if stale:
-        old = set(existing.df.columns)  # type: ignore[union-attr]
         log.warning("monthly_features has another layout (new columns: %s; gone: %s): rebuilt whole",
-                    sorted(set(scoring.columns) - old) or "none", sorted(old - set(scoring.columns)) or "none")
-        history = history_months(ref, cfg.train.unlabelled_months, []) if cfg.train.unlabelled_share > 0 else []
-        scoring = month_rows(history)
+                    sorted(layout - old) or "none", sorted(old - layout) or "none")
+    present = models.reference_months(existing.df) if existing and not stale else []
+    history = history_months(ref, cfg.train.unlabelled_months, present) if cfg.train.unlabelled_share > 0 else []
+    scoring = month_rows(history)
     months = [ref, *history]
     written = ", ".join(f"'{m.isoformat()}'" for m in sorted(months))
     mf_version = lakehouse.write(scoring, mf_path, schemas.MONTHLY_FEATURES, replace_layout=stale,
