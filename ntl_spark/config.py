@@ -503,6 +503,10 @@ class DeepConf:
     # few dozen irregular validation rows the first epoch's PR-AUC can peak by chance and end training there;
     # >= deep.epochs: no early stopping, the last epoch's weights
     min_epochs: int
+    # > 1: the model takes the mean of the weights of this many consecutive epochs, the window with the best mean
+    # validation PR-AUC starting at or after min_epochs (deep.EpochAverage; a refit: its last epochs); 1 = the best
+    # single epoch's weights (keras EarlyStopping)
+    average_epochs: int
     # held-out (test) customers: this share under split_salt, as DAICE's train.test_fraction / train.split_salt
     # (equal by default, so both families hold out the same customers); validation: validation_fraction of the rest
     test_fraction: float
@@ -540,6 +544,7 @@ class DeepConf:
         _check(self.units >= 1, "deep.units", self.units, "must be >= 1")
         _check(self.min_epochs >= 0, "deep.min_epochs", self.min_epochs, "must be >= 0")
         _check(self.members >= 1, "deep.members", self.members, "must be >= 1")
+        _check(self.average_epochs >= 1, "deep.average_epochs", self.average_epochs, "must be >= 1")
         _check(self.monthly_features or not self.windowless_labels, "deep.windowless_labels", self.windowless_labels,
                "needs deep.monthly_features: true (an inspection without a window has only its monthly inputs)")
         _check(0.0 < self.test_fraction < 1.0, "deep.test_fraction", self.test_fraction, "must be in (0, 1)")

@@ -681,11 +681,69 @@ def read_arrays(converter: Any, shape: Shape, batch_size: int) -> tuple[Any, np.
 def early_stopping(dc: DeepConf) -> Any:
     """Stop when validation PR-AUC has not improved for ``deep.patience`` epochs and keep the best epoch's weights,
     looking only from epoch ``deep.min_epochs`` on (a first epoch that peaks by chance neither ends training nor
-    becomes the model)."""
+    becomes the model). With ``deep.average_epochs`` > 1 it only stops: :class:`EpochAverage` sets the weights."""
     import keras
 
     return keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=dc.patience,
-                                         restore_best_weights=True, start_from_epoch=dc.min_epochs)
+                                         restore_best_weights=dc.average_epochs == 1,
+                                         start_from_epoch=dc.min_epochs)
+
+
+def best_window(values: list[float], k: int, start: int) -> tuple[int, int]:
+    """The ``k`` consecutive epochs (first, last; 0-based) with the highest mean validation PR-AUC, the
+    window's first epoch at or after ``start`` (the first such window on ties). Training that ended before
+    ``start + k`` epochs: its last ``k`` epochs (all of them when fewer)."""
+    if not values:
+        raise ValueError("best_window: no validation values")
+    n = len(values)
+    if n < start + k:
+        return max(0, n - k), n - 1
+    means = np.convolve(np.asarray(values, dtype=float), np.ones(k) / k, mode="valid")  # means[i]: epochs i..i+k-1
+    first = start + int(np.argmax(means[start:]))
+    return first, first + k - 1
+
+
+def _epoch_average_class() -> Any:
+    import keras
+
+    class EpochAverage(keras.callbacks.Callback):
+        """Keeps each epoch's weights; at the end of training the model takes the mean of the weights of
+        ``k`` consecutive epochs: the best window of validation PR-AUC (:func:`best_window`) when there is
+        one to judge, else (a refit) the last ``k`` epochs. On a few dozen irregular validation rows the
+        PR-AUC of one epoch is noisy: a window's mean is a steadier judge, and averaging the weights of
+        neighbouring epochs (one basin, a small learning rate) smooths the network's training path."""
+
+        def __init__(self, k: int, start: int) -> None:
+            super().__init__()
+            self.k, self.start = k, start
+            self.weights: list[list[np.ndarray]] = []
+            self.values: list[float] = []
+            self.chosen: tuple[int, int] | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.weights.append([w.copy() for w in self.model.get_weights()])
+            if logs and "val_pr_auc" in logs:
+                self.values.append(float(logs["val_pr_auc"]))
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if not self.weights:
+                return
+            n = len(self.weights)
+            if len(self.values) == n:
+                first, last = best_window(self.values, self.k, self.start)
+            else:
+                first, last = max(0, n - self.k), n - 1
+            chosen = self.weights[first:last + 1]
+            self.model.set_weights([np.mean(ws, axis=0).astype(ws[0].dtype) for ws in zip(*chosen, strict=True)])
+            self.chosen = (first, last)
+            self.weights = []
+
+    return EpochAverage
+
+
+def epoch_average(dc: DeepConf) -> Any:
+    """The callback that averages the weights of ``deep.average_epochs`` epochs (``EpochAverage``)."""
+    return _epoch_average_class()(dc.average_epochs, dc.min_epochs)
 
 
 def average_members(members: list[Any], shape: Shape) -> Any:
@@ -707,12 +765,15 @@ def average_members(members: list[Any], shape: Shape) -> Any:
 
 
 def best_epoch(history: dict[str, list[float]], dc: DeepConf) -> int:
-    """The epoch (0-based) whose weights :func:`fit` kept: the first best validation PR-AUC from
+    """The last epoch (0-based) whose weights :func:`fit` kept: the first best validation PR-AUC from
     ``deep.min_epochs`` on (keras ``EarlyStopping`` with ``start_from_epoch``), the last one when training
-    ended before that epoch."""
+    ended before that epoch; with ``deep.average_epochs`` > 1 the last epoch of the averaged window
+    (:func:`best_window`), so a refit trained that long averages the same number of last epochs."""
     values = history.get("val_pr_auc", [])
     if not values:
         raise ValueError("best_epoch: the history has no val_pr_auc")
+    if dc.average_epochs > 1:
+        return best_window(values, dc.average_epochs, dc.min_epochs)[1]
     if len(values) <= dc.min_epochs:
         return len(values) - 1
     return dc.min_epochs + int(np.argmax(values[dc.min_epochs:]))
@@ -741,10 +802,14 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
         part, rows, weights, epochs = "refit", feed.n_refit, feed.refit_weights, refit_epochs
         judged: dict[str, Any] = {}
         stops = list(callbacks or [])
+        if dc.average_epochs > 1:
+            stops.append(epoch_average(dc))
     else:
         part, rows, weights, epochs = "train", feed.n_train, feed.weights, dc.epochs
         judged = {"validation_data": (feed.x_val, feed.y_val), "validation_batch_size": dc.batch_size}
         stops = [early_stopping(dc), *(callbacks or [])]
+        if dc.average_epochs > 1:
+            stops.append(epoch_average(dc))
     steps = max(1, math.ceil(rows / dc.batch_size))
     with petastorm_dataset(feed.converters[part], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
                            dc.seed, weights) as ds:

@@ -202,6 +202,58 @@ def test_best_epoch_is_the_one_early_stopping_keeps(tmp_path):
         deep.best_epoch({"loss": [1.0]}, dc)
 
 
+def test_average_epochs_takes_the_mean_weights_of_the_best_window(tmp_path):
+    """deep.average_epochs=k: the model ends with the mean of the weights of the k consecutive epochs whose mean
+    validation PR-AUC is highest (from min_epochs on), not those of one lucky epoch; best_epoch names the
+    window's last epoch for a refit, which averages its own last k epochs."""
+    import dataclasses
+
+    import keras
+
+    with pytest.raises(ConfigError, match="deep.average_epochs"):
+        deep_config(tmp_path, "deep.average_epochs=0")
+    dc = dataclasses.replace(deep_config(tmp_path).deep, average_epochs=3, min_epochs=1)
+    # epoch 1 peaks alone (0.9); epochs 4-6 are the best stretch (mean 0.6 against 0.9, 0.2, 0.2 -> 0.433)
+    curve = [0.1, 0.9, 0.2, 0.2, 0.6, 0.6, 0.6, 0.3]
+    assert deep.best_window(curve, 3, 1) == (4, 6)
+    assert deep.best_window(curve, 1, 0) == (1, 1)  # k = 1: the single best epoch
+    assert deep.best_window(curve, 3, 7) == (5, 7)  # no whole window after start: the last k epochs
+    assert deep.best_window([0.5, 0.4], 3, 0) == (0, 1)
+    assert deep.best_epoch({"val_pr_auc": curve}, dc) == 6
+    with pytest.raises(ValueError):
+        deep.best_window([], 3, 0)
+
+    def run(values: list[float] | None) -> tuple[float, object]:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        avg = deep.epoch_average(dc)
+        avg.set_model(model)
+        avg.on_train_begin()
+        for epoch in range(len(curve)):
+            model.layers[0].set_weights([np.full((1, 1), float(epoch)), np.full(1, 2.0 * epoch)])
+            avg.on_epoch_end(epoch, {"loss": 1.0} if values is None else {"val_pr_auc": values[epoch]})
+        avg.on_train_end()
+        kernel, bias = model.layers[0].get_weights()
+        assert bias[0] == pytest.approx(2 * kernel[0, 0])
+        return float(kernel[0, 0]), avg.chosen
+
+    assert run(curve) == (pytest.approx(5.0), (4, 6))  # mean of epochs 4, 5, 6
+    assert run(None) == (pytest.approx(6.0), (5, 7))  # a refit (nothing to judge): its last three epochs
+    # with averaging, early stopping only stops: it does not restore its own best epoch over the average
+    assert deep.early_stopping(dc).restore_best_weights is False
+    assert deep.early_stopping(dataclasses.replace(dc, average_epochs=1)).restore_best_weights is True
+
+
+def test_average_epochs_trains_registers_and_scores(spark, tmp_path):
+    """deep.average_epochs=2 through train_deep: the averaged network is the one registered and scored."""
+    cfg = deep_config(tmp_path, *TINY, "deep.epochs=3", "deep.min_epochs=0", "deep.average_epochs=2")
+    write_windows(spark, cfg)
+    result = deep.run(spark, cfg)
+    run = mlflow.get_run(result.run_id).data
+    assert run.params["deep.average_epochs"] == "2"
+    assert int(result.metrics["n"]) > 0
+    assert deep_score.run(spark, cfg)["rows"] == 6
+
+
 def test_refit_trains_a_fresh_network_on_train_and_validation_for_the_best_epochs(spark, tmp_path):
     """deep.refit: after early stopping, the registered network is trained on training + validation customers
     for the chosen number of epochs; the test customers stay out and scoring is unchanged."""
