@@ -658,20 +658,20 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     inputs = {t: lakehouse.read_pinned(spark, paths.table(t), t, "ingest")
               for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS)}
     bills, customers, inspections = (inputs[t].df for t in (schemas.BILLS, schemas.CUSTOMERS, schemas.INSPECTIONS))
-    alarms = lakehouse.read_optional(spark, paths.table(schemas.EVENTS))  # smart-meter alarms, when ingested
+    alarms = lakehouse.read_optional(spark, paths.table(schemas.EVENTS), schemas.EVENTS)  # smart-meter alarms, when ingested
     if alarms is not None:
         inputs[schemas.EVENTS] = alarms
     events = alarms.df if alarms is not None else None
     interval = None
     readings = None
     if fc.interval_days:
-        pinned = lakehouse.read_optional(spark, paths.table(schemas.READINGS))  # smart-meter curves, when ingested
+        pinned = lakehouse.read_optional(spark, paths.table(schemas.READINGS), schemas.READINGS)  # smart-meter curves, when ingested
         if pinned is not None:
             inputs[schemas.READINGS] = pinned
             readings = pinned.df
             interval = IntervalWindow(fc.interval_days, fc.interval_recent_days, fc.interval_zero_kwh)
     ref = dt.date.fromisoformat(fc.reference_month) if fc.reference_month else latest_month(bills)
-    outcomes = lakehouse.read_optional(spark, paths.table(schemas.OUTCOMES_TABLE))  # the labels' field arms
+    outcomes = lakehouse.read_optional(spark, paths.table(schemas.OUTCOMES_TABLE), schemas.OUTCOMES_TABLE, "outcomes")  # the labels' field arms
     if outcomes is not None:
         inputs[schemas.OUTCOMES_TABLE] = outcomes
     versions = lakehouse.merge_lineage({t: p.version for t, p in inputs.items()})

@@ -140,6 +140,11 @@ def commits(spark: SparkSession, path: str, start: int, end: int) -> list[Commit
                   key=lambda c: c.version)
 
 
+# Input tables whose layout the data contract declares: a read checks their columns (a table written by hand or
+# by another tool fails here, naming what is wrong, not deep inside a stage with a Spark analysis error).
+DECLARED_INPUTS: dict[str, T.StructType] = {**schemas.SOURCE_SCHEMAS, schemas.OUTCOMES_TABLE: schemas.OUTCOMES_SCHEMA}
+
+
 def read_pinned(
     spark: SparkSession, path: str, table: str, producer: str, at_version: int | None = None
 ) -> Pinned:
@@ -153,20 +158,50 @@ def read_pinned(
 
     Raises:
         MissingInputError: no Delta table at ``path`` (names the job that writes it).
+        DataError: ``table`` is one of :data:`DECLARED_INPUTS` and lacks a declared column or holds it in
+            another type (:func:`check_declared`).
     """
     latest = version(spark, path)
     if latest is None:
         raise MissingInputError(f"no {table} Delta table at {path}: run the {producer} job first")
     pinned = latest if at_version is None else at_version
-    return Pinned(spark.read.format("delta").option("versionAsOf", pinned).load(path), pinned)
+    df = spark.read.format("delta").option("versionAsOf", pinned).load(path)
+    check_declared(df, table, path, producer)
+    return Pinned(df, pinned)
 
 
-def read_optional(spark: SparkSession, path: str) -> Pinned | None:
-    """:func:`read_pinned` when the table exists, else None."""
+def read_optional(spark: SparkSession, path: str, table: str | None = None, producer: str = "ingest") -> Pinned | None:
+    """:func:`read_pinned` when the table exists, else None (``table``: checked as there when given)."""
     latest = version(spark, path)
     if latest is None:
         return None
-    return Pinned(spark.read.format("delta").option("versionAsOf", latest).load(path), latest)
+    df = spark.read.format("delta").option("versionAsOf", latest).load(path)
+    if table is not None:
+        check_declared(df, table, path, producer)
+    return Pinned(df, latest)
+
+
+def check_declared(df: DataFrame, table: str, path: str, producer: str) -> None:
+    """Refuse a :data:`DECLARED_INPUTS` table that lacks a declared column or holds one in another type.
+
+    Extra columns are allowed (the ingest metadata, a utility's own additions): stages select what they read.
+
+    Raises:
+        DataError: naming the table, its path and each missing or mistyped column.
+    """
+    declared = DECLARED_INPUTS.get(table)
+    if declared is None:
+        return
+    have = {f.name: f.dataType for f in df.schema.fields}
+    missing = [f"{f.name} ({f.dataType.simpleString()})" for f in declared.fields if f.name not in have]
+    mistyped = [f"{f.name}: {have[f.name].simpleString()}, declared {f.dataType.simpleString()}"
+                for f in declared.fields if f.name in have and not _same_type(have[f.name], f.dataType)]
+    if missing or mistyped:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"other types: {'; '.join(mistyped)}"] if mistyped else [])
+        raise DataError(f"table '{table}' at {path} does not have the layout the data contract declares "
+                        f"({'; '.join(problems)}): it was not written by the {producer} job of this version; "
+                        f"re-create it with that job (schemas.{table.upper()}_SCHEMA)")
 
 
 def conform_to(df: DataFrame, schema: T.StructType, table: str) -> DataFrame:

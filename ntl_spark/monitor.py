@@ -165,7 +165,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         checks.append(("score_drift", "score", None, mc.score_psi_retrain, False,
                        f"no scores of {ref.name} v{ref.version}"))
 
-    outcomes_p = lakehouse.read_optional(spark, cfg.paths.table(schemas.OUTCOMES_TABLE))
+    outcomes_p = lakehouse.read_optional(spark, cfg.paths.table(schemas.OUTCOMES_TABLE), schemas.OUTCOMES_TABLE, "outcomes")
     if outcomes_p is not None:
         versions[schemas.OUTCOMES_TABLE] = outcomes_p.version
         last = outcomes_p.df.agg(F.max("inspected_on")).first()

@@ -736,8 +736,8 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     daily, daily_version, readings_version = refresh_readings_daily(spark, cfg)
     customers_in = lakehouse.read_pinned(spark, paths.table(schemas.CUSTOMERS), schemas.CUSTOMERS, "ingest")
     customers = customers_in.df
-    inspections_in = lakehouse.read_optional(spark, paths.table(schemas.INSPECTIONS))
-    events_in = lakehouse.read_optional(spark, paths.table(schemas.EVENTS))
+    inspections_in = lakehouse.read_optional(spark, paths.table(schemas.INSPECTIONS), schemas.INSPECTIONS)
+    events_in = lakehouse.read_optional(spark, paths.table(schemas.EVENTS), schemas.EVENTS)
     versions = lakehouse.merge_lineage({
         schemas.READINGS_DAILY: daily_version,
         schemas.READINGS: readings_version,

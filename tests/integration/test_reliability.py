@@ -494,3 +494,33 @@ def test_features_rebuild_a_monthly_features_table_of_an_older_layout(spark, lak
     assert DeltaTable(str(mf)).version() == old_version + 1
     # the old layout stays readable in the table's history
     assert "irregular_before" not in spark.read.format("delta").option("versionAsOf", old_version).load(str(mf)).columns
+
+
+@pytest.mark.parametrize("broken", ["no_outcome", "customer_id_as_long"])
+def test_features_refuse_a_bronze_table_without_the_contract_layout(spark, lake, tmp_path, capsys, broken):
+    """A bronze inspections table written by hand or another tool (a column missing, or another type) fails
+    the features job with a bad-input exit naming the table and the column, before anything is written."""
+    import shutil
+
+    from ntl_spark import lakehouse
+    from ntl_spark.errors import EXIT_DATA
+
+    root = tmp_path / "copy"
+    for t in (schemas.CUSTOMERS, schemas.BILLS, schemas.INSPECTIONS):
+        shutil.copytree(lake.table(t), root / "lakehouse" / t)
+    path = str(root / "lakehouse" / schemas.INSPECTIONS)
+    insp = spark.read.format("delta").load(path)
+    if broken == "no_outcome":
+        insp, expect = insp.drop("outcome"), "missing outcome (string)"
+    else:
+        insp = insp.withColumn("customer_id", F.abs(F.hash("customer_id")).cast("long"))
+        expect = "customer_id: bigint, declared string"
+    lakehouse.write(insp, path, schemas.INSPECTIONS, replace_layout=True)
+    before = table_state(root / "lakehouse")
+    capsys.readouterr()
+
+    assert run_job("features", root) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert "table 'inspections'" in err and expect in err, err[-2000:]
+    assert "Traceback" not in err
+    assert table_state(root / "lakehouse") == before  # no monthly_features or training_set written
