@@ -209,21 +209,34 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     # who fills the top of each ranking
     look = pd.read_parquet(raw / "_truth" / "lookalikes.parquet")
     fraud = pd.read_parquet(raw / "_truth" / "fraud.parquet")
-    k1 = max(1, math.ceil(0.01 * n))
-    k3 = max(1, math.ceil(0.03 * n))
-    diag: dict[str, Any] = {}
-    for name, col in (("DAICE", "score"), ("rule", rules.RULE_SCORE)):
-        top1 = frame.sort_values(col, ascending=False, kind="stable").head(k1)
-        honest_top = top1[top1.y == 0]
-        kinds = look.set_index("customer_id").kind.reindex(honest_top.customer_id).fillna("other honest")
-        top3 = set(frame.sort_values(col, ascending=False, kind="stable").head(k3).customer_id)
-        pos = frame[frame.y == 1].merge(fraud[["customer_id", "attack"]], on="customer_id", how="left")
-        diag[name] = {"top1pct": k1, "honest_top1pct_by_kind": {str(k): int(v) for k, v in kinds.value_counts().items()},
-                      "found_top3pct_by_attack": {str(a): [int(g.customer_id.isin(top3).sum()), len(g)]
-                                                  for a, g in pos.groupby("attack")}}
+    diag = who_is_on_top(frame, {"DAICE": "score", "rule": rules.RULE_SCORE}, look, fraud)
+    if smart is not None:
+        smart["diagnostics"] = who_is_on_top(both, {"DAICE": "score", "DeepDAICE": "deep_score"}, look, fraud)
     return {"seed": seed, "customers_scored": n, "positives": int(y.sum()), "base_rate": float(y.mean()), "results": results,
             "diagnostics": diag, "seconds": {k: round(v, 1) for k, v in seconds.items()},
             "reference_month": str(month), "root": str(root), "smart": smart}
+
+
+def who_is_on_top(frame: pd.DataFrame, columns: dict[str, str], look: pd.DataFrame,
+                  fraud: pd.DataFrame) -> dict[str, Any]:
+    """Per ranking (name -> score column of ``frame``, which holds ``customer_id`` and the truth ``y``): the honest
+    customers of its top 1 % by look-alike kind (``look``: customer_id, kind; none = "other honest") and, per theft
+    kind (``fraud``: customer_id, attack), how many of the stealing customers its top 3 % holds, of how many."""
+    n = len(frame)
+    k1, k3 = max(1, math.ceil(0.01 * n)), max(1, math.ceil(0.03 * n))
+    kind_of = look.drop_duplicates("customer_id").set_index("customer_id").kind
+    pos = frame[frame.y == 1].merge(fraud[["customer_id", "attack"]].drop_duplicates("customer_id"),
+                                    on="customer_id", how="left")
+    out: dict[str, Any] = {}
+    for name, col in columns.items():
+        ranked = frame.sort_values(col, ascending=False, kind="stable")
+        top1 = ranked.head(k1)
+        kinds = kind_of.reindex(top1[top1.y == 0].customer_id).fillna("other honest")
+        top3 = set(ranked.head(k3).customer_id)
+        out[name] = {"top1pct": k1, "honest_top1pct_by_kind": {str(k): int(v) for k, v in kinds.value_counts().items()},
+                     "found_top3pct_by_attack": {str(a): [int(g.customer_id.isin(top3).sum()), len(g)]
+                                                 for a, g in pos.groupby("attack")}}
+    return out
 
 
 def table(res: dict[str, dict[str, float]], base_rate: float, names: tuple[str, ...] = ("DAICE", "rule", "random")) -> str:
@@ -291,17 +304,15 @@ def pool(parts: list[tuple[dict[str, dict[str, float]], int]]) -> dict[str, dict
     return out
 
 
-def pooled(outs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The runs of several seeds as one: figures pooled (``pool``), base rates and diagnostics from the summed counts."""
-    n = sum(o["customers_scored"] for o in outs)
-    positives = sum(o["positives"] for o in outs)
+def pool_diagnostics(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' :func:`who_is_on_top` as one: the places, honest kinds and found / stealing counts summed."""
     diag: dict[str, Any] = {}
-    for name in outs[0]["diagnostics"]:
+    for name in parts[0]:
         top1 = 0
         kinds: dict[str, int] = {}
         found: dict[str, list[int]] = {}
-        for o in outs:
-            dg = o["diagnostics"][name]
+        for part in parts:
+            dg = part[name]
             top1 += dg["top1pct"]
             for k, v in dg["honest_top1pct_by_kind"].items():
                 kinds[k] = kinds.get(k, 0) + v
@@ -310,19 +321,29 @@ def pooled(outs: list[dict[str, Any]]) -> dict[str, Any]:
         diag[name] = {"top1pct": top1,
                       "honest_top1pct_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
                       "found_top3pct_by_attack": dict(sorted(found.items()))}
+    return diag
+
+
+def pooled(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of several seeds as one: figures pooled (``pool``), base rates and diagnostics from the summed counts."""
+    n = sum(o["customers_scored"] for o in outs)
+    positives = sum(o["positives"] for o in outs)
+    diag = pool_diagnostics([o["diagnostics"] for o in outs])
     smart = None
     smarts = [o["smart"] for o in outs if o["smart"] is not None]
     if smarts and len(smarts) == len(outs):
         customers, pos = sum(s["customers"] for s in smarts), sum(s["positives"] for s in smarts)
         smart = {"customers": customers, "positives": pos, "base_rate": pos / customers if customers else 0.0,
                  "results": pool([(s["results"], s["customers"]) for s in smarts])}
+        if all("diagnostics" in s for s in smarts):  # runs recorded before the smart-meter diagnostics lack them
+            smart["diagnostics"] = pool_diagnostics([s["diagnostics"] for s in smarts])
     return {"customers_scored": n, "positives": positives, "base_rate": positives / n if n else 0.0,
             "results": pool([(o["results"], o["customers_scored"]) for o in outs]), "diagnostics": diag,
             "smart": smart}
 
 
-def diagnostics_text(d: dict[str, Any]) -> str:
-    """Who fills the top 1 % (honest customers by kind) and recall in the top 3 % by attack, DAICE and the rule."""
+def diagnostics_text(d: dict[str, Any], names: tuple[str, str] = ("DAICE", "rule"), where: str = "") -> str:
+    """Who fills the top 1 % (honest customers by kind) and recall in the top 3 % by attack, for two rankings."""
     def honest(name: str) -> str:
         kinds = d[name]["honest_top1pct_by_kind"]
         return f"{sum(kinds.values()) / d[name]['top1pct']:.0%} ({kinds})"
@@ -331,8 +352,9 @@ def diagnostics_text(d: dict[str, Any]) -> str:
         found = d[name]["found_top3pct_by_attack"]
         return str({a: round(f / t, 2) if t else None for a, (f, t) in found.items()})
 
-    return (f"Honest customers in the top 1%: DAICE {honest('DAICE')}, rule {honest('rule')}.\n\n"
-            f"Recall in the top 3% by attack, DAICE: {recall('DAICE')}; rule: {recall('rule')}.\n")
+    a, b = names
+    return (f"Honest customers in the top 1%{where}: {a} {honest(a)}, {b} {honest(b)}.\n\n"
+            f"Recall in the top 3% by attack{where}, {a}: {recall(a)}; {b}: {recall(b)}.\n")
 
 
 def seed_text(o: dict[str, Any], args: argparse.Namespace) -> str:
@@ -401,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             + "".join(f"### Seed {o['seed']}\n\n{seed_text(o, args)}" for o in outs)
         )
     text = head + body + diagnostics_text(out["diagnostics"])
+    if out["smart"] is not None and "diagnostics" in out["smart"]:
+        text += "\n" + diagnostics_text(out["smart"]["diagnostics"], ("DAICE", "DeepDAICE"), " of smart meters")
     publish("detection", text, figures={
         "base_rate": out["base_rate"], "methods": out["results"], "customers_scored": out["customers_scored"],
         "positives": out["positives"], "diagnostics": out["diagnostics"], "seconds": seconds, "smart": out["smart"],

@@ -50,6 +50,32 @@ def test_pooled_sums_counts_and_the_diagnostics_of_every_seed(detection):
     assert np.isclose(out["smart"]["results"]["M"]["precision_top1pct"], 1 / 3)
     # a seed without a smart-meter table: no pooled smart-meter table (it would judge other customers)
     assert detection.pooled([a, _run(0.0, 0.1, 0.2, 1000, 10, {}, {})])["smart"] is None
+    # runs recorded before the smart-meter diagnostics: the pooled smart table has none either
+    assert "diagnostics" not in out["smart"]
+    with_diag = [dict(r, smart=dict(smart, diagnostics=r["diagnostics"])) for r in (a, b)]
+    assert detection.pooled(with_diag)["smart"]["diagnostics"] == out["diagnostics"]
+
+
+def test_who_is_on_top_names_the_honest_kinds_and_the_thefts_found(detection):
+    """Honest customers in a ranking's top 1 % by look-alike kind, stealing ones in its top 3 % by theft kind."""
+    import pandas as pd
+
+    n = 200  # top 1 % = 2 places, top 3 % = 6
+    ids = [f"C{i}" for i in range(n)]
+    score = np.linspace(1.0, 0.0, n)  # C0 first
+    y = np.zeros(n, int)
+    y[[1, 4, 50]] = 1  # thieves at places 2, 5 and 51
+    frame = pd.DataFrame({"customer_id": ids, "y": y, "a": score, "b": score[::-1]})
+    look = pd.DataFrame({"customer_id": ["C0", "C199"], "kind": ["solar", "move_out"]})
+    fraud = pd.DataFrame({"customer_id": ["C1", "C4", "C50"], "attack": ["night", "hookup", "night"]})
+    out = detection.who_is_on_top(frame, {"A": "a", "B": "b"}, look, fraud)
+    assert out["A"] == {"top1pct": 2, "honest_top1pct_by_kind": {"solar": 1},
+                        "found_top3pct_by_attack": {"hookup": [1, 1], "night": [1, 2]}}
+    # ranked backwards: C199 (move-out) and C198 (no look-alike) on top, no thief in the top 3 %
+    assert out["B"] == {"top1pct": 2, "honest_top1pct_by_kind": {"move_out": 1, "other honest": 1},
+                        "found_top3pct_by_attack": {"hookup": [0, 1], "night": [0, 2]}}
+    text = detection.diagnostics_text(out, ("A", "B"), " of smart meters")
+    assert "top 1% of smart meters: A 50% ({'solar': 1})" in text and "B: {'hookup': 0.0, 'night': 0.0}" in text
 
 
 def test_reuse_needs_the_folder_of_an_earlier_run(detection, tmp_path, capsys):
