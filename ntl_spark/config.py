@@ -494,6 +494,10 @@ class DeepConf:
     # with monthly_features: beside each monthly input a 0/1 flag "missing" (no alarm counts without a smart
     # meter, no months since a finding that never happened), so a missing value is not read as the mean
     monthly_missing: bool
+    # with monthly_features: the categorical customer attributes (train.categorical.columns: region, tariff, meter
+    # type, activity) as 0/1 monthly inputs, levels learned from the non-test inspections and kept in the model's
+    # metadata (a cold store and a household with the same curve shape are not alike)
+    monthly_categorical: bool
     units: int
     epochs: int
     batch_size: int

@@ -47,6 +47,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import evaluate, lakehouse, schemas, tracking
 from ntl_spark.config import Config, DeepConf, as_dict, read_tuned
+from ntl_spark.encoding import CategoricalVocabulary
 from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.models import CustomerSplit
 
@@ -84,6 +85,9 @@ class Shape:
     monthly_center: tuple[float, ...] = ()
     monthly_scale: tuple[float, ...] = ()
     monthly_missing: bool = False  # a 0/1 missing flag per monthly input after the values (deep.monthly_missing)
+    # deep.monthly_categorical: the categorical vocabulary (CategoricalVocabulary.to_dict as JSON) whose 0/1
+    # columns are among ``monthly``; "" = none
+    monthly_vocabulary: str = ""
 
     @property
     def features(self) -> int:
@@ -460,6 +464,14 @@ def with_monthly(windows: DataFrame, monthly_features: DataFrame, training_set: 
     return out.withColumn(MONTHLY, F.coalesce(F.col(MONTHLY), empty))
 
 
+def encode_monthly(monthly_features: DataFrame, shape: Shape) -> DataFrame:
+    """``monthly_features`` with the 0/1 columns of the model's categorical vocabulary
+    (``deep.monthly_categorical``; unchanged for a model without one), encoded as in training."""
+    if not shape.monthly_vocabulary:
+        return monthly_features
+    return CategoricalVocabulary.from_dict(json.loads(shape.monthly_vocabulary)).transform(monthly_features)
+
+
 def monthly_vector(columns: list[str], observed: bool) -> Any:
     """``columns`` of a feature row as array<float> (null -> NaN); :data:`WINDOW_FLAG` is 1 when ``observed``."""
     nan = F.lit(float("nan")).cast("float")
@@ -601,13 +613,22 @@ def prepare_feed(spark: SparkSession, cfg: Config, refit: bool = False) -> Feed:
     shape = window_shape(windows, dc.day_summaries)
     columns = monthly_columns(cfg) if dc.monthly_features else []
     windowless = None
+    test_split, val_split = deep_splits(dc)
+    vocabulary = ""
     if columns:
         mf, ts, mversions = read_monthly_tables(spark, cfg, training=True)
+        if dc.monthly_categorical and ts is not None:
+            # levels learned from the inspections outside the test split, as DAICE learns them from its own
+            cc = cfg.train.categorical
+            vocab = CategoricalVocabulary.fit(test_split.split(ts)[0], list(cc.columns), cc.max_levels, cc.min_count)
+            ts, mf = vocab.transform(ts), vocab.transform(mf)
+            columns = [c for c in columns if c != WINDOW_FLAG] + vocab.feature_columns + (
+                [WINDOW_FLAG] if WINDOW_FLAG in columns else [])
+            vocabulary = json.dumps(vocab.to_dict(), sort_keys=True)
         if dc.windowless_labels and ts is not None:
             windowless = windowless_rows(ts, windows, shape, columns)
         windows = with_monthly(windows, mf, ts, columns)
         versions = lakehouse.merge_lineage(versions, mversions)
-    test_split, val_split = deep_splits(dc)
     # never-inspected customers' windows (windows.unlabelled_share) only train; the labelled ones split three ways
     unlabelled = windows.where(F.col("inspection_id").isNull())
     rest, test_df = test_split.split(windows.where(F.col("inspection_id").isNotNull()))
@@ -635,7 +656,7 @@ def prepare_feed(spark: SparkSession, cfg: Config, refit: bool = False) -> Feed:
     if columns:  # scaled with the training windows' statistics only
         center, scale = monthly_stats(train_df, len(columns))
         shape = dataclasses.replace(shape, monthly=tuple(columns), monthly_center=center, monthly_scale=scale,
-                                    monthly_missing=cfg.deep.monthly_missing)
+                                    monthly_missing=cfg.deep.monthly_missing, monthly_vocabulary=vocabulary)
     rows = {"train": n_train + sum(counts["unlabelled"].values()), "validation": sum(counts["validation"].values()),
             "test": sum(counts["test"].values())}
     feeds = {"train": train_df, "validation": val_df, "test": test_df}
@@ -929,6 +950,7 @@ def model_metadata(shape: Shape, dc: DeepConf, windows_version: int | None) -> d
         "monthly_scale": list(shape.monthly_scale),
         "monthly_rule": MONTHLY_RULE if shape.monthly else "", "monthly_transform": MONTHLY_TRANSFORM if shape.monthly else "",
         "monthly_missing": MONTHLY_MISSING if shape.monthly_missing else "",
+        "monthly_vocabulary": json.loads(shape.monthly_vocabulary) if shape.monthly_vocabulary else {},
         "windows_version": windows_version, "split": test_split.to_dict(), "validation_split": val_split.to_dict(),
         "refit": dc.refit,  # true: the validation customers trained too (only the test split is held out)
     }

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -98,7 +99,8 @@ def load_model_bytes(ref: tracking.ModelRef) -> tuple[bytes, deep.Shape]:
                        bool(meta.get("day_summaries")), tuple(meta.get("monthly_features") or ()),
                        tuple(float(v) for v in meta.get("monthly_center") or ()),
                        tuple(float(v) for v in meta.get("monthly_scale") or ()),
-                       bool(meta.get("monthly_missing")))  # absent in models trained before the flags
+                       bool(meta.get("monthly_missing")),  # absent in models trained before the flags
+                       json.dumps(meta["monthly_vocabulary"], sort_keys=True) if meta.get("monthly_vocabulary") else "")
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
         return keras_file(local).read_bytes(), shape
@@ -179,7 +181,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     data_versions = lakehouse.merge_lineage(lakehouse.lineage_of(rows), {schemas.WINDOWS: wversion})
     if shape.monthly:  # the model's monthly inputs, as the model's metadata names them
         mf, _, mversions = deep.read_monthly_tables(spark, cfg, training=False)
-        usable = deep.with_monthly(usable, mf, None, list(shape.monthly))
+        usable = deep.with_monthly(usable, deep.encode_monthly(mf, shape), None, list(shape.monthly))
         data_versions = lakehouse.merge_lineage(data_versions, mversions)
     scored_on = dt.date.fromisoformat(cfg.score.scored_on) if cfg.score.scored_on else dt.date.today()
     path = cfg.paths.table(schemas.SCORES)

@@ -89,15 +89,26 @@ def write_monthly(spark: SparkSession, cfg: Config, labels: dict[str, int | None
         out[columns.index("ratio_6_yoy")] = float(0.4 if label == 1 else 1.0) + float(rng.normal(0, 0.1))
         return out
 
-    fields = [StructField(c, DoubleType()) for c in columns]
-    train = [(f"I{c[1:]}", c, month, label, *values(label)) for c, label in labels.items() if label is not None]
-    train += [(f"IW{i}", f"W{i}", month, i % 2, *values(i % 2)) for i in range(windowless)]
+    # the categorical customer attributes as the features job writes them (deep.monthly_categorical encodes them);
+    # a conventional meter for the inspections without a window
+    kinds = ("household", "household", "cold_storage")
+
+    def attributes(customer: str) -> tuple[str, str, str, str]:
+        n = int(customer.lstrip("CW"))
+        return (("NORTE", "SUR")[n % 2], "residential", "conventional" if customer.startswith("W") else "smart",
+                kinds[n % 3])
+
+    fields = [StructField(c, DoubleType()) for c in columns] + [
+        StructField(c, StringType()) for c in ("region", "tariff", "meter_type", "activity")]
+    train = [(f"I{c[1:]}", c, month, label, *values(label), *attributes(c))
+             for c, label in labels.items() if label is not None]
+    train += [(f"IW{i}", f"W{i}", month, i % 2, *values(i % 2), *attributes(f"W{i}")) for i in range(windowless)]
     ts_schema = StructType([StructField("inspection_id", StringType()), StructField("customer_id", StringType()),
                             StructField("reference_month", DateType()), StructField("label", IntegerType()), *fields])
     spark.createDataFrame(train, ts_schema).write.format("delta").mode("overwrite").save(
         cfg.paths.table(schemas.TRAINING_SET))
     scoring = [c for c, label in labels.items() if label is None] + list(unlabelled)
-    mf = [(c, month, *values(None)) for c in scoring]
+    mf = [(c, month, *values(None), *attributes(c)) for c in scoring]
     mf_schema = StructType([StructField("customer_id", StringType()), StructField("reference_month", DateType()), *fields])
     spark.createDataFrame(mf, mf_schema).write.format("delta").mode("overwrite").save(
         cfg.paths.table(schemas.MONTHLY_FEATURES))

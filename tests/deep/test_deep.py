@@ -335,6 +335,32 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     assert spark.read.format("delta").load(lake.paths.table(schemas.SCORES)).count() == 6
 
 
+def test_monthly_categorical_inputs_train_register_and_score(spark, tmp_path):
+    """deep.monthly_categorical: region, tariff, meter type and activity as 0/1 monthly inputs, levels learned from
+    the non-test inspections and kept in the model's metadata; scoring encodes monthly_features with them."""
+    cfg = deep_config(tmp_path, *TINY, "deep.monthly_categorical=true", "train.categorical.min_count=1")
+    write_windows(spark, cfg)
+    result = deep.run(spark, cfg)
+    meta = mlflow.models.get_model_info(f"models:/DeepDAICE/{result.model_version}").metadata
+    vocab = meta["monthly_vocabulary"]
+    assert [c["column"] for c in vocab["columns"]] == ["region", "tariff", "meter_type", "activity"]
+    activity = next(c for c in vocab["columns"] if c["column"] == "activity")
+    assert set(activity["levels"]) == {"household", "cold_storage"}
+    encoded = [f for c in vocab["columns"] for f in [*c["features"], c["other"]]]
+    numeric = deep.monthly_columns(cfg)[:-1]
+    # the numeric inputs, the encoded columns, then the window flag, as the metadata names them
+    assert meta["monthly_features"] == [*numeric, *encoded, deep.WINDOW_FLAG]
+    assert len(meta["monthly_center"]) == len(meta["monthly_features"])
+    out = deep_score.run(spark, cfg)
+    assert out["rows"] == 6
+    # a monthly_features table without the attributes the model learnt from: a clear error, not a wrong score
+    mf_path = cfg.paths.table(schemas.MONTHLY_FEATURES)
+    spark.read.format("delta").load(mf_path).drop("activity").write.format("delta").mode("overwrite") \
+        .option("overwriteSchema", "true").save(mf_path)
+    with pytest.raises(DataError, match="activity"):
+        deep_score.run(spark, cfg)
+
+
 def test_same_data_config_and_seed_give_the_same_model(spark, lake, tmp_path):
     """deep.deterministic: two trainings of the same windows agree on every epoch and every held-out score."""
     cfg = deep_config(lake.paths.root, *TINY, "deep.register=false")
