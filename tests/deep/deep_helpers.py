@@ -94,7 +94,7 @@ def write_monthly(spark: SparkSession, cfg: Config, labels: dict[str, int | None
     kinds = ("household", "household", "cold_storage")
 
     def attributes(customer: str) -> tuple[str, str, str, str]:
-        n = int(customer.lstrip("CW"))
+        n = int("".join(ch for ch in customer if ch.isdigit()) or 0)
         return (("NORTE", "SUR")[n % 2], "residential", "conventional" if customer.startswith("W") else "smart",
                 kinds[n % 3])
 
