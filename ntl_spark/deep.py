@@ -823,14 +823,12 @@ def fit(model: Any, feed: Feed, dc: DeepConf, callbacks: list[Any] | None = None
         part, rows, weights, epochs = "refit", feed.n_refit, feed.refit_weights, refit_epochs
         judged: dict[str, Any] = {}
         stops = list(callbacks or [])
-        if dc.average_epochs > 1:
-            stops.append(epoch_average(dc))
     else:
         part, rows, weights, epochs = "train", feed.n_train, feed.weights, dc.epochs
         judged = {"validation_data": (feed.x_val, feed.y_val), "validation_batch_size": dc.batch_size}
         stops = [early_stopping(dc), *(callbacks or [])]
-        if dc.average_epochs > 1:
-            stops.append(epoch_average(dc))
+    if dc.average_epochs > 1:  # last: it sets the weights after early stopping has ended training
+        stops.append(epoch_average(dc))
     steps = max(1, math.ceil(rows / dc.batch_size))
     with petastorm_dataset(feed.converters[part], feed.shape, dc.batch_size, None, workers, dc.prefetch, True,
                            dc.seed, weights) as ds:

@@ -164,21 +164,21 @@ def read_pinned(
     latest = version(spark, path)
     if latest is None:
         raise MissingInputError(f"no {table} Delta table at {path}: run the {producer} job first")
-    pinned = latest if at_version is None else at_version
-    df = spark.read.format("delta").option("versionAsOf", pinned).load(path)
-    check_declared(df, table, path, producer)
-    return Pinned(df, pinned)
+    return _pinned_at(spark, path, latest if at_version is None else at_version, table, producer)
 
 
 def read_optional(spark: SparkSession, path: str, table: str | None = None, producer: str = "ingest") -> Pinned | None:
     """:func:`read_pinned` when the table exists, else None (``table``: checked as there when given)."""
     latest = version(spark, path)
-    if latest is None:
-        return None
-    df = spark.read.format("delta").option("versionAsOf", latest).load(path)
+    return None if latest is None else _pinned_at(spark, path, latest, table, producer)
+
+
+def _pinned_at(spark: SparkSession, path: str, at: int, table: str | None, producer: str) -> Pinned:
+    """The table at version ``at``, its layout checked (:func:`check_declared`) when ``table`` is given."""
+    df = spark.read.format("delta").option("versionAsOf", at).load(path)
     if table is not None:
         check_declared(df, table, path, producer)
-    return Pinned(df, latest)
+    return Pinned(df, at)
 
 
 def check_declared(df: DataFrame, table: str, path: str, producer: str) -> None:
