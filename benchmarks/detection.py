@@ -78,6 +78,8 @@ from sklearn import metrics as skm  # noqa: E402
 DEFAULT_SEEDS = (20261130, 20261201, 20261202)
 DEPTHS = (0.01, 0.03)
 RANDOM_DRAWS = 50
+COMBINED = "combined"  # the ranking of ntl_spark.combine: each customer at the better of its DAICE / DeepDAICE place
+ORDER = ("DAICE", "DeepDAICE", COMBINED, "rule", "random")
 
 
 def positives_at(raw: Path, day: dt.date, customers: pd.Series) -> pd.Series:
@@ -138,6 +140,19 @@ def deep_scores(spark: Any, cfg: Any, seconds: dict[str, float]) -> tuple[pd.Dat
                     "held_out": {k: round(float(m[k]), 4) for k in ("n", "positives", "roc_auc", "pr_auc")}}
 
 
+def combined_scores(spark: Any, daice: pd.DataFrame, deep: pd.DataFrame) -> pd.DataFrame:
+    """The product's combined ranking (``combine.rank_combined``) of DAICE's and DeepDAICE's scores, as a score
+    column (minus the combined rank: higher = inspect first) for every customer either scored."""
+    from ntl_spark import combine, models
+
+    def ranked(pdf: pd.DataFrame) -> Any:
+        return models.rank_scores(spark.createDataFrame(pdf[["customer_id", "score"]].assign(region="ALL")))
+
+    out = combine.rank_combined(ranked(daice), ranked(deep.rename(columns={"deep_score": "score"}))).select(
+        "customer_id", "rank").toPandas()
+    return pd.DataFrame({"customer_id": out.customer_id, COMBINED: -out["rank"].astype(float)})
+
+
 def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One generator run (``seed``) through the pipeline, judged against its truth."""
     from pyspark.sql import functions as F
@@ -186,15 +201,19 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                      .where("meter_type = 'smart'").select("customer_id").collect()}
         seconds["score"] = time.time() - t
         deep_frame, deep_info = deep_scores(spark, cfg, seconds) if args.reading_days else (None, {})
+        combined = combined_scores(spark, daice, deep_frame) if deep_frame is not None else None
     finally:
         spark.stop()
 
     raw = Path(cfg.raw_dir)
     frame = daice.merge(rule, on="customer_id", how="inner")
+    if combined is not None:
+        frame = frame.merge(combined, on="customer_id", how="left")
     last_day = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
     frame["y"] = positives_at(raw, last_day, frame["customer_id"]).to_numpy()
     y, n = frame["y"].to_numpy(), len(frame)
-    results = judge_all(frame, {"DAICE": "score", "rule": rules.RULE_SCORE}, seed)
+    methods = {"DAICE": "score", **({"combined": COMBINED} if combined is not None else {}), "rule": rules.RULE_SCORE}
+    results = judge_all(frame, methods, seed)
     smart: dict[str, Any] | None = None
     if deep_frame is not None:
         if deep_info["scoring_end"] != str(last_day):
@@ -202,8 +221,8 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         both = frame[frame.customer_id.isin(smart_ids)].merge(deep_frame, on="customer_id", how="inner")
         smart = {"customers": len(both), "smart_customers_scored_by_daice": int(frame.customer_id.isin(smart_ids).sum()),
                  "positives": int(both.y.sum()), "base_rate": float(both.y.mean()) if len(both) else 0.0,
-                 "results": judge_all(both, {"DAICE": "score", "DeepDAICE": "deep_score", "rule": rules.RULE_SCORE},
-                                      seed),
+                 "results": judge_all(both, {"DAICE": "score", "DeepDAICE": "deep_score", COMBINED: COMBINED,
+                                             "rule": rules.RULE_SCORE}, seed),
                  **deep_info}
 
     # who fills the top of each ranking
@@ -239,7 +258,9 @@ def who_is_on_top(frame: pd.DataFrame, columns: dict[str, str], look: pd.DataFra
     return out
 
 
-def table(res: dict[str, dict[str, float]], base_rate: float, names: tuple[str, ...] = ("DAICE", "rule", "random")) -> str:
+def table(res: dict[str, dict[str, float]], base_rate: float, names: tuple[str, ...] | None = None) -> str:
+    """One row per method (``names``, default: those of ``res`` in :data:`ORDER`)."""
+    names = names or tuple(n for n in ORDER if n in res)
     rule = res["rule"]
     lines = ["| method | precision top 1% | precision top 3% | PR-AUC | lift over the rule (1% / 3%) | x base rate (1%) |",
              "|---|---|---|---|---|---|"]
@@ -267,6 +288,9 @@ def headlines(results: dict[str, dict[str, float]], base_rate: float,
                          10.0, "higher"),
                 Headline("DeepDAICE / DAICE precision top 1% (smart meters)", deep_p / daice_p if daice_p else None,
                          1.0, "higher")]
+    if COMBINED in results:  # the combined ranking against DAICE alone, on every customer
+        comb = results[COMBINED]["precision_top1pct"]
+        out.append(Headline("combined / DAICE precision top 1%", comb / daice if daice else None, 1.0, "higher"))
     return out
 
 
@@ -286,7 +310,7 @@ def smart_section(smart: dict[str, Any] | None, reading_days: int) -> str:
         f"customers with DAICE, DeepDAICE and rule scores (of {smart['smart_customers_scored_by_daice']:,} smart-meter "
         f"customers DAICE scored), {smart['positives']} stealing on {smart['scoring_end']} "
         f"(base rate {smart['base_rate']:.3%}).\n\n"
-        f"{table(smart['results'], smart['base_rate'], ('DAICE', 'DeepDAICE', 'rule', 'random'))}\n\n"
+        f"{table(smart['results'], smart['base_rate'])}\n\n"
     )
 
 
@@ -419,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{out['base_rate']:.3%}).\n\n{table(out['results'], out['base_rate'])}\n\n"
             + (f"Smart-meter customers, pooled: {sm['customers']:,} customers, {sm['positives']} stealing (base rate "
                f"{sm['base_rate']:.3%}).\n\n"
-               f"{table(sm['results'], sm['base_rate'], ('DAICE', 'DeepDAICE', 'rule', 'random'))}\n\n" if sm else "")
+               f"{table(sm['results'], sm['base_rate'])}\n\n" if sm else "")
             + "".join(f"### Seed {o['seed']}\n\n{seed_text(o, args)}" for o in outs)
         )
     text = head + body + diagnostics_text(out["diagnostics"])

@@ -1,7 +1,9 @@
 """Campaign: the champion's scores of a month -> inspection requests for the field teams.
 
 In: the ``scores`` rows of one scoring day of one model version (the champion,
-``model.champion``, unless ``campaign.model_ref`` names another), the bronze
+``model.champion``, unless ``campaign.model_ref`` names another; or, with
+``campaign.ranking``, the rows of that ``model_name``, e.g. the combined
+ranking of DAICE and DeepDAICE), the bronze
 ``customers`` and ``inspections`` tables, the requests of earlier campaigns
 (the ``campaigns`` table, when it exists) and, for ``campaign.expected_kwh:
 drop``, the ``monthly_features`` rows of the scores' reference month.
@@ -27,7 +29,9 @@ Selection (:func:`select_requests`, a pure function over DataFrames):
    partitioning), so the control arm's hit rate estimates the region's
    without the model's bias.
 4. Model arm: the rest of the budget, the best eligible customers not in the
-   control arm, by score (``order_by: probability``) or by expected value
+   control arm, in the scoring run's order (``order_by: probability``: by
+   score for one model's rows, by the better place for the combined ranking
+   of ``ntl_spark.combine``) or by expected value
    (``expected_value``: score x expected kWh x ``kwh_price`` -
    ``inspection_cost``). The choice is recorded on every row.
 
@@ -39,6 +43,7 @@ a region has none).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -256,11 +261,13 @@ def select_requests(
         .withColumn("arm", F.lit("control"))
         .withColumn("selection_probability", F.col("n_control") / F.col("eligible"))
     )
-    key = F.col("expected_value") if cfg.order_by == "expected_value" else F.col("score")
+    # probability: the scoring run's own order (its rank: the score for one model, the better place for the
+    # combined ranking), then the score
+    key = F.col("expected_value").desc_nulls_last() if cfg.order_by == "expected_value" else F.col("rank").asc()
     model = (
         with_plan.join(control.select("customer_id"), "customer_id", "left_anti")
         .withColumn("rank", F.row_number().over(
-            Window.partitionBy("region").orderBy(key.desc_nulls_last(), F.col("score").desc(), F.col("customer_id"))))
+            Window.partitionBy("region").orderBy(key, F.col("score").desc(), F.col("customer_id"))))
         .where(F.col("rank") <= F.col("budget") - F.col("n_control"))
         .withColumn("arm", F.lit("model"))
         .withColumn("selection_probability", F.lit(1.0))
@@ -298,25 +305,54 @@ def _scores_day(scores: DataFrame, cfg: Config, name: str, version: str) -> dt.d
     return day  # type: ignore[no-any-return]
 
 
+@dataclasses.dataclass(frozen=True)
+class Ranking:
+    """The ranking a campaign draws from: a ``model_name`` of ``scores`` and the ``model_version`` of its rows."""
+
+    name: str
+    version: str
+
+
+def ranking_ref(scores: DataFrame, name: str, scored_on: str) -> Ranking:
+    """The ranking ``name`` of ``scores`` (a ``model_name``) on ``scored_on`` (empty = its latest day) as a
+    reference: its name and the ``model_version`` its rows of that day carry.
+
+    Raises:
+        MissingInputError: no rows of ``name`` (that day).
+    """
+    rows = scores.where(F.col("model_name") == name)
+    day = dt.date.fromisoformat(scored_on) if scored_on else scalar(rows.agg(F.max("scored_on")), "scores")
+    got = [] if day is None else [r["model_version"] for r in rows.where(F.col("scored_on") == F.lit(day))
+                                  .select("model_version").distinct().collect()]
+    if not got:
+        known = sorted(r["model_name"] for r in scores.select("model_name").distinct().collect())
+        raise MissingInputError(f"config key 'campaign.ranking': scores hold no rows of {name!r}"
+                                + (f" scored on {day}" if day else "") + f" (rankings in scores: {known})")
+    return Ranking(name, sorted(got)[-1])
+
+
 def workbook_path(cfg: Config, campaign_id: str) -> Path:
     """Where the campaign's Excel workbook goes: ``<paths.reports>/campaigns/<id>.xlsx``."""
     return Path(cfg.paths.resolve("reports")) / "campaigns" / f"{campaign_id}.xlsx"
 
 
 def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
-    """Build one campaign from the champion's (or ``campaign.model_ref``'s) scores and write its outputs."""
+    """Build one campaign from the champion's (or ``campaign.model_ref``'s, or ``campaign.ranking``'s) scores and
+    write its outputs."""
     cc = cfg.campaign
     client = tracking.setup(cfg)
-    if cc.model_ref:
-        ref = tracking.resolve(client, cfg.model.name, cc.model_ref)
+    scores_p = lakehouse.read_pinned(spark, cfg.paths.table(schemas.SCORES), schemas.SCORES, "score")
+    ref: Ranking
+    if cc.ranking:
+        ref = ranking_ref(scores_p.df, cc.ranking, cc.scored_on or cfg.score.scored_on)
     else:
-        if tracking.alias_version(client, cfg.model.name, cfg.model.champion) is None:
+        if not cc.model_ref and tracking.alias_version(client, cfg.model.name, cfg.model.champion) is None:
             raise MissingInputError(
                 f"registered model '{cfg.model.name}' has no champion yet (alias '{cfg.model.champion}'): run "
                 f"validate_model or promote a version, or name one in campaign.model_ref")
-        ref = tracking.resolve(client, cfg.model.name, cfg.model.champion)
+        model = tracking.resolve(client, cfg.model.name, cc.model_ref or cfg.model.champion)
+        ref = Ranking(model.name, model.version)
 
-    scores_p = lakehouse.read_pinned(spark, cfg.paths.table(schemas.SCORES), schemas.SCORES, "score")
     day = _scores_day(scores_p.df, cfg, ref.name, ref.version)
     scores = scores_p.df.where((F.col("model_name") == ref.name) & (F.col("model_version") == ref.version)
                                & (F.col("scored_on") == F.lit(day)))

@@ -476,6 +476,18 @@ ARCHITECTURES = ("lstm", "gru", "conv1d", "cnn")
 
 
 @dataclasses.dataclass(frozen=True)
+class CombineConf:
+    """The combined ranking of DAICE and DeepDAICE (``ntl_spark.combine``), rebuilt by both score jobs."""
+
+    enabled: bool  # off: no combined rows are written
+    name: str  # its model_name in scores (a partition value of the published table: letters, digits, _ and -)
+
+    def validate(self) -> None:
+        _check(bool(re.fullmatch(r"[A-Za-z0-9_-]+", self.name)), "combine.name", self.name,
+               "must be letters, digits, _ or - (it names a partition of the published table)")
+
+
+@dataclasses.dataclass(frozen=True)
 class DeepConf:
     """DeepDAICE model (Keras) trained from the windows table through Petastorm."""
 
@@ -872,6 +884,7 @@ class CampaignConf:
     id: str  # empty = CMP-<scored_on>-<model name>-v<version>
     scored_on: str  # empty = score.scored_on if set, else the latest day scored
     model_ref: str  # empty = the champion alias (model.champion); else a version number or an alias
+    ranking: str  # empty = the registered model (model_ref); else a model_name of scores (e.g. combine.name)
     created_on: str  # empty = today
     budget: dict[str, int]  # requests per region; empty = total x region_shares
     total: int
@@ -1020,6 +1033,7 @@ class Config:
     jdbc: JdbcConf
     windows: WindowsConf
     deep: DeepConf
+    combine: CombineConf
     features: FeaturesConf
     rules: RulesConf
     tune: TuneConf

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ntl_spark import deep, lakehouse, models, schemas, tracking
+from ntl_spark import combine, deep, lakehouse, models, schemas, tracking
 from ntl_spark.config import Config
 from ntl_spark.errors import ConfigError, DataError
 from ntl_spark.sparkutil import arrow_batch_rows, scalar
@@ -211,10 +211,13 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         mlflow.log_param("data.scores.version", version)
         mlflow.log_metrics({"customers_scored": n, "windows_below_coverage": skipped})
         top = written.orderBy("rank").limit(10).select("rank", "customer_id", "region", "score").collect()
+        combined = combine.refresh(spark, cfg, scored_on, run_.info.run_id)
+        if combined:
+            mlflow.log_param("combined_model_version", combined["model_version"])
     print(f"score_deep: {n:,} smart-meter customers scored with {ref.name} v{ref.version} (@{dc.model_ref}), "
           f"windows ending {end} ({skipped:,} below coverage {cfg.windows.min_coverage} not scored), "
           f"scores Delta v{version} at {path}")
     for r in top:
         print(f"  #{r['rank']:<3} {r['customer_id']}  {r['region']:<11} {r['score']:.3f}")
     return {"rows": n, "skipped": skipped, "version": version, "model_version": ref.version,
-            "run_id": run_.info.run_id, "scored_on": scored_on, "path": path}
+            "run_id": run_.info.run_id, "scored_on": scored_on, "path": path, "combined": combined}

@@ -356,7 +356,7 @@ def rank_order() -> list[Column]:
 _POSITION_BITS = 33  # monotonically_increasing_id: partition id above bit 33, position in the partition below
 
 
-def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
+def rank_scores(scored: DataFrame, partitions: int | None = None, order: list[Column] | None = None) -> DataFrame:
     """Add ``rank`` (1 = highest score, ties by customer_id) overall and ``region_rank`` within region.
 
     The global rank is computed in parallel, without a window over one
@@ -373,9 +373,10 @@ def rank_scores(scored: DataFrame, partitions: int | None = None) -> DataFrame:
     Args:
         scored: rows with ``customer_id``, ``region`` and ``score``.
         partitions: range partitions (default ``spark.sql.shuffle.partitions``).
+        order: the ranking's order (default :func:`rank_order`; it must end with a unique column).
     """
     spark = scored.sparkSession
-    order = rank_order()
+    order = order or rank_order()
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
     # the range bounds are sampled from the rows, then the rows are shuffled: computed once (a model's
     # predictions), kept until the ranked rows are

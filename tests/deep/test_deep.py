@@ -14,7 +14,7 @@ import yaml
 from deep_helpers import deep_config, write_windows
 from pyspark.sql import functions as F
 
-from ntl_spark import deep, deep_score, schemas, tracking, tune_deep
+from ntl_spark import deep, deep_score, lakehouse, models, schemas, tracking, tune_deep
 from ntl_spark.errors import ConfigError, DataError
 
 TINY = ("deep.epochs=3", "deep.units=8", "deep.batch_size=16", "deep.learning_rate=0.01", "deep.patience=5",
@@ -331,8 +331,32 @@ def test_training_reduces_loss_registers_and_scores_every_smart_meter(spark, lak
     assert all(0.0 <= r.score <= 1.0 and r.model_version == result.model_version for r in rows)
     assert all(r.data_versions["monthly_features"] == 0 for r in rows)
     # a rerun on the same day replaces the rows instead of adding to them
-    deep_score.run(spark, lake)
+    assert deep_score.run(spark, lake)["combined"] is None  # no DAICE rows that day: nothing to combine
     assert spark.read.format("delta").load(lake.paths.table(schemas.SCORES)).count() == 6
+
+    # with DAICE rows of the same day (customers C92..C101, C101 first) the combined ranking follows
+    day = out["scored_on"]
+    daice = models.rank_scores(spark.createDataFrame(
+        [(f"C{i}", "NORTE", (i - 90) / 12.0) for i in range(92, 102)], "customer_id string, region string, score double"))
+    models.write_scores(daice.select(
+        "*", F.lit("DAICE").alias("model_name"), F.lit("7").alias("model_version"), F.lit("r").alias("run_id"),
+        F.lit(day).alias("scored_on"), F.lit(day.replace(day=1)).alias("reference_month"),
+        lakehouse.lineage_column({"monthly_features": 0}).alias(schemas.LINEAGE_COLUMN),
+        F.when(F.col("customer_id") == "C101", F.array(F.struct(
+            F.lit("peer_ratio_12").alias("feature"), F.lit(0.5).cast("float").alias("contribution"))))
+        .otherwise(F.array()).cast(schemas.SCORES_SCHEMA["top_features"].dataType).alias("top_features"),
+    ), lake.paths.table(schemas.SCORES), day, "DAICE")
+    again = deep_score.run(spark, lake)
+    assert again["combined"]["model_version"] == f"7+{result.model_version}"
+    combined = (spark.read.format("delta").load(lake.paths.table(schemas.SCORES))
+                .where(F.col("model_name") == lake.combine.name).toPandas().sort_values("rank"))
+    assert len(combined) == 10 and combined["rank"].tolist() == list(range(1, 11))
+    assert set(combined.customer_id) == {f"C{i}" for i in range(92, 102)}
+    # places: DAICE's first (C101) 1/10, DeepDAICE's first 1/6, DAICE's second 2/10: each family's head in turn
+    deep_top = min(rows, key=lambda r: r["rank"]).customer_id
+    assert combined.customer_id.tolist()[:2] == (["C101", deep_top] if deep_top != "C101" else ["C101", "C100"])
+    assert combined.score.iloc[0] == pytest.approx(11 / 12)  # DAICE's probability: DAICE placed it best
+    assert [(f["feature"], f["contribution"]) for f in combined.top_features.iloc[0]] == [("peer_ratio_12", 0.5)]  # DAICE's explanation
 
 
 def test_monthly_categorical_inputs_train_register_and_score(spark, tmp_path):

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from ntl_spark import campaign, schemas
 from ntl_spark.config import CampaignConf, Config
-from ntl_spark.errors import ConfigError
+from ntl_spark.errors import ConfigError, MissingInputError
 from ntl_spark.io import excel
 
 DAY = dt.date(2026, 9, 1)
@@ -206,3 +206,28 @@ def test_workbook_read_back_equals_the_rows(spark: SparkSession, spark_cfg: Conf
                     assert g == w, h
     _, summary_rows = excel.read_sheet(path, "summary")
     assert ["total", None, 16] in [list(r[:3]) for r in summary_rows]
+
+
+# ------------------------------------------------------- combined ranking
+def test_the_model_arm_follows_the_runs_rank_not_the_score(spark: SparkSession, spark_cfg: Config) -> None:
+    """The combined ranking (ntl_spark.combine) orders by the better place, not by score: the arm takes its rank."""
+    rows = [(f"N{i}", "NORTE", s, r, r, "DAICE_DeepDAICE", "3+1", "run-c", DAY, dt.date(2026, 8, 1), {}, None)
+            for i, (s, r) in enumerate([(0.2, 1), (0.9, 2), (0.4, 3), (0.8, 4), (0.1, 5)])]
+    scores = spark.createDataFrame(rows, schemas.SCORES_SCHEMA)
+    out = campaign.select_requests(scores, make_customers(spark, scores), inspections(spark, []), None,
+                                   conf(spark_cfg, total=3), campaign_id="C1", created_on=DAY)
+    got = [(r["customer_id"], r["rank"]) for r in out.orderBy("rank").collect()]
+    assert got == [("N0", 1), ("N1", 2), ("N2", 3)]
+
+
+def test_ranking_ref_names_the_rows_of_a_ranking_or_the_rankings_there_are(spark: SparkSession) -> None:
+    base = make_scores(spark, {"NORTE": 3})
+    combined = base.withColumn("model_name", F.lit("DAICE_DeepDAICE")).withColumn("model_version", F.lit("3+1"))
+    scores = base.unionByName(combined)
+    ref = campaign.ranking_ref(scores, "DAICE_DeepDAICE", "")
+    assert (ref.name, ref.version) == ("DAICE_DeepDAICE", "3+1")
+    assert campaign.ranking_ref(scores, "DAICE_DeepDAICE", DAY.isoformat()).version == "3+1"
+    with pytest.raises(MissingInputError, match=r"no rows of 'DeepDAICE'.*\['DAICE', 'DAICE_DeepDAICE'\]"):
+        campaign.ranking_ref(scores, "DeepDAICE", "")
+    with pytest.raises(MissingInputError, match="scored on 2026-10-01"):
+        campaign.ranking_ref(scores, "DAICE_DeepDAICE", "2026-10-01")
