@@ -101,6 +101,7 @@ class AuditEvent(models.Model):
 class Strategy(models.TextChoices):
     DAICE = "DAICE", "DAICE"
     DEEPDAICE = "DeepDAICE", "DeepDAICE"
+    COMBINED = "DAICE_DeepDAICE", "DAICE + DeepDAICE"  # combine.name: the better place of the two (ntl_spark/combine.py)
 
 
 class VisibleRequests(models.Manager["InspectionRequest"]):

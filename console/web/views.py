@@ -162,6 +162,10 @@ def _families() -> list[dict[str, Any]]:
         version = registry.alias_version(name, alias)
         run = pipeline.latest_run(name, version)
         out.append({"name": name, "alias": alias, "champion": version, "run": run})
+    combined = pipeline.config().combine
+    if combined.enabled:  # both families' lists in one (ntl_spark/combine.py): no registered model of its own
+        out.append({"name": combined.name, "alias": None, "champion": None,
+                    "run": pipeline.latest_run(combined.name, None)})
     return out
 
 

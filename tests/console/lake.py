@@ -115,13 +115,16 @@ def build(root: Path) -> dict[str, object]:
 
     daice = ranking("DAICE", "1", scores)
     deep = ranking("DeepDAICE", "2", rng.uniform(0, 1, N))
+    # the combined ranking of both (ntl_spark/combine.py): its own model_name, both versions (own draw: the lake's
+    # other draws stay as they were)
+    combined = ranking("DAICE_DeepDAICE", "1+2", np.random.default_rng(99).uniform(0, 1, N))
     schema = pa.schema([
         ("customer_id", pa.string()), ("region", pa.string()), ("score", pa.float64()), ("rank", pa.int32()),
         ("region_rank", pa.int32()), ("model_name", pa.string()), ("model_version", pa.string()),
         ("run_id", pa.string()), ("scored_on", pa.date32()), ("reference_month", pa.date32()),
         ("top_features", pa.list_(pa.struct([("feature", pa.string()), ("contribution", pa.float32())]))),
     ])
-    _write(root, "scores", pa.Table.from_pandas(pd.concat([daice, deep]), schema=schema, preserve_index=False),
+    _write(root, "scores", pa.Table.from_pandas(pd.concat([daice, deep, combined]), schema=schema, preserve_index=False),
            partition_by=["scored_on", "model_name"])
 
     inspections = pa.table({
@@ -163,5 +166,5 @@ def build(root: Path) -> dict[str, object]:
         "model_name": ["DAICE"], "challenger_version": ["1"], "champion_version": pa.array([None], pa.string()),
         "champion_after": ["1"], "blessed": [True], "reasons": [["no champion yet: PR-AUC 0.61 >= 0.2"]],
     }))
-    return {"daice": daice, "deep": deep, "inspected_recently": daice["customer_id"][0],
+    return {"daice": daice, "deep": deep, "combined": combined, "inspected_recently": daice["customer_id"][0],
             "feature_columns": columns, "model_json": bytes(booster.save_raw("json")), "campaign": camp}

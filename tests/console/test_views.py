@@ -240,6 +240,9 @@ class RankingTest(ConsoleCase):
         assert daice["customer_id"][50] in p2 and daice["customer_id"][0] not in p2
         deep = c.get("/ranking/", {"family": "DeepDAICE"}).content.decode()
         assert "DeepDAICE v2" in deep and self.lake["deep"]["customer_id"][0] in deep
+        both = c.get("/ranking/", {"family": "DAICE_DeepDAICE"}).content.decode()
+        assert "DAICE_DeepDAICE: both families combined, ranking v1+2" in both
+        assert self.lake["combined"]["customer_id"][0] in both
 
     def test_ids_and_coordinates_by_role(self) -> None:
         first = self.lake["daice"]["customer_id"][0]
