@@ -854,9 +854,12 @@ def ingest_table(
             lo = start
             hi = end
             if lo is None or hi is None:
-                bounds = first_row(good.agg(F.min(period_col), F.max(period_col)), table)
-                lo = lo or (bounds[0].date() if isinstance(bounds[0], dt.datetime) else bounds[0])
-                hi = hi or (bounds[1].date() if isinstance(bounds[1], dt.datetime) else bounds[1])
+                # Days of the session time zone, taken in Spark: a timestamp collected into Python is
+                # converted to the driver machine's zone, whose day can differ from the utility's.
+                day = F.to_date(period_col)
+                bounds = first_row(good.agg(F.min(day), F.max(day)), table)
+                lo = lo or bounds[0]
+                hi = hi or bounds[1]
             if lo is not None and hi is not None:
                 where = lakehouse.day_window(period_col, lo, hi, period_col == "ts")
                 replaced = (lo, hi)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,22 @@ def test_timestamps_that_never_parse_stop_the_job_naming_the_setting(spark, tmp_
     assert "readings: no value of column 'ts' parses" in err and "ingest.csv_timestamp_format" in err
     assert run_ingest(tmp_path, tables, "ingest.csv_timestamp_format=dd/MM/yyyy HH:mm") == 0
     assert len(table(tmp_path, "readings")) == 2
+
+
+def test_a_period_starting_late_in_the_evening_is_replaced_by_local_days(spark, tmp_path, capsys, monkeypatch):
+    # The driver machine runs on UTC, the utility on America/Montevideo (UTC-3): 22:30 there is the next
+    # day here, and a day window taken from the machine's clock left the first evening's rows outside it.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        events = ["meter_id,ts,code", "M2,2026-09-01 22:30:00,COVER_OPEN", "M3,2026-09-02 10:00:00,POWER_FAIL"]
+        write_dataset(tmp_path, events=events)
+        assert run_ingest(tmp_path, "ingest.tables=[customers,events]") == 0, capsys.readouterr().err
+        log = table(tmp_path, schemas.INGEST_LOG)
+        got = log.loc[log.table == "events"].iloc[-1]
+        assert (str(got.replaced_start), str(got.replaced_end)) == ("2026-09-01", "2026-09-02")
+        assert len(table(tmp_path, "events")) == 2
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
