@@ -14,6 +14,7 @@ naming the file and the offset of the first bad byte.
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 from pathlib import Path
 
@@ -155,6 +156,104 @@ def check_delimiter(header: list[str], table: str, delimiter: str) -> None:
                                 f"delimited by {shown!r}: set ingest.csv_delimiter={shown!r}")
 
 
+def check_csv_lines(path: Path, table: str, encoding: str, delimiter: str) -> list[str] | None:
+    """Parse one local CSV file as Spark will; raise at the first record Spark would silently misread.
+
+    Spark reads CSV line by line and, in its permissive mode, drops the fields
+    of a line beyond the header's and splits a quoted value holding a line
+    break into two rows; both change values without a word. A line with fewer
+    fields is left to the row rules (its missing values are null and
+    quarantined where the contract requires them), except the last line of a
+    file that does not end in a line break: the file was cut short, and
+    ingesting it would replace the whole period with part of it.
+
+    Args:
+        path: the file (already checked to decode with ``encoding``).
+        table: contract table, for messages.
+        encoding: the file's character encoding.
+        delimiter: field separator.
+
+    Returns:
+        The header's column names; None for a file with no header line (0 bytes).
+
+    Raises:
+        DataError: naming the file, the line and what is wrong with it.
+    """
+    with path.open(encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            return None
+        if header:
+            header[0] = header[0].removeprefix("\ufeff")  # Spark skips a UTF-8 byte order mark too
+        check_delimiter(header, table, delimiter)
+        fields: list[str] = header
+        start = end = reader.line_num
+        records = iter(reader)
+        while True:
+            try:
+                fields = next(records)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise DataError(f"{table}: {path} line {end + 1}: not readable as CSV ({e})") from e
+            start, end = end + 1, reader.line_num
+            if end > start:
+                raise DataError(
+                    f"{table}: {path} line {start}: a quoted value holds a line break (the record runs to line "
+                    f"{end}); Spark reads CSV one line per record: re-export without line breaks inside values"
+                )
+            if len(fields) > len(header):
+                raise DataError(
+                    f"{table}: {path} line {start}: {len(fields)} fields where the header has {len(header)} "
+                    f"(a {delimiter!r} inside an unquoted value, e.g. a decimal comma?); quote such values, or "
+                    f"set ingest.csv_delimiter to another separator"
+                )
+    if fields is not header and fields:
+        with path.open("rb") as raw:
+            raw.seek(max(raw.seek(0, 2) - _CHUNK, 0))
+            tail = raw.read()
+        last = tail[tail.rfind(b"\n") + 1:]
+        # a last line without its line break is only suspect: many exports omit the final one. It was
+        # cut when it lacks fields or leaves a quoted value open.
+        open_quote = last.count(b'"') % 2 == 1
+        if last and (len(fields) < len(header) or open_quote):
+            raise DataError(
+                f"{table}: {path} ends in the middle of line {start} ({len(fields)} of {len(header)} fields"
+                f"{', a quoted value left open' if open_quote else ''}, no line break at the end): "
+                f"the file looks cut short; copy or export it again"
+            )
+    return header
+
+
+def check_csv_files(files: list[Path], table: str, encoding: str, delimiter: str) -> None:
+    """Check every local CSV file of a table: encoding, records (:func:`check_csv_lines`) and one header for all.
+
+    Spark takes the columns from one file's header and reads every other
+    file by position, so a file with its columns in another order would fill
+    one contract column with another's values.
+
+    Raises:
+        DataError: a file does not decode, has a malformed record or another
+            header than the first file's, or every file is empty (0 bytes).
+    """
+    first: tuple[Path, list[str]] | None = None
+    for file in files:
+        check_encoding(file, encoding)
+        header = check_csv_lines(file, table, encoding, delimiter)
+        if header is None:
+            continue
+        if first is None:
+            first = (file, header)
+        elif header != first[1]:
+            raise DataError(f"{table}: {file} has the header {header}, {first[0]} has {first[1]}; every file of "
+                            f"a table needs the same columns in the same order")
+    if files and first is None:
+        shown = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise DataError(f"{table}: {shown}: empty (0 bytes, not even a header line): an extraction that failed? "
+                        f"A table without rows still needs its header line")
+
+
 def read_files(
     spark: SparkSession, raw_dir: str, table: str, fmt: str, schema: StructType, encoding: str = "utf-8",
     delimiter: str = ",",
@@ -177,9 +276,10 @@ def read_files(
     Raises:
         MissingInputError: nothing at the expected location.
         ConfigError: unknown format.
-        DataError: a CSV file is not valid in ``encoding`` or is delimited
-            otherwise; a Parquet file is unreadable or has other columns; a
-            local source folder holds no data files.
+        DataError: a CSV file is not valid in ``encoding``, is delimited
+            otherwise, has a malformed record or another header than the
+            others (:func:`check_csv_files`); a Parquet file is unreadable or
+            has other columns; a local source folder holds no data files.
     """
     path = source_path(raw_dir, table, fmt)
     _check_exists(path, table)
@@ -190,8 +290,7 @@ def read_files(
         check_parquet_files(files, table)
         return spark.read.parquet(path)
     if fmt == "csv":
-        for file in files:
-            check_encoding(file, encoding)
+        check_csv_files(files, table, encoding, delimiter)
         reader = (spark.read.option("header", "true").option("encoding", java_charset(encoding))
                   .option("sep", delimiter))
         # Every column as a string: parse failures become quarantine reasons

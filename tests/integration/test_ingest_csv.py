@@ -164,3 +164,16 @@ def test_a_period_starting_late_in_the_evening_is_replaced_by_local_days(spark, 
         monkeypatch.undo()
         time.tzset()
 
+
+def test_an_unquoted_decimal_comma_stops_the_job_and_keeps_the_table(spark, tmp_path, capsys):
+    tables = "ingest.tables=[customers,readings]"
+    write_dataset(tmp_path)
+    assert run_ingest(tmp_path, tables) == 0
+    before = table(tmp_path, "readings").sort_values(["meter_id", "ts"]).reset_index(drop=True)
+    readings = GOOD["readings"][:3] + ["M2,2026-09-01 00:30:00,0,25"] + GOOD["readings"][4:]
+    write_dataset(tmp_path, readings=readings)
+    assert run_ingest(tmp_path, tables) == 3
+    err = capsys.readouterr().err
+    assert "readings/part-00000.csv line 4: 4 fields where the header has 3" in err and "Traceback" not in err
+    after = table(tmp_path, "readings").sort_values(["meter_id", "ts"]).reset_index(drop=True)
+    assert after.equals(before)

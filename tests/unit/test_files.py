@@ -9,7 +9,7 @@ import pytest
 from ntl_spark import schemas
 from ntl_spark.config import load_config
 from ntl_spark.errors import ConfigError, DataError
-from ntl_spark.io.files import check_delimiter, check_parquet_files, read_files
+from ntl_spark.io.files import check_csv_files, check_csv_lines, check_delimiter, check_parquet_files, read_files
 
 
 def _bills(path, kwh_as_text=False):
@@ -59,3 +59,48 @@ def test_delimiter_hint_only_for_a_single_column_header():
 def test_delimiter_must_be_one_character():
     with pytest.raises(ConfigError, match="ingest.csv_delimiter"):
         load_config("test", ["ingest.csv_delimiter=;;"])
+
+
+def _csv(folder, name, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_a_line_with_more_fields_than_the_header_stops_naming_file_and_line(tmp_path):
+    # Spark would keep "0" and drop "149": a decimal comma read as a separator
+    path = _csv(tmp_path, "part-0.csv", "meter_id,ts,kwh\nM1,2026-09-01 00:00:00,0.5\nM1,2026-09-01 00:15:00,0,149\n")
+    with pytest.raises(DataError, match=r"part-0.csv line 3: 4 fields where the header has 3 .*decimal comma"):
+        check_csv_files([path], "readings", "utf-8", ",")
+
+
+def test_a_line_break_inside_a_quoted_value_stops_naming_the_line(tmp_path):
+    path = _csv(tmp_path, "part-0.csv", 'customer_id,activity\nC1,shop\nC2,"house\nhold"\nC3,shop\n')
+    with pytest.raises(DataError, match=r"part-0.csv line 3: a quoted value holds a line break \(the record runs to line 4\)"):
+        check_csv_files([path], "customers", "utf-8", ",")
+
+
+def test_a_file_cut_short_stops_but_a_short_line_or_a_missing_last_break_does_not(tmp_path):
+    header = "customer_id,period,kwh,days,read_type\n"
+    whole = header + '"C1",2026-01-01,1.5,30,"actual"\n"C2",2026-01-01,2.5,31,"actual"'
+    ok = _csv(tmp_path, "ok.csv", whole)  # no line break after the last line: many exports do that
+    assert check_csv_lines(ok, "bills", "utf-8", ",") == ["customer_id", "period", "kwh", "days", "read_type"]
+    short = _csv(tmp_path, "short.csv", header + '"C1",2026-01-01,1.5\n"C2",2026-01-01,2.5,31,"actual"\n')
+    check_csv_lines(short, "bills", "utf-8", ",")  # quarantined row by row later (days, read_type null)
+    for cut in (whole[:-3], whole[:-17]):  # inside the last quoted value; in the middle of the last line
+        path = _csv(tmp_path, "cut.csv", cut)
+        with pytest.raises(DataError, match=r"cut.csv ends in the middle of line 3 .*no line break at the end"):
+            check_csv_lines(path, "bills", "utf-8", ",")
+
+
+def test_csv_files_of_a_table_need_one_header(tmp_path):
+    a = _csv(tmp_path, "part-0.csv", "\ufeffcustomer_id,region,tariff\nC1,NORTE,general\n")
+    b = _csv(tmp_path, "part-1.csv", "customer_id,region,tariff\nC2,SUR,medium\n")
+    empty = _csv(tmp_path, "part-2.csv", b"")
+    check_csv_files([a, b, empty], "customers", "utf-8", ",")  # a byte order mark and an empty part are fine
+    swapped = _csv(tmp_path, "part-3.csv", "customer_id,tariff,region\nC3,general,SUR\n")
+    with pytest.raises(DataError, match=r"part-3.csv has the header \['customer_id', 'tariff', 'region'\], .*part-0.csv"):
+        check_csv_files([a, b, swapped], "customers", "utf-8", ",")
+    with pytest.raises(DataError, match=r"part-2.csv: empty \(0 bytes, not even a header line\)"):
+        check_csv_files([empty], "customers", "utf-8", ",")
