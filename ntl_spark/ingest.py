@@ -341,6 +341,12 @@ def join_customers(df: DataFrame, table: str, customers: DataFrame, broadcast: b
     return df.join(ref, F.col(key) == ref[_REF_KEY], "left").drop(_REF_KEY)
 
 
+def _finite(name: str) -> Column:
+    """Column ``name`` where it is a finite number, else null (NaN and infinities have a rule of their own)."""
+    c = F.col(name)
+    return F.when(~F.isnan(c) & (F.abs(c) != F.lit(float("inf"))), c)
+
+
 def contract_rules(
     table: str, limits: ContractLimits | None = None, referenced: bool = False
 ) -> list[tuple[str, Column]]:
@@ -360,6 +366,13 @@ def contract_rules(
     rules: list[tuple[str, Column]] = [
         (f"{name} is null", F.col(name).isNull() & ~F.array_contains(F.col(UNPARSED), name)) for name in required
     ]
+    # NaN and infinities parse as doubles (CSV "NaN", "Infinity"; Parquet float values) and pass a comparison
+    # unnoticed or under a wrong reason (NaN sorts above every number): reported as such, and the range
+    # rules below read only finite values.
+    rules += [
+        (f"{f.name} is NaN or infinite", F.isnan(f.name) | (F.abs(f.name) == F.lit(float("inf"))))
+        for f in schemas.SOURCE_SCHEMAS[table].fields if isinstance(f.dataType, T.DoubleType)
+    ]
     ahead = lim.now + lim.future_tolerance if lim.now is not None else None
     today = lim.now.date() if lim.now is not None else None
 
@@ -378,7 +391,7 @@ def contract_rules(
         rules += [
             ("meter_type not in " + "/".join(schemas.METER_TYPES), ~F.col("meter_type").isin(*schemas.METER_TYPES)),
             ("status not in " + "/".join(schemas.CUSTOMER_STATUS), ~F.col("status").isin(*schemas.CUSTOMER_STATUS)),
-            ("contracted_kw <= 0", F.col("contracted_kw") <= 0),
+            ("contracted_kw <= 0", _finite("contracted_kw") <= 0),
             ("smart meter without meter_id", (F.col("meter_type") == "smart") & F.col("meter_id").isNull()),
         ]
         if lim.regions:
@@ -387,13 +400,13 @@ def contract_rules(
             rules.append(("tariff not in ingest.tariffs", ~F.col("tariff").isin(*lim.tariffs)))
         if lim.bbox is not None:
             lat_min, lat_max, lon_min, lon_max = lim.bbox
-            outside = ~F.col("latitude").between(lat_min, lat_max) | ~F.col("longitude").between(lon_min, lon_max)
+            outside = ~_finite("latitude").between(lat_min, lat_max) | ~_finite("longitude").between(lon_min, lon_max)
             rules.append((f"coordinates outside lat {lat_min:g}..{lat_max:g}, lon {lon_min:g}..{lon_max:g}", outside))
         rules += future_date("connected_on")
     elif table == schemas.BILLS:
-        rules.append(("kwh negative", F.col("kwh") < 0))
+        rules.append(("kwh negative", _finite("kwh") < 0))
         if lim.max_kwh_per_bill is not None:
-            rules.append((f"kwh above {lim.max_kwh_per_bill:g}", F.col("kwh") > lim.max_kwh_per_bill))
+            rules.append((f"kwh above {lim.max_kwh_per_bill:g}", _finite("kwh") > lim.max_kwh_per_bill))
         rules += [
             ("days outside 1..62", (F.col("days") < 1) | (F.col("days") > 62)),
             ("read_type not in " + "/".join(schemas.READ_TYPES), ~F.col("read_type").isin(*schemas.READ_TYPES)),
@@ -401,9 +414,9 @@ def contract_rules(
         ]
         rules += future_date("period")
     elif table == schemas.READINGS:
-        rules.append(("kwh negative", F.col("kwh") < 0))
+        rules.append(("kwh negative", _finite("kwh") < 0))
         if lim.max_kwh_per_interval is not None:
-            rules.append((f"kwh above {lim.max_kwh_per_interval:g}", F.col("kwh") > lim.max_kwh_per_interval))
+            rules.append((f"kwh above {lim.max_kwh_per_interval:g}", _finite("kwh") > lim.max_kwh_per_interval))
         if lim.intervals_per_day:
             step = 24 * 60 // lim.intervals_per_day
             ts = F.col("ts")
@@ -420,7 +433,7 @@ def contract_rules(
     elif table == schemas.INSPECTIONS:
         rules += [
             ("outcome not in " + "/".join(schemas.OUTCOMES), ~F.col("outcome").isin(*schemas.OUTCOMES)),
-            ("recovered_kwh negative", F.col("recovered_kwh") < 0),
+            ("recovered_kwh negative", _finite("recovered_kwh") < 0),
         ]
         rules += future_date("inspected_on")
         if referenced:

@@ -316,6 +316,27 @@ def test_inspections_negative_recovery_before_connection_future_and_unknown_cust
     assert got["BEFORE"] is None and got["UNKNOWN"] is None
 
 
+def test_nan_and_infinity_are_quarantined_under_their_own_reason(spark):
+    nan, inf = float("nan"), float("inf")
+    df = spark.createDataFrame([
+        inspection("OK", "A", D(2025, 1, 1), 100.0),
+        inspection("NAN", "A", D(2025, 1, 1), nan),
+        inspection("NEG_INF", "A", D(2025, 1, 1), -inf),
+    ], schemas.INSPECTIONS_SCHEMA)
+    got = reasons_of(ingest.conform(df, schemas.INSPECTIONS, False, LIMITS), "inspection_id")
+    assert got == {"OK": None, "NAN": "recovered_kwh is NaN or infinite", "NEG_INF": "recovered_kwh is NaN or infinite"}
+    kw = [customer("OK"), customer("KW_NAN"), customer("LAT_INF", lat=inf)]
+    kw[1] = kw[1][:5] + (nan,) + kw[1][6:]
+    got = reasons_of(ingest.conform(spark.createDataFrame(kw, schemas.CUSTOMERS_SCHEMA), schemas.CUSTOMERS, False,
+                                    LIMITS), "customer_id")
+    assert got == {"OK": None, "KW_NAN": "contracted_kw is NaN or infinite", "LAT_INF": "latitude is NaN or infinite"}
+    # CSV text parses "NaN" and "Infinity" as doubles; NaN would have passed as "kwh above 1000" before
+    ts = "2026-09-01 00:00:00"
+    raw = as_text(spark, schemas.READINGS, [("M1", ts, "NaN"), ("M2", ts, "Infinity"), ("M3", ts, "0.5")])
+    got = reasons_of(ingest.conform(raw, schemas.READINGS, True, LIMITS), "meter_id")
+    assert got == {"M1": "kwh is NaN or infinite", "M2": "kwh is NaN or infinite", "M3": None}
+
+
 @pytest.mark.parametrize("broadcast", [True, False])
 def test_bills_readings_events_must_refer_to_known_customers_and_meters(spark, broadcast):
     keys = customer_keys(spark)
