@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
@@ -115,25 +117,45 @@ def check_encoding(path: Path, encoding: str) -> None:
             lines += chunk.count(b"\n")
 
 
+def _unreadable_by_spark(logical_type: Any) -> tuple[str, str] | None:
+    """(what, what to do) for a Parquet column type Spark 3.5 fails on deep in a task; None when Spark reads it."""
+    kind = json.loads(logical_type.to_json()) if logical_type.type in ("TIMESTAMP", "TIME") else {}
+    if kind.get("Type") == "Timestamp" and kind.get("timeUnit") == "nanoseconds":
+        return ("a timestamp in nanoseconds", "write timestamps in microseconds (pyarrow: coerce_timestamps='us'; "
+                "pandas: to_parquet(..., coerce_timestamps='us', allow_truncated_timestamps=True))")
+    if kind.get("Type") == "Time":
+        return "a time of day", "write it with its date as a timestamp, or as text"
+    return None
+
+
 def check_parquet_files(files: list[Path], table: str) -> None:
     """Open every Parquet file's footer and compare the files' columns; raise naming the first bad file.
 
     Spark reads the schema of one file and gives nulls for columns another
     file names or types differently, and fails deep in a task on a truncated
-    file: checked here first, so the message names the file.
+    file or a type it cannot read (nanosecond timestamps, as pandas writes
+    them; times of day): checked here first, so the message names the file.
 
     Raises:
-        DataError: a file is not readable Parquet, or its columns differ from the first file's.
+        DataError: a file is not readable Parquet, has a column Spark cannot
+            read, or its columns differ from the first file's.
     """
     import pyarrow.parquet as pq
 
     first: tuple[Path, dict[str, str]] | None = None
     for file in files:
         try:
-            arrow = pq.read_schema(file)
+            footer = pq.read_metadata(file).schema
+            arrow = footer.to_arrow_schema()
         except Exception as e:  # noqa: BLE001 - any failure to read a footer means the file is broken
             raise DataError(f"{table}: {file} is not a readable Parquet file ({type(e).__name__}: {e}); "
                             f"re-export it or remove it from the source folder") from e
+        for i in range(len(footer)):
+            column = footer.column(i)
+            unreadable = _unreadable_by_spark(column.logical_type)
+            if unreadable:
+                raise DataError(f"{table}: {file} column '{column.path}' is {unreadable[0]}, which Spark cannot "
+                                f"read; {unreadable[1]}")
         cols = {f.name: str(f.type) for f in arrow}
         if first is None:
             first = (file, cols)

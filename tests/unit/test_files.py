@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -35,6 +37,22 @@ def test_parquet_files_with_other_columns_are_named(tmp_path):
     _bills(b, kwh_as_text=True)
     with pytest.raises(DataError, match="part-1.parquet has other columns .*kwh: double vs string"):
         check_parquet_files([a, b], "bills")
+
+
+@pytest.mark.parametrize("column, what", [
+    (pa.array([dt.datetime(2026, 9, 1, 0, 15)], pa.timestamp("ns")), "a timestamp in nanoseconds"),  # pandas' default
+    (pa.array([dt.time(0, 15)], pa.time64("us")), "a time of day"),
+])
+def test_a_parquet_type_spark_cannot_read_is_named_before_spark_fails_on_it(spark, tmp_path, column, what):
+    folder = tmp_path / "readings"
+    folder.mkdir()
+    pq.write_table(pa.table({"meter_id": ["M1"], "ts": column, "kwh": [0.5]}), folder / "part-0.parquet",
+                   version="2.6")
+    with pytest.raises(DataError, match=rf"readings: .*part-0.parquet column 'ts' is {what}, which Spark cannot read"):
+        read_files(spark, str(tmp_path), "readings", "parquet", schemas.READINGS_SCHEMA)
+    pq.write_table(pa.table({"meter_id": ["M1"], "ts": pa.array([dt.datetime(2026, 9, 1)], pa.timestamp("us")),
+                             "kwh": [0.5]}), folder / "part-0.parquet")
+    assert read_files(spark, str(tmp_path), "readings", "parquet", schemas.READINGS_SCHEMA).count() == 1
 
 
 def test_an_empty_source_folder_and_a_semicolon_export(spark, tmp_path):
