@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from ntl_spark import generate, schemas
 from ntl_spark.config import load_config
+from ntl_spark.errors import DataError
 from ntl_spark.io.hdf5 import read_hdf5
 
 # Python workers must import numpy/h5py: run them with this interpreter.
@@ -62,4 +65,20 @@ def test_missing_dataset_is_named(spark: SparkSession, outputs: tuple[Path, Path
         f.create_dataset("meter_id", data=[b"M1"])
         f.create_dataset("ts", data=[0])
     with pytest.raises(ValueError, match="kwh"):
+        read_hdf5(spark, str(path), schemas.READINGS_SCHEMA)
+
+
+@pytest.mark.parametrize("name, data, kind", [
+    ("ts", np.array([1.789e9]), "float64"),  # seconds as floats, not int64 microseconds
+    ("meter_id", np.array([7], dtype=np.int64), "int64"),  # an id written as a number
+    ("kwh", np.array([b"0.5"]), "|S3"),  # digits as text
+])
+def test_a_dataset_of_another_kind_is_named_before_spark_reads_it(spark: SparkSession, tmp_path: Path, name: str,
+                                                                   data: np.ndarray, kind: str) -> None:
+    good = {"meter_id": np.array([b"M1"]), "ts": np.array([0], dtype=np.int64), "kwh": np.array([0.5])}
+    path = tmp_path / "readings.h5"
+    with h5py.File(path, "w") as f:
+        for column, values in {**good, name: data}.items():
+            f.create_dataset(column, data=values)
+    with pytest.raises(DataError, match=rf"readings.h5: dataset '{name}' holds {re.escape(kind)} values; column {name}"):
         read_hdf5(spark, str(path), schemas.READINGS_SCHEMA)
