@@ -77,6 +77,16 @@ class IngestReport:
 # null is a missing interval). A truncated last CSV line leaves exactly these empty.
 REQUIRED_NULLABLE: dict[str, tuple[str, ...]] = {schemas.BILLS: ("kwh", "days", "read_type")}
 
+# Identifiers the tables are joined on. One with leading or trailing whitespace (a CHAR column, a
+# fixed-width export) matches no other table's, and trimming it would guess: such rows are quarantined.
+ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    schemas.CUSTOMERS: ("customer_id", "meter_id"),
+    schemas.BILLS: ("customer_id",),
+    schemas.READINGS: ("meter_id",),
+    schemas.EVENTS: ("meter_id",),
+    schemas.INSPECTIONS: ("inspection_id", "customer_id"),
+}
+
 # ISO 8601 as CSV exports write it: date, 'T' or space, time with optional
 # seconds and fraction, optional offset. Spark's cast parses these (an offset
 # is converted to the session time zone) but also accepts fragments such as
@@ -365,6 +375,10 @@ def contract_rules(
     required += list(REQUIRED_NULLABLE.get(table, ()))
     rules: list[tuple[str, Column]] = [
         (f"{name} is null", F.col(name).isNull() & ~F.array_contains(F.col(UNPARSED), name)) for name in required
+    ]
+    rules += [
+        (f"{name} has leading or trailing whitespace", F.col(name).rlike(r"^\s|\s$"))
+        for name in ID_COLUMNS.get(table, ())
     ]
     # NaN and infinities parse as doubles (CSV "NaN", "Infinity"; Parquet float values) and pass a comparison
     # unnoticed or under a wrong reason (NaN sorts above every number): reported as such, and the range

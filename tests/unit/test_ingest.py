@@ -316,6 +316,19 @@ def test_inspections_negative_recovery_before_connection_future_and_unknown_cust
     assert got["BEFORE"] is None and got["UNKNOWN"] is None
 
 
+def test_identifiers_with_surrounding_whitespace_are_quarantined_not_trimmed(spark):
+    customers = spark.createDataFrame([customer("C1"), customer("C2   "), customer(" C3"),
+                                       customer("C4", meter="M4\t")], schemas.CUSTOMERS_SCHEMA)
+    got = reasons_of(ingest.conform(customers, schemas.CUSTOMERS, False, LIMITS), "customer_id")
+    assert got == {"C1": None, "C2   ": "customer_id has leading or trailing whitespace",
+                   " C3": "customer_id has leading or trailing whitespace",
+                   "C4": "meter_id has leading or trailing whitespace"}
+    # a padded bill names its padding, not only the customer it cannot find
+    got = reasons(ingest.conform(bills(spark, [("A ", D(2026, 1, 1), 1.0, 30, "actual")]), schemas.BILLS, False,
+                                 customers=customer_keys(spark)))
+    assert got == {"A ": "customer_id has leading or trailing whitespace; customer_id not in customers"}
+
+
 def test_nan_and_infinity_are_quarantined_under_their_own_reason(spark):
     nan, inf = float("nan"), float("inf")
     df = spark.createDataFrame([
