@@ -10,9 +10,11 @@ table and run in ``ingest_log`` with counts and the Delta version written.
 Re-ingesting the same period replaces it (Delta ``replaceWhere``), so a
 re-run gives the same tables. Every source is gated before anything is
 written: a missing or retyped column, a source with no rows (tables outside
-``ingest.allow_empty``), a CSV file not in ``ingest.encoding`` or a CSV column
-in which nothing parses stops the job; a column the contract does not know is
-dropped with a warning (``ingest.extra_columns``).
+``ingest.allow_empty``), a CSV file not in ``ingest.encoding`` or with a
+record Spark would misread, a column type Spark cannot read
+(``ntl_spark.io.files``) or a CSV column in which nothing parses stops the
+job; a column the contract does not know is dropped with a warning
+(``ingest.extra_columns``).
 
 Row rules (:func:`contract_rules`) take their thresholds as arguments
 (:class:`ContractLimits`); bills, inspections, readings and events are also
