@@ -255,11 +255,14 @@ def _format_hint(data_type: T.DataType, table: str) -> str:
 def check_text_parses(
     raw: DataFrame, schema: T.StructType, table: str, timestamp_format: str = "", date_format: str = ""
 ) -> None:
-    """Stop when a typed column of a text source has values and none of them parses.
+    """Stop when a typed column of a text source has values and none of them parses, or a number has a comma.
 
     A whole column that fails is a format setting, not bad rows: quarantining
-    every row would hide it. Each column costs one small job that stops at the
-    first value that parses; only a failing (or empty) column is read to the end.
+    every row would hide it. So is a number written with a comma (a decimal
+    comma or a thousands separator), even where some values parse. Each column
+    costs one small job that stops at the first value that parses (numbers:
+    one more that stops at the first comma); only a failing (or empty) column
+    is read to the end.
 
     Raises:
         DataError: naming the table, the column, a sample value and the config key to set.
@@ -268,6 +271,17 @@ def check_text_parses(
         if isinstance(fld.dataType, T.StringType) or not isinstance(raw.schema[fld.name].dataType, T.StringType):
             continue
         text = F.trim(F.col(fld.name))
+        if isinstance(fld.dataType, T.NumericType):
+            # '0,047' is 47 thousandths with a decimal comma and '1,234' a thousand with a separator; the
+            # integers of such an export parse, so its other rows would be quarantined one by one while
+            # the integers replace the period
+            comma = raw.where(text.contains(",")).select(text).head(1)
+            if comma:
+                raise DataError(
+                    f"{table}: column '{fld.name}' holds numbers with a comma (e.g. '{comma[0][0]}'): a decimal "
+                    f"comma or a thousands separator, which the ingest does not guess; "
+                    f"{_format_hint(fld.dataType, table)}"
+                )
         parsed = parse_text(text, fld.dataType, timestamp_format, date_format)
         if raw.where(parsed.isNotNull()).select(F.lit(1)).head(1):
             continue

@@ -200,6 +200,16 @@ def test_partial_parse_failures_and_empty_columns_do_not_stop(spark):
     assert sorted(r["_reason"] or "" for r in got) == ["", "ts: cannot parse 'garbage' as timestamp"]
 
 
+@pytest.mark.parametrize("value", ["0,047", "1,234.5", "-3,5"])
+def test_a_number_with_a_comma_stops_even_when_other_values_parse(spark, value):
+    # a decimal-comma export read with ';': its integers parse, the rest would be quarantined one by one
+    raw = as_text(spark, schemas.BILLS, [("A", "2026-01-01", "103", "30", "actual"),
+                                         ("B", "2026-01-01", value, "30", "actual")])
+    with pytest.raises(DataError, match=rf"bills: column 'kwh' holds numbers with a comma \(e.g. '{value}'\).*"
+                                        r"numbers need '\.' as the decimal separator"):
+        ingest.check_text_parses(raw, schemas.BILLS_SCHEMA, schemas.BILLS)
+
+
 def test_truncated_csv_line_leaves_required_bill_columns_empty(spark):
     raw = as_text(spark, schemas.BILLS, [("A", "2026-09-01", "120.5", "30", "actual"),
                                          ("B", "2026-09-01", "12", None, None),
