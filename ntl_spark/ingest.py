@@ -296,7 +296,7 @@ def check_text_parses(
 def cast_to_schema(
     df: DataFrame, schema: T.StructType, timestamp_format: str = "", date_format: str = ""
 ) -> DataFrame:
-    """Cast every contract column to its type; text that does not parse gets a reason.
+    """Cast every contract column to its type; text that does not parse (or a bigint past the int range) gets a reason.
 
     Args:
         df: the source with the contract's columns (text or typed).
@@ -319,6 +319,13 @@ def cast_to_schema(
                                                  F.lit(f"' as {fld.dataType.simpleString()}"))))
             unparsed.append(F.when(bad, F.lit(fld.name)))
             cols.append(parsed.alias(fld.name))
+        elif isinstance(fld.dataType, T.IntegerType) and isinstance(df.schema[fld.name].dataType, T.LongType):
+            # a bigint source (accepted for an int column) would wrap around silently past the int range
+            out_of_range = src.isNotNull() & ~src.between(-(2**31), 2**31 - 1)
+            reasons.append(F.when(out_of_range, F.concat(F.lit(f"{fld.name}: "), src.cast(T.StringType()),
+                                                          F.lit(" is outside the int range"))))
+            unparsed.append(F.when(out_of_range, F.lit(fld.name)))
+            cols.append(F.when(~out_of_range, src.cast(fld.dataType)).alias(fld.name))
         else:
             cols.append(src.cast(fld.dataType).alias(fld.name))
     reason = F.concat_ws("; ", *reasons) if reasons else F.lit("")

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from ntl_spark import ingest, schemas
 from ntl_spark.errors import DataError
@@ -66,6 +66,16 @@ def test_negative_kwh_and_bad_values_are_quarantined_with_reason(spark):
     assert got["B"] == "kwh negative"
     assert "read_type not in actual/estimated" in got["C"]
     assert "period not the first day of a month" in got["C"]
+
+
+def test_a_bigint_past_the_int_range_is_quarantined_not_wrapped(spark):
+    # Parquet int64 is accepted for bills.days; Spark's cast would turn 2**32 + 30 into 30
+    schema = StructType([f if f.name != "days" else StructField("days", LongType()) for f in schemas.BILLS_SCHEMA])
+    df = bills(spark, [("A", D(2026, 1, 1), 10.0, 30, "actual"), ("B", D(2026, 1, 1), 10.0, 2**32 + 30, "actual")],
+               schema)
+    got = ingest.conform(df, schemas.BILLS, text_source=False).collect()
+    assert {r["customer_id"]: (r["days"], r["_reason"]) for r in got} == {
+        "A": (30, None), "B": (None, "days: 4294967326 is outside the int range")}
 
 
 def test_duplicate_bills(spark):
