@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ntl_spark.config import join_path
@@ -128,13 +129,17 @@ def _unreadable_by_spark(logical_type: Any) -> tuple[str, str] | None:
     return None
 
 
-def check_parquet_files(files: list[Path], table: str) -> None:
+def check_parquet_files(files: list[Path], table: str) -> list[str]:
     """Open every Parquet file's footer and compare the files' columns; raise naming the first bad file.
 
     Spark reads the schema of one file and gives nulls for columns another
     file names or types differently, and fails deep in a task on a truncated
     file or a type it cannot read (nanosecond timestamps, as pandas writes
     them; times of day): checked here first, so the message names the file.
+
+    Returns:
+        The columns of Arrow's ``null`` type (no value in any file: pandas
+        writes an all-None column so), which Spark reads as int.
 
     Raises:
         DataError: a file is not readable Parquet, has a column Spark cannot
@@ -166,6 +171,7 @@ def check_parquet_files(files: list[Path], table: str) -> None:
             )
             raise DataError(f"{table}: {file} has other columns than {first[0]} ({'; '.join(changed)}); "
                             f"every file of a table needs the same columns")
+    return [c for c, t in (first[1] if first else {}).items() if t == "null"]
 
 
 def check_delimiter(header: list[str], table: str, delimiter: str) -> None:
@@ -287,7 +293,8 @@ def read_files(
         raw_dir: folder holding the files.
         table: contract table name.
         fmt: ``csv``, ``parquet`` or ``hdf5``.
-        schema: the contract schema (used for HDF5, and to name CSV columns).
+        schema: the contract schema (used for HDF5, to name CSV columns, and
+            to type a Parquet column that holds no value).
         encoding: character encoding of CSV files; local files are checked
             against it before Spark reads them (files on HDFS are not).
         delimiter: CSV field separator.
@@ -309,8 +316,12 @@ def read_files(
     if _local(path) is not None and fmt in ("parquet", "csv") and not files:
         raise DataError(f"{table}: the source folder {path} holds no data files (an extraction that did not run?)")
     if fmt == "parquet":
-        check_parquet_files(files, table)
-        return spark.read.parquet(path)
+        empty = check_parquet_files(files, table)
+        df = spark.read.parquet(path)
+        # a column without a single value is null in the contract's type, whatever Spark made of it
+        for name in (c for c in empty if c in schema.fieldNames()):
+            df = df.withColumn(name, F.lit(None).cast(schema[name].dataType))
+        return df
     if fmt == "csv":
         check_csv_files(files, table, encoding, delimiter)
         reader = (spark.read.option("header", "true").option("encoding", java_charset(encoding))

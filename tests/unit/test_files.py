@@ -55,6 +55,23 @@ def test_a_parquet_type_spark_cannot_read_is_named_before_spark_fails_on_it(spar
     assert read_files(spark, str(tmp_path), "readings", "parquet", schemas.READINGS_SCHEMA).count() == 1
 
 
+def test_a_parquet_column_without_any_value_is_null_in_the_contract_type(spark, tmp_path):
+    # pandas writes an all-None column as Arrow's null type, which Spark reads as int
+    folder = tmp_path / "inspections"
+    folder.mkdir()
+    table = pa.table({"inspection_id": ["I1"], "customer_id": ["C1"], "inspected_on": [dt.date(2026, 1, 5)],
+                      "outcome": ["regular"], "irregularity": pa.nulls(1), "recovered_kwh": pa.nulls(1),
+                      "campaign_id": pa.nulls(1)})
+    pq.write_table(table, folder / "part-0.parquet")
+    assert check_parquet_files([folder / "part-0.parquet"], "inspections") == [
+        "irregularity", "recovered_kwh", "campaign_id"]
+    df = read_files(spark, str(tmp_path), "inspections", "parquet", schemas.INSPECTIONS_SCHEMA)
+    assert [(f.name, f.dataType) for f in df.schema] == [(f.name, f.dataType) for f in schemas.INSPECTIONS_SCHEMA]
+    assert df.first().asDict() == {"inspection_id": "I1", "customer_id": "C1", "inspected_on": dt.date(2026, 1, 5),
+                                   "outcome": "regular", "irregularity": None, "recovered_kwh": None,
+                                   "campaign_id": None}
+
+
 def test_an_empty_source_folder_and_a_semicolon_export(spark, tmp_path):
     (tmp_path / "bills").mkdir()
     with pytest.raises(DataError, match="holds no data files"):
