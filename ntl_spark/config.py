@@ -294,6 +294,7 @@ class IngestConf:
     tariffs: list[str]  # accepted customers.tariff values; empty = any
     bbox: BboxConf  # customers' coordinates must fall inside (nulls pass)
     future_tolerance_days: float  # timestamps later than ingest time + this are in the future
+    max_drop_share: float  # largest share of the rows a write replaces that it may drop; 1.0 = no limit
 
     def validate(self) -> None:
         import codecs
@@ -323,6 +324,8 @@ class IngestConf:
                "must be one character (e.g. ',', ';', '\\t')")
         _check(self.future_tolerance_days >= 0, "ingest.future_tolerance_days", self.future_tolerance_days,
                "must be >= 0")
+        _check(0 <= self.max_drop_share <= 1, "ingest.max_drop_share", self.max_drop_share,
+               "must be between 0 and 1 (1 = no limit)")
         self.bbox.validate()
 
 

@@ -8,7 +8,9 @@ the contract go to the ``quarantine`` Delta table with the reason; one row per
 table and run in ``ingest_log`` with counts and the Delta version written.
 
 Re-ingesting the same period replaces it (Delta ``replaceWhere``), so a
-re-run gives the same tables. Every source is gated before anything is
+re-run gives the same tables; a write that would drop more than
+``ingest.max_drop_share`` of the rows it replaces stops instead
+(:func:`check_drop`). Every source is gated before anything is
 written: a missing or retyped column, a source with no rows (tables outside
 ``ingest.allow_empty``), a CSV file not in ``ingest.encoding`` or with a
 record Spark would misread, a column type Spark cannot read
@@ -916,6 +918,7 @@ def ingest_table(
         # Re-ingesting a period replaces exactly that period; customers are a snapshot.
         # A source that gave no rows never replaces anything: the table keeps its rows.
         if rows_read:
+            check_drop(spark, path, table, where, rows_read - rows_bad, rows_bad, cfg.ingest.max_drop_share)
             version: int | None = lakehouse.write(good, path, table, where=where, schema=schemas.bronze_schema(table))
         else:
             version = lakehouse.version(spark, path)
@@ -934,6 +937,41 @@ def ingest_table(
                           replaced if rows_read else None)
     _log_run(spark, cfg, run_id, report, start, end, now)
     return report
+
+
+def check_drop(
+    spark: SparkSession, path: str, table: str, where: str | None, rows_kept: int, rows_bad: int, max_drop_share: float,
+) -> None:
+    """Stop before a write that would drop more than ``max_drop_share`` of the rows it replaces.
+
+    A file cut at a line boundary, a partial extraction or a source half of
+    whose rows break the contract reads as a valid, smaller period (or
+    customers snapshot), and writing it would delete the rest from the table.
+
+    Args:
+        path: the table.
+        where: the predicate of the rows the write replaces (None: all of them, a snapshot).
+        rows_kept: rows the write would put in their place.
+        rows_bad: rows of the source quarantined, for the message.
+        max_drop_share: largest share of the replaced rows the write may drop (1 = no limit).
+
+    Raises:
+        DataError: naming the table, both counts and ``ingest.max_drop_share``.
+    """
+    if max_drop_share >= 1:
+        return
+    current = lakehouse.read_optional(spark, path)
+    if current is None:
+        return
+    replaced = (current.df if where is None else current.df.where(where)).count()
+    if replaced and rows_kept < replaced * (1 - max_drop_share):
+        what = f"{replaced:,} rows of v{current.version}" + (f" ({where})" if where else " (the whole snapshot)")
+        raise DataError(
+            f"{table}: this run would replace {what} with {rows_kept:,} ({1 - rows_kept / replaced:.0%} fewer"
+            f"{f'; {rows_bad:,} source rows quarantined' if rows_bad else ''}): a file cut short or a partial "
+            f"extraction? The table is left as it was; set ingest.max_drop_share (now {max_drop_share:g}) to 1 "
+            f"to accept the drop"
+        )
 
 
 def _log_run(

@@ -177,3 +177,19 @@ def test_an_unquoted_decimal_comma_stops_the_job_and_keeps_the_table(spark, tmp_
     assert "readings/part-00000.csv line 4: 4 fields where the header has 3" in err and "Traceback" not in err
     after = table(tmp_path, "readings").sort_values(["meter_id", "ts"]).reset_index(drop=True)
     assert after.equals(before)
+
+
+def test_a_source_that_would_drop_most_of_the_replaced_rows_stops_unless_allowed(spark, tmp_path, capsys):
+    tables = "ingest.tables=[customers,bills]"
+    write_dataset(tmp_path)
+    assert run_ingest(tmp_path, tables) == 0
+    before = table(tmp_path, "bills")
+    # the export was cut after C1's bills (at a line boundary: nothing else tells): January..June of C2 and C3 go
+    write_dataset(tmp_path, bills=GOOD["bills"][:6])
+    assert run_ingest(tmp_path, tables) == 3
+    err = capsys.readouterr().err
+    assert "bills: this run would replace 17 rows of v0 (period >= DATE '2026-01-01'" in err
+    assert "with 5 (71% fewer)" in err and "ingest.max_drop_share (now 0.5)" in err and "Traceback" not in err
+    assert len(table(tmp_path, "bills")) == len(before)
+    assert run_ingest(tmp_path, tables, "ingest.max_drop_share=1") == 0
+    assert len(table(tmp_path, "bills")) == 5
