@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ntl_spark"
 
 CORE = {"errors", "config", "schemas", "sparkutil", "session", "lakehouse", "tracking", "cli", "submit"}
 IO = {"io"}
-SHARED = {"models", "fitting", "evaluate", "encoding", "registry", "rules", "fieldstats"}
+SHARED = {"models", "fitting", "evaluate", "encoding", "registry", "rules", "fieldstats", "combine"}
 ORCHESTRATION = {"demo", "simulate"}
 # Stage -> stages whose public names it may use, and why.
 ALLOWED_STAGE_IMPORTS = {
