@@ -10,7 +10,8 @@ table and run in ``ingest_log`` with counts and the Delta version written.
 Re-ingesting the same period replaces it (Delta ``replaceWhere``), so a
 re-run gives the same tables; a write that would drop more than
 ``ingest.max_drop_share`` of the rows it replaces stops instead
-(:func:`check_drop`). Every source is gated before anything is
+(:func:`check_drop`). Every table is checked and counted
+(:func:`check_table`) before any is written (:func:`write_table`). Every source is gated before anything is
 written: a missing or retyped column, a source with no rows (tables outside
 ``ingest.allow_empty``), a CSV file not in ``ingest.encoding`` or with a
 record Spark would misread, a column type Spark cannot read
@@ -855,17 +856,44 @@ def customer_keys(
     return CustomerKeys(df, df.count(), where)
 
 
-def ingest_table(
-    spark: SparkSession, cfg: Config, table: str, run_id: str, now: dt.datetime,
+@dataclass(frozen=True)
+class CheckedTable:
+    """One table of a run, checked and counted but not written (:func:`check_table`).
+
+    Attributes:
+        checked: the source's rows in the period with ``_reason`` (persisted until written).
+        where: the predicate of the rows the write replaces (None: the whole table, a snapshot).
+    """
+
+    table: str
+    source: str
+    checked: DataFrame
+    rows_read: int
+    reasons: dict[str, int]
+    gaps: dict[str, int]
+    where: str | None
+    replaced: tuple[dt.date, dt.date] | None
+
+    @property
+    def rows_bad(self) -> int:
+        return sum(self.reasons.values())
+
+
+def check_table(
+    spark: SparkSession, cfg: Config, table: str, now: dt.datetime,
     source: tuple[DataFrame, bool, str] | None = None,
     customers: CustomerKeys | None = None,
-) -> IngestReport:
-    """Read, check and write one table; return its counts.
+) -> CheckedTable:
+    """Read and check one table, count its rows and reasons, and decide what its write replaces; write nothing.
 
     Args:
         source: the table's source already read by :func:`gate_source` (read here when None).
         customers: the customers other tables must refer to (:func:`customer_keys`);
             None leaves the referential rules out.
+
+    Raises:
+        DataError: every row broke the contract, or the write would drop more
+            than ``ingest.max_drop_share`` of the rows it replaces (:func:`check_drop`).
     """
     start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
     end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
@@ -882,24 +910,16 @@ def ingest_table(
     if period_col and window is not None:
         # rows whose period does not parse stay in scope so that they are quarantined
         checked = checked.where(window | F.col(period_col).isNull())
-    meta = [
-        F.lit(run_id).alias("_ingest_run_id"),
-        F.lit(source_desc).alias("_ingest_source"),
-        F.lit(now).cast("timestamp").alias("_ingested_at"),
-    ]
     checked = checked.persist()
     try:
         rows_read = checked.count()
-        good = checked.where(F.col(REASON).isNull()).drop(REASON).select("*", *meta)
-        bad = checked.where(F.col(REASON).isNotNull())
-        reasons = {r["reason"]: int(r["n"]) for r in bad.groupBy(F.col(REASON).alias("reason"))
-                   .agg(F.count("*").alias("n")).collect()}
+        good = checked.where(F.col(REASON).isNull())
+        reasons = {r["reason"]: int(r["n"]) for r in checked.where(F.col(REASON).isNotNull())
+                   .groupBy(F.col(REASON).alias("reason")).agg(F.count("*").alias("n")).collect()}
         rows_bad = sum(reasons.values())
         holes = gaps(good, table)
         if rows_read and rows_bad == rows_read:
             raise DataError(f"{table}: every one of the {rows_read} rows broke the contract: {reasons}")
-
-        path = cfg.paths.table(table)
         where: str | None = None
         replaced: tuple[dt.date, dt.date] | None = None
         if period_col and rows_read:
@@ -915,28 +935,62 @@ def ingest_table(
             if lo is not None and hi is not None:
                 where = lakehouse.day_window(period_col, lo, hi, period_col == "ts")
                 replaced = (lo, hi)
-        # Re-ingesting a period replaces exactly that period; customers are a snapshot.
-        # A source that gave no rows never replaces anything: the table keeps its rows.
         if rows_read:
-            check_drop(spark, path, table, where, rows_read - rows_bad, rows_bad, cfg.ingest.max_drop_share)
-            version: int | None = lakehouse.write(good, path, table, where=where, schema=schemas.bronze_schema(table))
-        else:
-            version = lakehouse.version(spark, path)
-            log.warning("ingest %s: the source gave no rows; the table is left as it was (version %s)", table, version)
+            check_drop(spark, cfg.paths.table(table), table, where, rows_read - rows_bad, rows_bad,
+                       cfg.ingest.max_drop_share)
+    except BaseException:
+        checked.unpersist()
+        raise
+    return CheckedTable(table, source_desc, checked, rows_read, reasons, holes, where, replaced)
 
-        window_text = f"{start or ''}..{end or ''}"
-        q = quarantine_rows(bad, table).select("*", F.lit(window_text).alias("window"), *meta)
-        if rows_read:  # the kept rows keep their quarantined siblings too
+
+def write_table(spark: SparkSession, cfg: Config, c: CheckedTable, run_id: str, now: dt.datetime) -> IngestReport:
+    """Write one checked table, its quarantined rows and its ``ingest_log`` row; release its rows.
+
+    Re-ingesting a period replaces exactly that period; customers are a
+    snapshot. A source that gave no rows never replaces anything: the table
+    keeps its rows.
+    """
+    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
+    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    meta = [
+        F.lit(run_id).alias("_ingest_run_id"),
+        F.lit(c.source).alias("_ingest_source"),
+        F.lit(now).cast("timestamp").alias("_ingested_at"),
+    ]
+    path = cfg.paths.table(c.table)
+    try:
+        if c.rows_read:
+            good = c.checked.where(F.col(REASON).isNull()).drop(REASON).select("*", *meta)
+            version: int | None = lakehouse.write(good, path, c.table, where=c.where,
+                                                  schema=schemas.bronze_schema(c.table))
+            window_text = f"{start or ''}..{end or ''}"
+            bad = c.checked.where(F.col(REASON).isNotNull())
+            q = quarantine_rows(bad, c.table).select("*", F.lit(window_text).alias("window"), *meta)
+            # the kept rows keep their quarantined siblings too
             lakehouse.write(
                 q, cfg.paths.table(schemas.QUARANTINE), schemas.QUARANTINE,
-                where=f"table = '{table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
+                where=f"table = '{c.table}' AND window = '{window_text}'", schema=schemas.QUARANTINE_SCHEMA,
             )
+        else:
+            version = lakehouse.version(spark, path)
+            log.warning("ingest %s: the source gave no rows; the table is left as it was (version %s)", c.table,
+                        version)
     finally:
-        checked.unpersist()
-    report = IngestReport(table, source_desc, rows_read, rows_read - rows_bad, rows_bad, version, reasons, holes,
-                          replaced if rows_read else None)
+        c.checked.unpersist()
+    report = IngestReport(c.table, c.source, c.rows_read, c.rows_read - c.rows_bad, c.rows_bad, version, c.reasons,
+                          c.gaps, c.replaced if c.rows_read else None)
     _log_run(spark, cfg, run_id, report, start, end, now)
     return report
+
+
+def ingest_table(
+    spark: SparkSession, cfg: Config, table: str, run_id: str, now: dt.datetime,
+    source: tuple[DataFrame, bool, str] | None = None,
+    customers: CustomerKeys | None = None,
+) -> IngestReport:
+    """Read, check and write one table (:func:`check_table`, then :func:`write_table`); return its counts."""
+    return write_table(spark, cfg, check_table(spark, cfg, table, now, source, customers), run_id, now)
 
 
 def check_drop(
@@ -1003,16 +1057,22 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
     if customers is None and any(t in REFERENCE_KEYS for t in cfg.ingest.tables):
         _warn("no customers source in this run and no customers table: rows are not checked against customers")
     reports = {}
+    checked: list[CheckedTable] = []
     try:
+        # Every table is checked and counted before any is written: a table whose rows all break the
+        # contract, or whose write would drop most of what it replaces, leaves every table as it was.
         for table in cfg.ingest.tables:
-            rep = ingest_table(spark, cfg, table, run_id, now, sources[table], customers)
-            reports[table] = rep
+            checked.append(check_table(spark, cfg, table, now, sources[table], customers))
+        for c in checked:
+            rep = reports[c.table] = write_table(spark, cfg, c, run_id, now)
             log.info(
                 "ingest %-11s read=%d written=%d quarantined=%d version=%s %s %s",
-                table, rep.rows_read, rep.rows_written, rep.rows_quarantined, rep.delta_version,
+                c.table, rep.rows_read, rep.rows_written, rep.rows_quarantined, rep.delta_version,
                 json.dumps(rep.reasons) if rep.reasons else "", json.dumps(rep.gaps) if rep.gaps else "",
             )
     finally:
+        for c in checked:
+            c.checked.unpersist()
         if customers is not None:
             customers.df.unpersist()
     print(f"ingest run {run_id} ({cfg.ingest.source}):")

@@ -191,5 +191,7 @@ def test_a_source_that_would_drop_most_of_the_replaced_rows_stops_unless_allowed
     assert "bills: this run would replace 17 rows of v0 (period >= DATE '2026-01-01'" in err
     assert "with 5 (71% fewer)" in err and "ingest.max_drop_share (now 0.5)" in err and "Traceback" not in err
     assert len(table(tmp_path, "bills")) == len(before)
+    # every table is checked before any is written: the customers of the failed run were not written either
+    assert DeltaTable(make_config(tmp_path).paths.table("customers")).version() == 0
     assert run_ingest(tmp_path, tables, "ingest.max_drop_share=1") == 0
     assert len(table(tmp_path, "bills")) == 5
