@@ -328,6 +328,13 @@ class IngestConf:
                "must be between 0 and 1 (1 = no limit)")
         self.bbox.validate()
 
+    @property
+    def period(self) -> tuple[dt.date | None, dt.date | None]:
+        """(period_start, period_end) as dates; None where empty (the whole source)."""
+        start = dt.date.fromisoformat(self.period_start) if self.period_start else None
+        end = dt.date.fromisoformat(self.period_end) if self.period_end else None
+        return start, end
+
 
 @dataclasses.dataclass(frozen=True)
 class HbaseConf:

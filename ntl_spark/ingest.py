@@ -895,8 +895,7 @@ def check_table(
         DataError: every row broke the contract, or the write would drop more
             than ``ingest.max_drop_share`` of the rows it replaces (:func:`check_drop`).
     """
-    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
-    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    start, end = cfg.ingest.period
     raw, text_source, source_desc = source or gate_source(spark, cfg, table, start, end)
     checked = conform(
         raw, table, text_source, contract_limits(cfg, local_now(spark, now)),
@@ -951,8 +950,7 @@ def write_table(spark: SparkSession, cfg: Config, c: CheckedTable, run_id: str, 
     snapshot. A source that gave no rows never replaces anything: the table
     keeps its rows.
     """
-    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
-    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    start, end = cfg.ingest.period
     meta = [
         F.lit(run_id).alias("_ingest_run_id"),
         F.lit(c.source).alias("_ingest_source"),
@@ -1046,8 +1044,7 @@ def run(spark: SparkSession, cfg: Config) -> dict[str, IngestReport]:
     """
     run_id = uuid.uuid4().hex[:12]
     now = dt.datetime.now().replace(microsecond=0)
-    start = dt.date.fromisoformat(cfg.ingest.period_start) if cfg.ingest.period_start else None
-    end = dt.date.fromisoformat(cfg.ingest.period_end) if cfg.ingest.period_end else None
+    start, end = cfg.ingest.period
     # Schema gate on every source before any table is written: one bad source leaves all tables as they were.
     # customers first: their meters are the meters an HBase source is read for
     sources: dict[str, tuple[DataFrame, bool, str]] = {}
