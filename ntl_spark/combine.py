@@ -38,9 +38,7 @@ OTHER = "other_place"
 
 def relative_places(ranked: DataFrame) -> DataFrame:
     """``ranked`` (one family's rows with ``rank``) plus :data:`PLACE` = rank / number of rows."""
-    n = ranked.agg(F.count(F.lit(1)).alias("n")).first()
-    total = int(n["n"]) if n is not None else 0
-    return ranked.withColumn(PLACE, F.col("rank").cast("double") / F.lit(max(total, 1)))
+    return ranked.withColumn(PLACE, F.col("rank").cast("double") / F.lit(max(ranked.count(), 1)))
 
 
 def best_places(first: DataFrame, second: DataFrame) -> DataFrame:
